@@ -1,0 +1,35 @@
+"""Every label, annotation and environment key the product reads or writes, defined once.
+
+Keys are API: users select on them, restore checks read them, and the chart's RBAC names them.
+"""
+
+from __future__ import annotations
+
+GROUP = "hwcap.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "MigrationDomain"
+PLURAL = "migrationdomains"
+
+#: Node label a member node carries for each domain it belongs to (value "true"); the webhook's affinity uses it.
+DOMAIN_MEMBER_LABEL_PREFIX = f"domain.{GROUP}/"
+
+#: Node Feature Discovery label prefix for CPUID / HWCAP flags.
+NFD_CPUID_LABEL_PREFIX = "feature.node.kubernetes.io/cpu-cpuid."
+NFD_NAMESPACE_DEFAULT = "node-feature-discovery"
+
+#: What the node agent publishes on its Node (annotations; see docs/concepts.md).
+AGENT_ANNOTATION_PREFIX = f"agent.{GROUP}/"
+AGENT_HWCAP_ANNOTATION = f"{AGENT_ANNOTATION_PREFIX}hwcap"  # "0x..,0x..,0x..,0x.." words AT_HWCAP..AT_HWCAP4
+AGENT_KERNEL_RELEASE_ANNOTATION = f"{AGENT_ANNOTATION_PREFIX}kernel-release"
+AGENT_INHERITANCE_ANNOTATION = f"{AGENT_ANNOTATION_PREFIX}hwcap-inheritance"  # supported|unsupported|unknown
+
+#: Pod annotations written by the webhook (what a restore check reads) and the per-pod opt-out.
+POD_DOMAIN_ANNOTATION = f"{GROUP}/domain"
+POD_MASK_ID_ANNOTATION = f"{GROUP}/mask-id"
+POD_MASK_ANNOTATION = f"{GROUP}/mask"
+POD_OPT_OUT_ANNOTATION = f"{GROUP}/inject"  # "false" opts a pod out
+
+#: Environment variables injected into wrapped containers.
+ENV_DOMAIN = "HWCAP_DOMAIN"
+ENV_MASK_ID = "HWCAP_MASK_ID"
