@@ -1,0 +1,1 @@
+"""Command-line entry points: ``hwcapctl`` (inspect, check, simulate) and ``hwcap-operator`` (run)."""
