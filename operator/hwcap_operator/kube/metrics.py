@@ -1,0 +1,85 @@
+"""Prometheus metrics of the operator, defined once (names follow Prometheus conventions, units in names).
+
+A dedicated registry keeps tests and multiple operator instances in one process from colliding, and keeps
+the exposition free of unrelated default collectors unless the caller adds them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass
+class OperatorMetrics:
+    """Every metric the operator exports; one instance per running operator."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.reconciles = Counter(
+            "hwcap_reconcile_total", "Reconciliations by object kind and result.", ["kind", "result"], registry=r
+        )
+        self.reconcile_errors = Counter(
+            "hwcap_reconcile_errors_total", "Reconciliations that failed, by object kind.", ["kind"], registry=r
+        )
+        self.reconcile_duration = Histogram(
+            "hwcap_reconcile_duration_seconds",
+            "Time spent in one reconciliation, by object kind.",
+            ["kind"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.domain_members = Gauge(
+            "hwcap_domain_member_nodes", "Member nodes of a MigrationDomain.", ["domain"], registry=r
+        )
+        self.domain_excluded = Gauge(
+            "hwcap_domain_excluded_nodes", "Candidate nodes excluded from a MigrationDomain.", ["domain"], registry=r
+        )
+        self.domain_mask_features = Gauge(
+            "hwcap_domain_mask_features", "Features (set bits) advertised by a domain's mask.", ["domain"], registry=r
+        )
+        self.domain_stale_pods = Gauge(
+            "hwcap_domain_stale_pods",
+            "Pods injected with an older mask id than the domain's current one.",
+            ["domain"],
+            registry=r,
+        )
+        self.node_source_errors = Counter(
+            "hwcap_node_source_errors_total",
+            "Malformed or unknown node feature data, by source and reason.",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.admissions = Counter(
+            "hwcap_admission_requests_total", "Pod admission reviews by result.", ["result"], registry=r
+        )
+        self.admission_duration = Histogram(
+            "hwcap_admission_duration_seconds",
+            "Time to compute one pod mutation.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.entrypoint_cache = Counter(
+            "hwcap_entrypoint_cache_requests_total",
+            "Image entrypoint lookups by cache result (hit or miss).",
+            ["result"],
+            registry=r,
+        )
+
+    def forget_domain(self, domain: str) -> None:
+        """Drop a deleted domain's series so dashboards do not show ghosts."""
+        gauges = (self.domain_members, self.domain_excluded, self.domain_mask_features, self.domain_stale_pods)
+        for gauge in gauges:
+            with contextlib.suppress(KeyError):
+                gauge.remove(domain)
+
+    def exposition(self) -> bytes:
+        """The text exposition format, as served on /metrics."""
+        return generate_latest(self.registry)
