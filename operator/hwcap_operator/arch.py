@@ -6,7 +6,7 @@ speaks the Kubernetes spelling so that a MigrationDomain's ``arch`` matches what
 
 from __future__ import annotations
 
-from typing import Literal, cast, get_args
+from typing import Literal, get_args
 
 Arch = Literal["arm64", "amd64", "ppc64le", "s390x", "riscv64"]
 ARCHES: tuple[Arch, ...] = get_args(Arch)
@@ -33,6 +33,6 @@ def normalize_arch(name: str) -> Arch:
     """Return the canonical (GOARCH) spelling of ``name`` or raise :class:`UnknownArchError`."""
     key = name.strip().lower()
     if key in _ALIASES:
-        return cast(Arch, _ALIASES[key])
+        return _ALIASES[key]
     accepted = ", ".join(sorted(_ALIASES))
     raise UnknownArchError(f"unknown architecture {name!r}; accepted: {accepted}")
