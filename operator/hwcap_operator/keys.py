@@ -29,6 +29,10 @@ POD_DOMAIN_ANNOTATION = f"{GROUP}/domain"
 POD_MASK_ID_ANNOTATION = f"{GROUP}/mask-id"
 POD_MASK_ANNOTATION = f"{GROUP}/mask"
 POD_OPT_OUT_ANNOTATION = f"{GROUP}/inject"  # "false" opts a pod out
+POD_HWCAP_WORDS_ANNOTATION = f"{GROUP}/hwcap"  # "0x..,0x..,0x..,0x.." like AGENT_HWCAP_ANNOTATION
+POD_UNWRAPPED_ANNOTATION = f"{GROUP}/unwrapped"  # comma list of containers admitted without the wrapper
+#: Per-container entrypoint override, key + container name; value: JSON list (the image ENTRYPOINT).
+POD_ENTRYPOINT_ANNOTATION_PREFIX = f"{GROUP}/entrypoint."
 
 #: Environment variables injected into wrapped containers.
 ENV_DOMAIN = "HWCAP_DOMAIN"
