@@ -1,0 +1,378 @@
+"""The MigrationDomain API (hwcap.dev/v1alpha1): pydantic models that ARE the CRD's schema.
+
+The CRD YAML in ``crds/`` is generated from these classes (:mod:`hwcap_operator.domain.crdgen`), so a field,
+its default, enum, pattern and bound are written once, here. Field names are camelCase on the wire
+(aliases) and snake_case in Python. Cross-field rules are written twice on purpose: as a pydantic validator
+(pure code, CLI, tests) and as a CEL ``x-kubernetes-validations`` rule (so ``kubectl apply`` rejects them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from hwcap_operator import keys
+from hwcap_operator.arch import Arch
+
+#: How many node or pod names the status lists before it only counts (an object must stay far below 1 MiB).
+NAME_CAP = 50
+#: How many missing features one excluded node's entry lists.
+FEATURE_CAP = 64
+#: How many target nodes one pod-impact entry names.
+MOVE_TARGET_CAP = 10
+
+#: A canonical feature name (the /proc/cpuinfo spelling, lowercase) as users write it in a spec.
+FeatureName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.\-]*$")]
+#: A Kubernetes label key ("prefix/name" or "name").
+LabelKey = Annotated[str, Field(min_length=1, max_length=317)]
+LabelValue = Annotated[str, Field(max_length=63)]
+NodeName = Annotated[str, Field(min_length=1, max_length=253)]
+NamespaceName = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+HexWord = Annotated[str, Field(pattern=r"^0x[0-9a-f]{1,16}$")]
+Reason = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")]
+
+
+class _Model(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields rejected (the apiserver prunes them anyway)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, use_enum_values=True
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON-ready dict a patch or manifest carries (camelCase, no nulls)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+# ---------------------------------------------------------------------------------------------- selectors
+
+
+class LabelSelectorRequirement(_Model):
+    """One ``matchExpressions`` term, exactly as in ``metav1.LabelSelectorRequirement``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(self.operator in ['In', 'NotIn']) == (has(self.values) && size(self.values) > 0)",
+                    "message": "values must be non-empty for In/NotIn and empty for Exists/DoesNotExist",
+                }
+            ]
+        }
+    )
+
+    key: LabelKey
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[LabelValue] = Field(default_factory=list, max_length=256)
+
+    @model_validator(mode="after")
+    def _values_match_operator(self) -> LabelSelectorRequirement:
+        wants_values = self.operator in ("In", "NotIn")
+        if wants_values != bool(self.values):
+            raise ValueError(
+                f"matchExpressions key {self.key!r}: operator {self.operator} "
+                + ("needs at least one value" if wants_values else "takes no values")
+            )
+        return self
+
+
+class LabelSelector(_Model):
+    """A ``metav1.LabelSelector``: all ``matchLabels`` and all ``matchExpressions`` must hold (empty = all)."""
+
+    match_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    match_expressions: list[LabelSelectorRequirement] = Field(default_factory=list, max_length=64)
+
+
+# -------------------------------------------------------------------------------------------------- spec
+
+
+class Workloads(_Model):
+    """Which pods get the init step (consumed by the admission webhook)."""
+
+    namespace_selector: LabelSelector = Field(
+        description="Namespaces whose pods are wrapped. Required: `{}` means every namespace that is not "
+        "excluded (the operator's, NFD's and kube-system never are)."
+    )
+    pod_selector: LabelSelector = Field(
+        default_factory=LabelSelector, description="Pods within those namespaces; empty selects all."
+    )
+    excluded_namespaces: list[NamespaceName] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Extra namespaces never touched, on top of the operator's, NFD's and kube-system.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    unresolved_entrypoint: Literal["Deny", "Warn"] = Field(
+        default="Deny",
+        description="A container without `command` whose image entrypoint cannot be resolved: deny the pod, "
+        "or admit it with that container unwrapped plus a warning and an Event.",
+    )
+
+
+class Baseline(_Model):
+    """Where the mask comes from before leveling, ``require`` and ``exclude`` apply."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "self.mode != 'Preset' || has(self.preset)", "message": "mode Preset needs preset"},
+                {
+                    "rule": "self.mode != 'Explicit' || (has(self.features) && size(self.features) > 0)",
+                    "message": "mode Explicit needs features",
+                },
+                {
+                    "rule": "self.mode == 'Preset' || !has(self.preset)",
+                    "message": "preset is only allowed with mode Preset",
+                },
+            ]
+        }
+    )
+
+    mode: Literal["Auto", "Preset", "Explicit"] = Field(
+        default="Auto",
+        description="Auto: the features every member has. Preset: a named CPU level or core. "
+        "Explicit: exactly the listed features.",
+    )
+    preset: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Preset name (e.g. x86-64-v3, armv8.2, neoverse-n1) when mode is Preset.",
+    )
+    features: list[FeatureName] = Field(
+        default_factory=list,
+        max_length=512,
+        description="The mask's features (canonical /proc/cpuinfo names) when mode is Explicit.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> Baseline:
+        if self.mode == "Preset" and not self.preset:
+            raise ValueError("baseline.mode Preset needs baseline.preset")
+        if self.mode == "Explicit" and not self.features:
+            raise ValueError("baseline.mode Explicit needs baseline.features")
+        if self.mode != "Preset" and self.preset is not None:
+            raise ValueError("baseline.preset is only allowed with baseline.mode Preset")
+        return self
+
+
+class Leveling(_Model):
+    """How the mask evolves as nodes come and go (the Deckhouse/EVC lesson: never move it silently)."""
+
+    mode: Literal["Frozen", "Follow"] = Field(
+        default="Frozen",
+        description="Frozen: the mask is fixed once established and changes only on a re-level request, a "
+        "baseline change, or Lower. Follow: recomputed on every membership change.",
+    )
+    relevel_generation: int = Field(
+        default=0,
+        ge=0,
+        description="Bump to recompute a Frozen mask from the current nodes (pods keep their old mask until "
+        "restarted; status.podImpact says where they may still run).",
+    )
+    on_missing_features: Literal["Exclude", "Lower"] = Field(
+        default="Exclude",
+        description="A node lacking features of the mask: Exclude it (the mask stays), or Lower the mask to "
+        "what the node has.",
+    )
+
+
+class Enforcement(_Model):
+    """How strongly the mask is enforced (consumed by the webhook and reported in status)."""
+
+    kernel_inheritance: Literal["Required", "Preferred", "Off"] = Field(
+        default="Preferred",
+        description="Required: nodes whose kernel is not known to inherit HWCAPs across exec are excluded. "
+        "Preferred: they stay members and are listed in status. Off: not checked.",
+    )
+    userspace_fallbacks: list[Literal["glibcTunables", "goDebug", "opensslIa32cap"]] = Field(
+        default_factory=list,
+        max_length=3,
+        description="Environment-based fallbacks derived from the dropped features (GLIBC_TUNABLES, GODEBUG, "
+        "OPENSSL_ia32cap); the only enforcement for x86 CPUID features HWCAPs cannot carry.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
+class MigrationDomainSpec(_Model):
+    """A set of nodes of one arch whose pods all start under one common feature mask."""
+
+    arch: Arch = Field(description="Kubernetes GOARCH; nodes of any other arch are never members.")
+    node_selector: LabelSelector = Field(
+        default_factory=LabelSelector, description="Candidate nodes (ANDed with kubernetes.io/arch)."
+    )
+    workloads: Workloads
+    baseline: Baseline = Field(default_factory=Baseline)
+    require: list[FeatureName] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Features every member must have; a node lacking any is excluded with the missing ones.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    exclude: list[FeatureName] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Features never advertised, even when every member has them.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    allow_hiding_security_features: bool = Field(
+        default=False,
+        description="false: a mask that hides a security feature (PAC, BTI, MTE, shadow stack, ...) that a "
+        "member has is refused.",
+    )
+    leveling: Leveling = Field(default_factory=Leveling)
+    enforcement: Enforcement = Field(default_factory=Enforcement)
+
+    @model_validator(mode="after")
+    def _require_not_excluded(self) -> MigrationDomainSpec:
+        both = sorted(set(self.require) & set(self.exclude))
+        if both:
+            raise ValueError(f"features both required and excluded: {', '.join(both)}")
+        return self
+
+
+# ------------------------------------------------------------------------------------------------ status
+
+
+class Condition(_Model):
+    """``metav1.Condition``: lastTransitionTime moves only when ``status`` changes."""
+
+    type: str = Field(
+        min_length=1,
+        max_length=316,
+        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+        r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
+    )
+    status: Literal["True", "False", "Unknown"]
+    observed_generation: int | None = Field(default=None, ge=0)
+    last_transition_time: datetime
+    reason: Reason
+    message: str = Field(max_length=32768)
+
+
+class MaskBasis(_Model):
+    """What the published mask was computed from: a change here (not a node change) re-levels a Frozen mask."""
+
+    baseline_mode: Literal["Auto", "Preset", "Explicit"]
+    fingerprint: str = Field(max_length=64, description="Digest of arch, baseline and exclude.")
+    relevel_generation: int = Field(ge=0)
+
+
+class MaskStatus(_Model):
+    """The published mask, each HWCAP word in hex, with names and a content id."""
+
+    id: str = Field(max_length=64, description="Short content id, recorded on every injected pod.")
+    canonical: str = Field(max_length=16384, description="Canonical string; FeatureMask.parse reads it back.")
+    hwcap: HexWord
+    hwcap2: HexWord
+    hwcap3: HexWord
+    hwcap4: HexWord
+    cpuid: list[str] = Field(default_factory=list, description="x86 CPUID flags (not carried by HWCAPs).")
+    features: list[str] = Field(default_factory=list)
+    popcount: int = Field(ge=0)
+    basis: MaskBasis
+
+
+class NodeNames(_Model):
+    """A count plus the first names (capped at NAME_CAP)."""
+
+    count: int = Field(ge=0)
+    names: list[NodeName] = Field(default_factory=list, max_length=NAME_CAP)
+
+
+class ExcludedNode(_Model):
+    """Why one selected node is not a member."""
+
+    name: NodeName
+    reason: Reason
+    message: str = Field(max_length=4096)
+    missing_features: list[str] = Field(default_factory=list, max_length=FEATURE_CAP)
+
+
+class ExcludedNodes(_Model):
+    count: int = Field(ge=0)
+    nodes: list[ExcludedNode] = Field(default_factory=list, max_length=NAME_CAP)
+
+
+class NodeSourceIssue(_Model):
+    """A node whose feature sources were malformed, disagreed, or named features the catalog does not know."""
+
+    name: NodeName
+    source: str = Field(max_length=32)
+    errors: list[str] = Field(default_factory=list, max_length=16)
+    unknown_features: list[str] = Field(default_factory=list, max_length=FEATURE_CAP)
+
+
+class KernelSupportStatus(_Model):
+    """Members whose kernel cannot (or is not known to) inherit HWCAPs across exec."""
+
+    unsupported: NodeNames
+    unknown: NodeNames
+
+
+class PodImpactEntry(_Model):
+    """One injected pod running under a mask other than the current one."""
+
+    namespace: NamespaceName
+    name: str = Field(min_length=1, max_length=253)
+    mask_id: str = Field(max_length=64)
+    node: str | None = Field(default=None, max_length=253)
+    fits_node: bool | None = Field(default=None, description="Its mask still fits the node it runs on.")
+    movable_to: int = Field(ge=0, description="Member nodes its mask fits.")
+    movable_to_nodes: list[NodeName] = Field(default_factory=list, max_length=MOVE_TARGET_CAP)
+
+
+class PodImpact(_Model):
+    """Pods injected with an older mask id: whether they still fit, and where each may move."""
+
+    stale_pods: int = Field(ge=0, description="Injected pods whose mask id is not the current one.")
+    stranded_pods: int = Field(ge=0, description="Stale pods that fit no member node at all.")
+    pods: list[PodImpactEntry] = Field(default_factory=list, max_length=NAME_CAP)
+
+
+class MigrationDomainStatus(_Model):
+    """Written only by the operator (status subresource)."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    mask: MaskStatus | None = None
+    members: NodeNames | None = None
+    excluded: ExcludedNodes | None = None
+    dropped_features: list[str] = Field(
+        default_factory=list, description="Features some member has that the mask does not advertise."
+    )
+    fallback_only_features: list[str] = Field(
+        default_factory=list,
+        description="Dropped features HWCAPs cannot hide (x86 CPUID); only userspace fallbacks enforce them.",
+    )
+    kernel: KernelSupportStatus | None = None
+    node_issues: list[NodeSourceIssue] = Field(default_factory=list, max_length=NAME_CAP)
+    pod_impact: PodImpact | None = None
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+
+class MigrationDomain(_Model):
+    """The whole object, for tests, examples and the CLI (the apiserver owns metadata)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: str = keys.API_VERSION
+    kind: str = keys.KIND
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: MigrationDomainSpec
+    status: MigrationDomainStatus | None = None
+
+    @model_validator(mode="after")
+    def _is_a_domain(self) -> MigrationDomain:
+        if (self.api_version, self.kind) != (keys.API_VERSION, keys.KIND):
+            raise ValueError(
+                f"expected apiVersion {keys.API_VERSION} kind {keys.KIND}, got {self.api_version} {self.kind}"
+            )
+        return self

@@ -1,0 +1,235 @@
+"""The committed CRD is exactly what the models generate, is structural, and validates the documents users write."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from hwcap_operator import keys
+from hwcap_operator.domain import api, crdgen
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED = ROOT / crdgen.CRD_PATH
+
+
+def _walk(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from _walk(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _walk(value, f"{path}[{index}]")
+
+
+def _as_json_schema(node: Any) -> Any:
+    """OpenAPI's ``nullable: true`` spelled for a JSON Schema validator (which does not know it)."""
+    if isinstance(node, list):
+        return [_as_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _as_json_schema(value) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable") and "type" in node:
+        out["type"] = [node["type"], "null"]
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
+    return out
+
+
+@pytest.fixture(scope="module")
+def committed_crd() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMMITTED.read_text(encoding="utf-8"))
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def validator(committed_crd: dict[str, Any]) -> jsonschema.protocols.Validator:
+    schema = committed_crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    cls = jsonschema.validators.validator_for({"$schema": "http://json-schema.org/draft-04/schema#"})
+    return cls(_as_json_schema(schema), format_checker=cls.FORMAT_CHECKER)
+
+
+GRAVITON_DOMAIN: dict[str, Any] = {
+    "apiVersion": "hwcap.dev/v1alpha1",
+    "kind": "MigrationDomain",
+    "metadata": {"name": "graviton"},
+    "spec": {
+        "arch": "arm64",
+        "nodeSelector": {
+            "matchLabels": {"node.kubernetes.io/instance-family": "c7g"},
+            "matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["eu-1a"]}],
+        },
+        "workloads": {"namespaceSelector": {"matchLabels": {"hwcap.dev/migratable": "true"}}},
+        "baseline": {"mode": "Auto"},
+        "require": ["atomics", "asimd"],
+        "exclude": ["sve"],
+        "leveling": {"mode": "Frozen", "relevelGeneration": 2, "onMissingFeatures": "Lower"},
+        "enforcement": {"kernelInheritance": "Required", "userspaceFallbacks": ["glibcTunables"]},
+    },
+}
+X86_DOMAIN: dict[str, Any] = {
+    "apiVersion": "hwcap.dev/v1alpha1",
+    "kind": "MigrationDomain",
+    "metadata": {"name": "x86-v3"},
+    "spec": {
+        "arch": "amd64",
+        "workloads": {"namespaceSelector": {}, "excludedNamespaces": ["batch"], "unresolvedEntrypoint": "Warn"},
+        "baseline": {"mode": "Preset", "preset": "x86-64-v3"},
+        "enforcement": {"userspaceFallbacks": ["glibcTunables", "goDebug", "opensslIa32cap"]},
+    },
+}
+
+
+def test_committed_crd_is_what_the_models_generate() -> None:
+    assert COMMITTED.read_text(encoding="utf-8") == crdgen.render(), (
+        "crds/ is stale: run `python -m hwcap_operator.domain.crdgen > crds/hwcap.dev_migrationdomains.yaml`"
+    )
+
+
+def test_check_mode_passes_on_the_committed_file_and_fails_on_drift(tmp_path: Path) -> None:
+    assert crdgen.main(["--check", str(COMMITTED)]) == 0
+    stale = tmp_path / "crd.yaml"
+    stale.write_text(COMMITTED.read_text(encoding="utf-8").replace("- mdom\n", ""), encoding="utf-8")
+    assert crdgen.main(["--check", str(stale)]) == 1
+    assert crdgen.main(["--check", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_crd_names_scope_and_columns(committed_crd: dict[str, Any]) -> None:
+    spec = committed_crd["spec"]
+    assert committed_crd["metadata"]["name"] == "migrationdomains.hwcap.dev"
+    assert (spec["group"], spec["scope"]) == (keys.GROUP, "Cluster")
+    assert spec["names"]["kind"] == "MigrationDomain"
+    assert "md" in spec["names"]["shortNames"] and spec["names"]["categories"] == ["hwcap"]
+    (version,) = spec["versions"]
+    assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
+    assert version["subresources"] == {"status": {}}
+    shown = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"] if not c.get("priority")}
+    assert shown == {
+        "Arch": ".spec.arch",
+        "Members": ".status.members.count",
+        "Excluded": ".status.excluded.count",
+        "Mask": ".status.mask.id",
+        "Ready": '.status.conditions[?(@.type=="Ready")].status',
+        "Age": ".metadata.creationTimestamp",
+    }
+
+
+def test_schema_is_structural(committed_crd: dict[str, Any]) -> None:
+    schema = committed_crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    for path, node in _walk(schema):
+        if path.endswith((".properties", "x-kubernetes-validations")):
+            continue
+        assert "$ref" not in node and "$defs" not in node, path
+        assert "title" not in node and "anyOf" not in node and "allOf" not in node, path
+        assert node.get("additionalProperties") is not False, path
+        assert not ("properties" in node and "additionalProperties" in node), path
+        if any(k in node for k in ("properties", "items", "enum", "pattern", "minimum")):
+            assert "type" in node, f"{path} has no type"
+    status = schema["properties"]["status"]
+    assert all("default" not in node for _, node in _walk(status)), "status must carry no defaults"
+    conditions = status["properties"]["conditions"]
+    assert conditions["x-kubernetes-list-type"] == "map"
+    assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+    assert "type" in conditions["items"]["required"]
+
+
+def test_spec_defaults_come_from_the_models(committed_crd: dict[str, Any]) -> None:
+    spec = committed_crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    leveling = spec["leveling"]
+    assert leveling["default"] == {}
+    assert leveling["properties"]["mode"]["default"] == "Frozen"
+    assert leveling["properties"]["onMissingFeatures"]["default"] == "Exclude"
+    assert spec["allowHidingSecurityFeatures"]["default"] is False
+    assert spec["baseline"]["properties"]["mode"]["enum"] == ["Auto", "Preset", "Explicit"]
+    assert spec["arch"]["enum"] == ["arm64", "amd64", "ppc64le", "s390x", "riscv64"]
+
+
+@pytest.mark.parametrize("document", [GRAVITON_DOMAIN, X86_DOMAIN], ids=["graviton", "x86-v3"])
+def test_example_domains_are_valid_for_schema_and_models(
+    document: dict[str, Any], validator: jsonschema.protocols.Validator
+) -> None:
+    validator.validate(document)
+    domain = api.MigrationDomain.model_validate(document)
+    assert domain.spec.to_wire()["arch"] == document["spec"]["arch"]
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    document = copy.deepcopy(GRAVITON_DOMAIN)
+    *parents, last = path.split(".")
+    node = document
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return document
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        ("spec.arch", "aarch64", "arch"),
+        ("spec.leveling.mode", "Frozn", "mode"),
+        ("spec.leveling.relevelGeneration", -1, "relevelGeneration"),
+        ("spec.require", ["SVE2"], "require"),
+        ("spec.enforcement.kernelInheritance", "Always", "kernelInheritance"),
+        ("spec.enforcement.userspaceFallbacks", ["ldPreload"], "userspaceFallbacks"),
+        ("spec.nodeSelector.matchExpressions", [{"key": "a", "operator": "Has"}], "operator"),
+        ("spec.workloads.excludedNamespaces", ["Not_A_Namespace"], "excludedNamespaces"),
+        ("spec.workloads", {}, "namespaceSelector"),
+    ],
+)
+def test_bad_fields_are_rejected_by_schema_and_models(
+    path: str, value: Any, field: str, validator: jsonschema.protocols.Validator
+) -> None:
+    document = _with(path, value)
+    errors = list(validator.iter_errors(document))
+    assert errors, f"schema accepted {path}={value!r}"
+    with pytest.raises(ValidationError) as caught:
+        api.MigrationDomain.model_validate(document)
+    assert field in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("baseline", "message"),
+    [
+        ({"mode": "Preset"}, "needs baseline.preset"),
+        ({"mode": "Explicit"}, "needs baseline.features"),
+        ({"mode": "Auto", "preset": "armv8.2"}, "only allowed with baseline.mode Preset"),
+    ],
+)
+def test_cross_field_rules_exist_in_models_and_as_cel(
+    baseline: dict[str, Any], message: str, committed_crd: dict[str, Any]
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        api.Baseline.model_validate(baseline)
+    schema = committed_crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    rules = schema["properties"]["spec"]["properties"]["baseline"]["x-kubernetes-validations"]
+    assert len(rules) == 3
+
+
+def test_match_expression_values_follow_the_operator() -> None:
+    with pytest.raises(ValidationError, match="operator In needs at least one value"):
+        api.LabelSelectorRequirement.model_validate({"key": "k", "operator": "In"})
+    with pytest.raises(ValidationError, match="operator Exists takes no values"):
+        api.LabelSelectorRequirement.model_validate({"key": "k", "operator": "Exists", "values": ["x"]})
+
+
+def test_a_feature_cannot_be_both_required_and_excluded() -> None:
+    with pytest.raises(ValidationError, match="both required and excluded: sve"):
+        api.MigrationDomainSpec.model_validate(
+            {"arch": "arm64", "workloads": {"namespaceSelector": {}}, "require": ["sve"], "exclude": ["sve"]}
+        )
+
+
+def test_defaults_make_a_minimal_domain_frozen_exclude_preferred() -> None:
+    spec = api.MigrationDomainSpec.model_validate({"arch": "arm64", "workloads": {"namespaceSelector": {}}})
+    assert (spec.leveling.mode, spec.leveling.on_missing_features) == ("Frozen", "Exclude")
+    assert spec.enforcement.kernel_inheritance == "Preferred"
+    assert spec.allow_hiding_security_features is False
+    assert spec.baseline.mode == "Auto"
