@@ -1,0 +1,173 @@
+"""Userspace fallbacks: environment settings that make runtimes ignore features the mask drops.
+
+A HWCAP mask only hides what a runtime learns from the auxv. On x86 the interesting features (AVX2,
+AVX-512, ...) are CPUID-only, and glibc, Go and OpenSSL probe CPUID directly (kernel facts §3.6, §5.3), so
+for them these variables are the real enforcement:
+
+- ``GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2,-AVX512F`` (glibc on x86, s390x, powerpc; not aarch64; §4.4)
+- ``GODEBUG=cpu.avx2=off,...`` (Go's internal/cpu and x/sys/cpu; §4.5)
+- ``OPENSSL_ia32cap=LV0:LV1:...`` with ``~0x..`` clearing bits per 64-bit vector (§4.6)
+
+They are **merged** into what a container already sets, never overwritten, with one rule: for a feature
+the mask drops, the mask wins. A user's ``cpu.avx2=on`` or ``glibc.cpu.hwcaps=AVX2`` would otherwise let
+a process use an instruction that a member node lacks — exactly the crash after migration the domain
+exists to prevent (and Go cannot enable a feature via GODEBUG anyway). Everything else the user wrote
+(other tunables, other GODEBUG keys, other OpenSSL bits) is kept in its original order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+GLIBC_TUNABLES = "GLIBC_TUNABLES"
+GODEBUG = "GODEBUG"
+OPENSSL_IA32CAP = "OPENSSL_ia32cap"
+
+_GLIBC_HWCAPS_TUNABLE = "glibc.cpu.hwcaps"
+#: OpenSSL 3 reads at most five 64-bit logical vectors (LV0..LV4).
+OPENSSL_VECTORS = 5
+_U64 = (1 << 64) - 1
+
+
+class FallbackMergeError(ValueError):
+    """An existing value we cannot merge safely; the message names the variable and the bad token."""
+
+
+def merge_glibc_tunables(existing: str | None, disable: Iterable[str]) -> str | None:
+    """Add ``-NAME`` for each of ``disable`` to ``glibc.cpu.hwcaps`` inside a GLIBC_TUNABLES value.
+
+    Other tunables are kept verbatim and in order. In an existing hwcaps list, entries for the names we
+    disable (``NAME`` enabling or ``-NAME``) are replaced by ours; all other entries are kept.
+    Returns ``existing`` unchanged when there is nothing to disable.
+    """
+    names = list(dict.fromkeys(disable))
+    if not names:
+        return existing
+    ours = [f"-{n}" for n in names]
+    items = [i for i in (existing or "").split(":") if i] if existing else []
+    out: list[str] = []
+    user_hwcaps: list[str] = []
+    hwcaps_at: int | None = None
+    for item in items:
+        name, sep, value = item.partition("=")
+        if sep and name == _GLIBC_HWCAPS_TUNABLE:
+            if hwcaps_at is None:
+                hwcaps_at = len(out)
+                out.append("")  # placeholder: all hwcaps items are merged into the first one's place
+            user_hwcaps.extend(e for e in value.split(",") if e)
+        else:
+            out.append(item)
+    taken = set(names)
+    kept = [e for e in user_hwcaps if e.lstrip("-+") not in taken]
+    merged = f"{_GLIBC_HWCAPS_TUNABLE}={','.join(kept + ours)}"
+    if hwcaps_at is None:
+        out.append(merged)
+    else:
+        out[hwcaps_at] = merged
+    return ":".join(out)
+
+
+def merge_godebug(existing: str | None, disable: Iterable[str]) -> str | None:
+    """Add ``cpu.NAME=off`` for each of ``disable`` to a GODEBUG value (the mask wins for those keys).
+
+    Entries for other keys keep their order; ours go last, and since Go applies later GODEBUG settings
+    over earlier ones, that order is also what Go would honour if a duplicate slipped through.
+    """
+    keys = [f"cpu.{n}" for n in dict.fromkeys(disable)]
+    if not keys:
+        return existing
+    taken = set(keys)
+    items = [i for i in (existing or "").split(",") if i]
+    kept = [i for i in items if i.partition("=")[0].strip() not in taken]
+    return ",".join(kept + [f"{k}=off" for k in keys])
+
+
+def _parse_c_uint(token: str, where: str) -> int:
+    """Parse like C ``strtoull(s, NULL, 0)``: 0x hex, leading-0 octal, else decimal; must fit 64 bits."""
+    t = token.strip()
+    try:
+        if t.lower().startswith("0x"):
+            value = int(t[2:], 16)
+        elif len(t) > 1 and t.startswith("0"):
+            value = int(t[1:], 8)
+        else:
+            value = int(t, 10)
+    except ValueError:
+        raise FallbackMergeError(f"{OPENSSL_IA32CAP}: cannot parse {token!r} in {where}") from None
+    if value < 0 or value > _U64:
+        raise FallbackMergeError(f"{OPENSSL_IA32CAP}: {token!r} in {where} does not fit 64 bits")
+    return value
+
+
+def merge_openssl_ia32cap(existing: str | None, clear: Mapping[int, int]) -> str | None:
+    """Clear ``clear[vector]`` bits in an OPENSSL_ia32cap value ("LV0:LV1:..:LV4").
+
+    Per vector: empty → ``~0xBITS``; ``~0xU`` (user already clears) → ``~0x(U|BITS)``; a plain value
+    ``0xV`` (user sets the vector) → ``0x(V & ~BITS)``, which is right whether OpenSSL replaces or ANDs.
+    Raises :class:`FallbackMergeError` naming the token when the existing value cannot be parsed.
+    """
+    bits = {v: b & _U64 for v, b in clear.items() if b & _U64}
+    if not bits:
+        return existing
+    for v in bits:
+        if not 0 <= v < OPENSSL_VECTORS:
+            raise ValueError(f"OpenSSL vector index {v} out of range 0..{OPENSSL_VECTORS - 1}")
+    fields = (existing or "").split(":") if existing else []
+    if len(fields) > OPENSSL_VECTORS:
+        raise FallbackMergeError(
+            f"{OPENSSL_IA32CAP}: {len(fields)} ':'-separated vectors in {existing!r}, at most {OPENSSL_VECTORS}"
+        )
+    fields += [""] * (max(bits) + 1 - len(fields))
+    for v, b in sorted(bits.items()):
+        current = fields[v].strip()
+        where = f"vector LV{v} of {existing!r}"
+        if not current:
+            fields[v] = f"~0x{b:x}"
+        elif current.startswith("~"):
+            fields[v] = f"~0x{_parse_c_uint(current[1:], where) | b:x}"
+        else:
+            fields[v] = f"0x{_parse_c_uint(current, where) & ~b & _U64:x}"
+    for v, f in enumerate(fields):  # validate the vectors we leave alone too: never pass on garbage silently
+        if v not in bits and f.strip():
+            _parse_c_uint(f.strip().removeprefix("~"), f"vector LV{v} of {existing!r}")
+    return ":".join(fields)
+
+
+@dataclass(frozen=True)
+class FallbackPlan:
+    """What a domain's mask drops, in each runtime's spelling; computed once per domain, applied per container."""
+
+    glibc_hwcaps: tuple[str, ...] = ()
+    godebug_cpu: tuple[str, ...] = ()
+    openssl_clear: Mapping[int, int] = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        """True when no runtime variable would change."""
+        return not (self.glibc_hwcaps or self.godebug_cpu or any(self.openssl_clear.values()))
+
+    def merge(self, variable: str, current: str | None) -> str:
+        """The new value of ``variable`` (one of :meth:`variables`) merged with ``current`` (None = unset).
+
+        Raises :class:`FallbackMergeError` for a value that cannot be merged (the caller warns and keeps it).
+        """
+        if variable == GLIBC_TUNABLES:
+            merged = merge_glibc_tunables(current, self.glibc_hwcaps)
+        elif variable == GODEBUG:
+            merged = merge_godebug(current, self.godebug_cpu)
+        elif variable == OPENSSL_IA32CAP:
+            merged = merge_openssl_ia32cap(current, self.openssl_clear)
+        else:
+            raise ValueError(f"not a fallback variable: {variable!r}")
+        return merged or ""
+
+    def variables(self) -> tuple[str, ...]:
+        """The environment variable names this plan sets."""
+        names = []
+        if self.glibc_hwcaps:
+            names.append(GLIBC_TUNABLES)
+        if self.godebug_cpu:
+            names.append(GODEBUG)
+        if any(self.openssl_clear.values()):
+            names.append(OPENSSL_IA32CAP)
+        return tuple(names)

@@ -1,0 +1,168 @@
+"""Which MigrationDomain (if any) owns a pod: label selectors, never-touched namespaces, opt-out.
+
+Selection is the webhook's first and most safety-critical step: a wrong "yes" wraps a pod that was never
+meant to run under a mask (NFD reading its own HWCAPs would shrink every baseline forever), a silent
+"pick one" between two domains would make placement depend on dict order. So: explicit exclusions first,
+then Kubernetes label-selector semantics, and two matching domains are an error naming both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeVar
+
+from hwcap_operator import keys
+
+Operator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
+_OPERATORS: tuple[Operator, ...] = ("In", "NotIn", "Exists", "DoesNotExist")
+
+#: Namespaces the webhook never mutates whatever the configuration says (the control plane's own pods).
+ALWAYS_EXCLUDED_NAMESPACES: frozenset[str] = frozenset({"kube-system"})
+
+#: Annotation the kubelet puts on mirror pods of static pods; their spec comes from a file on the node,
+#: so mutating the API copy would only make it lie about what runs.
+MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
+
+
+class SelectorError(ValueError):
+    """A label selector that Kubernetes would reject; the message names the field and the bad value."""
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One ``matchExpressions`` entry (``matchLabels`` entries become ``In`` with one value)."""
+
+    key: str
+    operator: Operator
+    values: frozenset[str] = frozenset()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """Kubernetes semantics: ``NotIn`` and ``DoesNotExist`` match a missing key."""
+        present = self.key in labels
+        if self.operator == "In":
+            return present and labels[self.key] in self.values
+        if self.operator == "NotIn":
+            return not present or labels[self.key] not in self.values
+        if self.operator == "Exists":
+            return present
+        return not present
+
+
+@dataclass(frozen=True)
+class LabelSelector:
+    """A parsed ``metav1.LabelSelector``: every requirement must hold (an empty selector matches all)."""
+
+    requirements: tuple[Requirement, ...] = ()
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any] | None, *, field: str = "selector") -> LabelSelector:
+        """Parse the Kubernetes JSON form; ``field`` is the path used in error messages."""
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise SelectorError(f"{field}: expected an object, got {type(raw).__name__}")
+        unknown = set(raw) - {"matchLabels", "matchExpressions"}
+        if unknown:
+            raise SelectorError(f"{field}: unknown field(s) {', '.join(sorted(unknown))}")
+        reqs: list[Requirement] = []
+        match_labels = raw.get("matchLabels") or {}
+        if not isinstance(match_labels, Mapping):
+            raise SelectorError(f"{field}.matchLabels: expected an object of strings")
+        for key, value in match_labels.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise SelectorError(f"{field}.matchLabels[{key!r}]: key and value must be strings")
+            reqs.append(Requirement(key, "In", frozenset({value})))
+        expressions = raw.get("matchExpressions") or []
+        if not isinstance(expressions, Sequence) or isinstance(expressions, str):
+            raise SelectorError(f"{field}.matchExpressions: expected a list")
+        for i, expr in enumerate(expressions):
+            reqs.append(_parse_expression(expr, f"{field}.matchExpressions[{i}]"))
+        return cls(tuple(reqs))
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """True when every requirement holds for ``labels``."""
+        return all(r.matches(labels) for r in self.requirements)
+
+
+def _parse_expression(expr: Any, where: str) -> Requirement:
+    if not isinstance(expr, Mapping):
+        raise SelectorError(f"{where}: expected an object")
+    key = expr.get("key")
+    op = expr.get("operator")
+    values = expr.get("values") or []
+    if not isinstance(key, str) or not key:
+        raise SelectorError(f"{where}.key: required non-empty string")
+    if op not in _OPERATORS:
+        raise SelectorError(f"{where}.operator: {op!r} is not one of {', '.join(_OPERATORS)}")
+    if not isinstance(values, Sequence) or isinstance(values, str) or not all(
+        isinstance(v, str) for v in values
+    ):
+        raise SelectorError(f"{where}.values: expected a list of strings")
+    if op in ("In", "NotIn") and not values:
+        raise SelectorError(f"{where}.values: operator {op} needs at least one value")
+    if op in ("Exists", "DoesNotExist") and values:
+        raise SelectorError(f"{where}.values: operator {op} takes no values")
+    return Requirement(key, op, frozenset(values))
+
+
+class Selectable(Protocol):
+    """What selection needs to know about a domain (``DomainView`` satisfies it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def namespace_selector(self) -> LabelSelector | None: ...
+    @property
+    def pod_selector(self) -> LabelSelector: ...
+    @property
+    def excluded_namespaces(self) -> frozenset[str]: ...
+
+
+D = TypeVar("D", bound=Selectable)
+
+
+def never_touched_namespaces(
+    operator_namespace: str, nfd_namespace: str, extra: Iterable[str] = ()
+) -> frozenset[str]:
+    """The operator's own namespace, NFD's, kube-system and any configured extras.
+
+    NFD must read unmasked HWCAPs (masking it would shrink every baseline forever); the operator's node
+    agent likewise; kube-system hosts the control plane, which must never depend on our webhook.
+    """
+    return ALWAYS_EXCLUDED_NAMESPACES | {operator_namespace, nfd_namespace} | frozenset(extra)
+
+
+def opted_out(pod: Mapping[str, Any]) -> bool:
+    """The per-pod opt-out: annotation ``hwcap.dev/inject: "false"`` (case-insensitive)."""
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(keys.POD_OPT_OUT_ANNOTATION)
+    return isinstance(value, str) and value.strip().lower() == "false"
+
+
+def is_mirror_pod(pod: Mapping[str, Any]) -> bool:
+    """Mirror pods of static pods are only a reflection of a file on the node: never mutate them."""
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    return MIRROR_POD_ANNOTATION in annotations
+
+
+def matching_domains(
+    namespace: str,
+    namespace_labels: Mapping[str, str],
+    pod_labels: Mapping[str, str],
+    domains: Sequence[D],
+) -> list[D]:
+    """Every domain whose namespace selector and pod selector both match, sorted by name.
+
+    A domain without a namespace selector selects no namespace: injecting into a whole cluster must be
+    asked for explicitly (with ``{}``), never happen because a field was left out.
+    """
+    found = [
+        d
+        for d in domains
+        if d.namespace_selector is not None
+        and namespace not in d.excluded_namespaces
+        and d.namespace_selector.matches(namespace_labels)
+        and d.pod_selector.matches(pod_labels)
+    ]
+    return sorted(found, key=lambda d: d.name)
