@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: test unit lint demo demo-down system-packages venv clean bench conformance
+.PHONY: test unit lint demo demo-down system-packages venv clean bench conformance shim
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,12 @@ lint: venv
 	$(BIN)/ruff check operator tests bench
 	$(BIN)/mypy
 
+## The static init-step binary hwcap-exec (musl), into operator/shim/build/.
+shim: system-packages
+	$(MAKE) -C operator/shim
+
 ## The whole test suite, as CI runs it from a clean clone (.ci/run calls exactly this).
-test: system-packages venv lint
+test: system-packages venv lint shim
 	$(BIN)/pytest
 
 ## Fast pure-logic tests only.
