@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal, Protocol, get_args
 
 GLIBC_TUNABLES = "GLIBC_TUNABLES"
 GODEBUG = "GODEBUG"
@@ -171,3 +172,40 @@ class FallbackPlan:
         if any(self.openssl_clear.values()):
             names.append(OPENSSL_IA32CAP)
         return tuple(names)
+
+
+FallbackKind = Literal["glibcTunables", "goDebug", "opensslIa32cap"]
+FALLBACK_KINDS: tuple[FallbackKind, ...] = get_args(FallbackKind)
+
+
+class SpelledFeature(Protocol):
+    """The catalog's runtime spellings of one feature (``hwcap_operator.features.Feature`` satisfies it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def glibc(self) -> str | None: ...
+    @property
+    def godebug(self) -> str | None: ...
+    @property
+    def openssl(self) -> tuple[int, int] | None: ...
+
+
+def plan_fallbacks(dropped: Iterable[SpelledFeature], wanted: Iterable[FallbackKind]) -> FallbackPlan:
+    """The fallbacks a domain asked for (``spec.enforcement.userspaceFallbacks``) for the features it drops.
+
+    ``dropped`` are catalog entries of the features some member has but the mask does not advertise; the
+    spellings come from the catalog (the one place bit tables live). Features a runtime has no switch
+    for are simply absent from that runtime's list. Output order follows the catalog order of ``dropped``.
+    """
+    kinds = set(wanted)
+    features = list(dropped)
+    glibc = tuple(dict.fromkeys(f.glibc for f in features if f.glibc)) if "glibcTunables" in kinds else ()
+    godebug = tuple(dict.fromkeys(f.godebug for f in features if f.godebug)) if "goDebug" in kinds else ()
+    clear: dict[int, int] = {}
+    if "opensslIa32cap" in kinds:
+        for f in features:
+            if f.openssl is not None:
+                vector, bit = f.openssl
+                clear[vector] = clear.get(vector, 0) | (1 << bit)
+    return FallbackPlan(glibc_hwcaps=glibc, godebug_cpu=godebug, openssl_clear=clear)
