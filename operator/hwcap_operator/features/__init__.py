@@ -7,6 +7,7 @@ Import from here: ``Feature``, the lookup API (``lookup``, ``find``, ``by_bit``,
 
 from __future__ import annotations
 
+from hwcap_operator.features.auxv import AuxvParseError, AuxvVector, build_auxv, parse_auxv
 from hwcap_operator.features.catalog import (
     ALL_FEATURES,
     UnknownFeatureError,
@@ -21,6 +22,8 @@ from hwcap_operator.features.catalog import (
     parse_unknown_bit_name,
     unknown_bit_name,
 )
+from hwcap_operator.features.cpuinfo import parse_cpuinfo
+from hwcap_operator.features.document import parse_document, parse_object
 from hwcap_operator.features.model import (
     AT_HWCAP,
     AT_HWCAP2,
@@ -32,6 +35,8 @@ from hwcap_operator.features.model import (
     WORD_NAMES,
     Feature,
 )
+from hwcap_operator.features.nfd import parse_nfd_labels, parse_node, parse_node_feature
+from hwcap_operator.features.result import FeatureParseError, FeatureSet, ParseIssue
 
 __all__ = [
     "ALL_FEATURES",
@@ -43,9 +48,15 @@ __all__ = [
     "KERNEL_HWCAP_WORDS",
     "N_WORDS",
     "WORD_NAMES",
+    "AuxvParseError",
+    "AuxvVector",
     "Feature",
+    "FeatureParseError",
+    "FeatureSet",
+    "ParseIssue",
     "UnknownFeatureError",
     "bit_names",
+    "build_auxv",
     "by_bit",
     "by_nfd",
     "features",
@@ -53,6 +64,13 @@ __all__ = [
     "known_word_mask",
     "lookup",
     "nfd_names",
+    "parse_auxv",
+    "parse_cpuinfo",
+    "parse_document",
+    "parse_nfd_labels",
+    "parse_node",
+    "parse_node_feature",
+    "parse_object",
     "parse_unknown_bit_name",
     "unknown_bit_name",
 ]
