@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from hwcap_operator import features
 from hwcap_operator.admission.fallbacks import (
     FallbackMergeError,
     FallbackPlan,
@@ -102,10 +103,7 @@ def test_merging_twice_is_merging_once() -> None:
 
 
 def test_plan_uses_catalog_spellings_and_only_the_wanted_runtimes() -> None:
-    from hwcap_operator.features.data_amd64 import FEATURES
-
-    by_name = {f.name: f for f in FEATURES}
-    dropped = [by_name["avx2"], by_name["avx512f"], by_name["aes"]]
+    dropped = [features.lookup("amd64", n) for n in ("avx2", "avx512f", "aes")]
     plan = plan_fallbacks(dropped, ["glibcTunables", "opensslIa32cap"])
     assert plan.glibc_hwcaps == ("AVX2", "AVX512F")  # aes has no glibc.cpu.hwcaps name in the catalog
     assert plan.godebug_cpu == ()  # not asked for

@@ -6,13 +6,14 @@ request path); everything here is immutable so one view can serve concurrent adm
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hwcap_operator import keys
-from hwcap_operator.admission.fallbacks import FallbackPlan
+from hwcap_operator import features, keys
+from hwcap_operator.admission.fallbacks import FallbackKind, FallbackPlan, plan_fallbacks
 from hwcap_operator.admission.selection import LabelSelector
+from hwcap_operator.mask import FeatureMask
 
 #: Value of the member label the reconciler puts on each member node.
 MEMBER_LABEL_VALUE = "true"
@@ -44,6 +45,42 @@ class DomainView:
     fallbacks: FallbackPlan = field(default_factory=FallbackPlan)
     unresolved_entrypoint: UnresolvedPolicy = "Deny"
     on_failure: OnFailure = "warn"
+
+    @classmethod
+    def from_mask(
+        cls,
+        name: str,
+        mask: FeatureMask,
+        *,
+        namespace_selector: LabelSelector | None,
+        pod_selector: LabelSelector | None = None,
+        excluded_namespaces: Iterable[str] = (),
+        dropped_features: Iterable[str] = (),
+        fallbacks: Iterable[FallbackKind] = (),
+        unresolved_entrypoint: UnresolvedPolicy = "Deny",
+        kernel_inheritance: Literal["Required", "Preferred", "Off"] = "Preferred",
+    ) -> DomainView:
+        """Build the view once per domain status change (not per admission).
+
+        ``dropped_features`` are the status's dropped feature names (features some member has that the mask
+        does not advertise); the fallback spellings come from the catalog, names it does not know are
+        skipped (no runtime has a switch for them). ``kernel_inheritance`` is the domain's enforcement
+        setting: only ``Required`` makes a failed prctl stop the container.
+        """
+        dropped = [f for n in dropped_features if (f := features.find(mask.arch, n)) is not None]
+        return cls(
+            name=name,
+            arch=mask.arch,
+            hwcap=mask.hwcap,
+            mask_id=mask.mask_id,
+            mask_canonical=mask.canonical(),
+            namespace_selector=namespace_selector,
+            pod_selector=pod_selector or LabelSelector(),
+            excluded_namespaces=frozenset(excluded_namespaces),
+            fallbacks=plan_fallbacks(dropped, fallbacks),
+            unresolved_entrypoint=unresolved_entrypoint,
+            on_failure="fail" if kernel_inheritance == "Required" else "warn",
+        )
 
     @property
     def member_label_key(self) -> str:

@@ -1,0 +1,70 @@
+"""A platform team's story: an x86 domain over AMD Rome and Intel Cascade Lake nodes.
+
+HWCAPs cannot hide AVX-512 on x86, so the pod's runtimes must be told by environment. The expected
+spellings come from the runtimes' documentation (kernel-facts §4.4–§4.6), the expected set of dropped
+features from the dumps' own ``Flags:`` lines — not from the code under test.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+
+from hwcap_operator import keys
+from hwcap_operator.admission import DomainView, LabelSelector, MutationConfig, NoResolver, mutate_pod
+from hwcap_operator.features.cpuinfo import parse_cpuinfo
+
+PROFILES = Path(__file__).resolve().parents[1] / "data" / "profiles"
+ROME = PROFILES / "x86_64-amd-zen2-rome-epyc7742.txt"
+CASCADE = PROFILES / "x86_64-intel-cascadelake-platinum8260m.txt"
+
+
+def flags(path: Path) -> set[str]:
+    match = re.search(r"^flags\s*:\s*(.*)$", path.read_text(), re.M | re.I)  # lscpu or /proc/cpuinfo
+    assert match, path
+    return set(match.group(1).split())
+
+
+def test_avx512_only_on_intel_is_switched_off_in_glibc_go_and_openssl() -> None:
+    rome, cascade = flags(ROME), flags(CASCADE)
+    assert "avx512f" in cascade - rome and "avx2" in rome & cascade and "sha_ni" in rome - cascade
+    masks = [parse_cpuinfo(p.read_text(), source=p.name).mask for p in (ROME, CASCADE)]
+    common = masks[0] & masks[1]
+    dropped = ((masks[0] | masks[1]) - common).names()
+    domain = DomainView.from_mask(
+        "mixed-x86",
+        common,
+        namespace_selector=LabelSelector.parse({}),
+        dropped_features=dropped,
+        fallbacks=["glibcTunables", "goDebug", "opensslIa32cap"],
+    )
+    pod: dict[str, Any] = {
+        "metadata": {"name": "api"},
+        "spec": {"containers": [{"name": "api", "image": "api:1", "command": ["/api"],
+                                  "env": [{"name": "GODEBUG", "value": "madvdontneed=1"}]}]},
+    }
+    decision = mutate_pod(
+        pod, namespace="shop", namespace_labels={}, domains=[domain],
+        config=MutationConfig(operator_namespace="hwcap-system", init_image="op:1"), resolver=NoResolver(),
+    )
+    out = jsonpatch.apply_patch(pod, decision.patch)
+    env = {e["name"]: e["value"] for e in out["spec"]["containers"][0]["env"]}
+
+    glibc_off = set(env["GLIBC_TUNABLES"].removeprefix("glibc.cpu.hwcaps=").split(","))
+    assert {"-AVX512F", "-ERMS"} <= glibc_off  # cascade has erms, rome does not
+    assert "-AVX2" not in glibc_off  # every member has it
+    godebug = env["GODEBUG"].split(",")
+    assert godebug[0] == "madvdontneed=1"  # the user's setting kept, first
+    assert {"cpu.avx512f=off", "cpu.avx512bw=off", "cpu.avx512vl=off", "cpu.sha=off"} <= set(godebug)
+    assert "cpu.avx2=off" not in godebug
+    lv = env["OPENSSL_ia32cap"].split(":")
+    lv1_cleared = int(lv[1].removeprefix("~"), 16)
+    for bit in (16, 17, 29, 30, 31):  # AVX512F, AVX512DQ, SHA, AVX512BW, AVX512VL (#64+n)
+        assert lv1_cleared >> bit & 1, bit
+    assert not lv1_cleared >> 5 & 1  # AVX2 stays
+    ann = out["metadata"]["annotations"]
+    assert ann[keys.POD_MASK_ID_ANNOTATION] == common.mask_id
+    assert ann[keys.POD_HWCAP_WORDS_ANNOTATION] == ",".join(common.hex_words())
