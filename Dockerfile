@@ -1,0 +1,56 @@
+# syntax=docker/dockerfile:1
+# hwcap-operator: ONE image for the operator, the node agent and the init container the webhook injects into pods
+# (which copies /usr/local/bin/hwcap-exec into the pod's emptyDir). Build from the repository root:
+#   docker build -t ghcr.io/hwcap-dev/hwcap-operator:0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" .
+# Debian 12 (bookworm) on both stages: the same musl-tools 1.2.3 the test suite builds hwcap-exec with.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+# ---- builder: the static hwcap-exec (musl) and wheels of the package and its pinned dependencies -------------------
+FROM ${PYTHON_IMAGE} AS builder
+ENV BUILD_OUT=/out \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc=4:12.2.0-3 make=4.3-4.1 musl-tools=1.2.3-1 \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Dependencies first (their own layer, rebuilt only when pyproject.toml changes): every pinned requirement as a wheel.
+COPY pyproject.toml README.md ./
+RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\\n')" \
+        > /tmp/requirements.txt \
+    && python -m pip wheel --wheel-dir "${BUILD_OUT}/wheels" -r /tmp/requirements.txt
+COPY operator/ operator/
+# The init-step binary (static musl: it runs in any workload image) and the package's own wheel.
+RUN make -C operator/shim OUT="${BUILD_OUT}/hwcap-exec" \
+    && "${BUILD_OUT}/hwcap-exec" --version \
+    && python -m pip wheel --no-deps --wheel-dir "${BUILD_OUT}/wheels" .
+
+# ---- runtime -----------------------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="hwcap-operator" \
+      org.opencontainers.image.description="Kubernetes operator, node agent and init step (hwcap-exec) that start every container of a migration domain under a common HWCAP mask" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="https://github.com/hwcap-dev/hwcap-operator" \
+      org.opencontainers.image.url="https://github.com/hwcap-dev/hwcap-operator" \
+      org.opencontainers.image.documentation="https://github.com/hwcap-dev/hwcap-operator/blob/main/docs/chart.md" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.vendor="hwcap-dev" \
+      org.opencontainers.image.base.name="docker.io/library/python:3.11.14-slim-bookworm"
+# Read-only root filesystem in the pods: never write bytecode next to the package.
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+RUN --mount=type=bind,from=builder,source=/out/wheels,target=/wheels \
+    python -m pip install --no-index --find-links /wheels "hwcap-operator==${VERSION}" \
+    && groupadd --system --gid 65532 nonroot \
+    && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin nonroot
+COPY --from=builder --chmod=0755 /out/hwcap-exec /usr/local/bin/hwcap-exec
+USER 65532:65532
+WORKDIR /
+ENTRYPOINT ["hwcap-operator"]
+CMD ["--help"]

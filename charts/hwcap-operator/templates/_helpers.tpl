@@ -1,0 +1,117 @@
+{{/*
+Names. fullname is capped at 45 characters so that every derived name (fullname + "-agent-node-scope",
+"-webhook-tls", ...) stays a valid 63-character DNS label.
+*/}}
+{{- define "hwcap-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 45 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "hwcap-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 45 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 45 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 45 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "hwcap-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels. Call with (dict "ctx" $ "component" "controller"). Selector labels stay immutable: name, instance and
+component only (a DaemonSet/Deployment selector cannot change on upgrade).
+*/}}
+{{- define "hwcap-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "hwcap-operator.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+{{- if .component }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+{{- end }}
+
+{{- define "hwcap-operator.labels" -}}
+{{ include "hwcap-operator.selectorLabels" . }}
+helm.sh/chart: {{ include "hwcap-operator.chart" .ctx }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: hwcap-operator
+{{- end }}
+
+{{/* Object names derived from fullname. */}}
+{{- define "hwcap-operator.operatorName" -}}{{ include "hwcap-operator.fullname" . }}{{- end }}
+{{- define "hwcap-operator.agentName" -}}{{ include "hwcap-operator.fullname" . }}-agent{{- end }}
+{{- define "hwcap-operator.webhookServiceName" -}}{{ include "hwcap-operator.fullname" . }}-webhook{{- end }}
+{{- define "hwcap-operator.metricsServiceName" -}}{{ include "hwcap-operator.fullname" . }}-metrics{{- end }}
+{{- define "hwcap-operator.tlsSecretName" -}}{{ include "hwcap-operator.fullname" . }}-webhook-tls{{- end }}
+{{- define "hwcap-operator.certificateName" -}}{{ include "hwcap-operator.fullname" . }}-webhook{{- end }}
+{{- define "hwcap-operator.issuerName" -}}{{ include "hwcap-operator.fullname" . }}-selfsigned{{- end }}
+
+{{/* The one image for the operator, the agent and the injected init container; a digest wins over the tag. */}}
+{{- define "hwcap-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Namespaces whose pods are never mutated: kube-system, our own (the agent must never run under a mask), NFD's
+(NFD reads its own HWCAPs; masking it would shrink every baseline forever) and the user's list. Used both by the
+webhook's namespaceSelector and by the operator's --excluded-namespaces (defence in depth).
+*/}}
+{{- define "hwcap-operator.excludedNamespaces" -}}
+{{- $all := list "kube-system" .Release.Namespace .Values.nfd.namespace }}
+{{- range .Values.excludedNamespaces }}
+{{- $all = append $all . }}
+{{- end }}
+{{- $all | uniq | join "," }}
+{{- end }}
+
+{{/*
+Security context of every container: Pod Security "restricted" (no capability, non-root 65532, no privilege
+escalation, read-only root filesystem, RuntimeDefault seccomp). Not configurable on purpose.
+*/}}
+{{- define "hwcap-operator.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "hwcap-operator.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Whether the Prometheus Operator API is served (ServiceMonitor/PodMonitor are rendered only then). */}}
+{{- define "hwcap-operator.hasPrometheusOperator" -}}
+{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{- end }}
+{{- end }}
+
+{{/* Fail early on value combinations that would run a broken or unsafe operator. */}}
+{{- define "hwcap-operator.validate" -}}
+{{- if and (gt (int .Values.operator.replicas) 1) (not .Values.operator.peering.enabled) }}
+{{- fail "operator.replicas > 1 needs operator.peering.enabled=true: standalone replicas would all reconcile the same MigrationDomains and fight over their status" }}
+{{- end }}
+{{- if and .Values.certManager.enabled .Values.certManager.issuerRef.name (not .Values.certManager.issuerRef.kind) }}
+{{- fail "certManager.issuerRef.kind is required when certManager.issuerRef.name is set (Issuer or ClusterIssuer)" }}
+{{- end }}
+{{- end }}
