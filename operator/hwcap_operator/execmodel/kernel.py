@@ -493,6 +493,7 @@ class Kernel:
             self.tasks[task.tid] = task
         task.abi = binary.abi
         task.creds = creds
+        task.name = binary.path.rsplit("/", 1)[-1]  # __set_task_comm(): comm = basename
         # Dumpability (begin_new_exec): euid/egid differing from uid/gid -> fs.suid_dumpable.
         dumpable = (creds.euid == creds.uid and creds.egid == creds.gid) or cfg.suid_dumpable != 0
         task.mm = Mm(bytearray(cfg.saved_auxv_bytes), user_hwcap=flag, dumpable=dumpable)
