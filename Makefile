@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: test unit lint demo demo-down system-packages venv clean bench conformance shim
+.PHONY: test unit lint demo demo-down system-packages venv clean bench conformance shim binaries
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,12 @@ lint: venv
 shim: system-packages
 	$(MAKE) -C operator/shim
 
+## kube-apiserver, kube-scheduler, etcd, helm built from Go modules (pinned; cached in ~/.cache/hwcap-operator).
+binaries: venv
+	$(BIN)/python -m hwcap_operator.devcluster build
+
 ## The whole test suite, as CI runs it from a clean clone (.ci/run calls exactly this).
-test: system-packages venv lint shim
+test: system-packages venv lint shim binaries
 	$(BIN)/pytest
 
 ## Fast pure-logic tests only.
