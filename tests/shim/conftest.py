@@ -1,0 +1,34 @@
+"""Fixtures for the hwcap-exec tests: the built binary, a world-writable work dir, root and nobody."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hwcap_exec_support import shared_tmpdir
+
+from hwcap_operator.shim import shim_path
+
+
+@pytest.fixture(scope="session")
+def hwcap_exec() -> Path:
+    """The binary under test, built from operator/shim by make (as `make test` does)."""
+    return shim_path()
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    path = shared_tmpdir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(params=["root", "nobody"])
+def user(request: pytest.FixtureRequest) -> str:
+    """Who runs the binary: root (CI) and uid/gid 65534 with no capabilities, via setpriv."""
+    if os.geteuid() != 0:
+        pytest.fail("the hwcap-exec tests start the binary as root and as nobody: run them as root (CI does)")
+    return str(request.param)
