@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hwcap_operator.auxv_types import AT_NULL, HWCAP_TYPES
-from hwcap_operator.execmodel.auxv import Pair, terminated
+from hwcap_operator.execmodel.auxv import Pair, hwcap_entries, terminated
 from hwcap_operator.execmodel.kernel import CAP_SYS_RESOURCE, Binary, Kernel, PrctlMmMap
 
 
@@ -25,12 +25,7 @@ def masked_vector(pairs: Sequence[Pair], mask: Sequence[int]) -> list[Pair]:
     from ``pairs`` is added with the mask word itself (the kernel ANDs with ELF_HWCAP at the next exec).
     """
     wanted = dict(zip(HWCAP_TYPES, mask, strict=False))
-    last: dict[int, int] = {}
-    for entry_type, value in pairs:
-        if entry_type == AT_NULL:
-            break
-        if entry_type in wanted:
-            last[entry_type] = value
+    last = hwcap_entries(pairs, tuple(wanted))
     out: list[Pair] = []
     for entry_type, value in pairs:
         if entry_type == AT_NULL:

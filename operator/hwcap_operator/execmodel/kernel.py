@@ -419,7 +419,11 @@ class Kernel:
     # -- process creation ----------------------------------------------------------------------------
 
     def spawn(self, name: str, binary: Binary | None = None, creds: Creds | None = None) -> int:
-        """A process exec'd by a parent without MMF_USER_HWCAP (the container runtime). Returns its pid."""
+        """A process exec'd by a parent without MMF_USER_HWCAP (the container runtime). Returns its pid.
+
+        The process ends up with exactly ``creds`` (as a runtime arranges with ambient capabilities), not
+        with what a plain exec would compute from them.
+        """
         cfg = self.config
         binary = binary or Binary()
         creds = creds or Creds()
@@ -430,6 +434,7 @@ class Kernel:
         if result < 0:
             del self.tasks[pid]
             return result
+        task.creds = creds
         self._record(task, f"spawn {binary.path}", pid)
         return pid
 
