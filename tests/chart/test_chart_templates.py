@@ -1,0 +1,513 @@
+"""What a platform team must be able to trust in the rendered chart, for the value combinations that matter.
+
+Expectations come from the interface the operator and agent binaries implement (flags, ports, paths), from
+``hwcap_operator.keys`` (label/annotation keys) and from Pod Security "restricted" as Kubernetes defines it,
+never from the rendered output itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import tomllib
+from typing import Any
+
+import pytest
+import yaml
+from chartlib import CHART_DIR, KUBE_VERSION, NAMESPACE, RELEASE, REPO_ROOT, Helm, Obj, Render, Rendered
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from hwcap_operator import keys
+from hwcap_operator.kube.admission_server import MUTATE_PODS_PATH
+
+MONITORING = ("monitoring.coreos.com/v1",)
+FULLNAME = f"{RELEASE}-hwcap-operator"
+OPERATOR_SA = FULLNAME
+AGENT_SA = f"{FULLNAME}-agent"
+VALUE_SETS = sorted((CHART_DIR / "ci").glob("*-values.yaml"))
+
+
+def _values(path: Any) -> dict[str, Any]:
+    loaded = yaml.safe_load(path.read_text())
+    return loaded or {}
+
+
+def _pod_templates(rendered: Rendered) -> list[tuple[str, Obj]]:
+    return [(o["metadata"]["name"], o["spec"]["template"]) for o in rendered.objects
+            if o["kind"] in ("Deployment", "DaemonSet", "StatefulSet", "Job")]
+
+
+def _container(rendered: Rendered, kind: str, name: str) -> Obj:
+    workload = rendered.one(kind)
+    containers = workload["spec"]["template"]["spec"]["containers"]
+    return next(c for c in containers if c["name"] == name)
+
+
+def _flag_values(args: list[str]) -> dict[str, str | None]:
+    """``--flag value`` pairs of an args list; a flag followed by another flag (or nothing) maps to None."""
+    flags: dict[str, str | None] = {}
+    for i, arg in enumerate(args):
+        if arg.startswith("--"):
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            flags[arg] = None if nxt is None or nxt.startswith("--") else nxt
+    return flags
+
+
+def _cluster_role_rules(rendered: Rendered, name: str) -> set[tuple[str, str, str]]:
+    role = rendered.one("ClusterRole", name)
+    return {(group, resource, verb)
+            for rule in role["rules"]
+            for group in rule["apiGroups"] for resource in rule["resources"] for verb in rule["verbs"]}
+
+
+# --- lint and labels --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values_file", VALUE_SETS, ids=lambda p: p.stem)
+def test_helm_lint_strict_is_clean_for_every_ci_value_set(helm_tool: Helm, values_file: Any) -> None:
+    proc = helm_tool.run("lint", "--strict", str(CHART_DIR), "--values", str(values_file),
+                         "--kube-version", KUBE_VERSION)
+    assert "0 chart(s) failed" in proc.stdout
+    assert "[WARNING]" not in proc.stdout and "[ERROR]" not in proc.stdout
+
+
+@pytest.mark.parametrize("values_file", VALUE_SETS, ids=lambda p: p.stem)
+def test_every_object_carries_the_standard_labels(render: Render, values_file: Any) -> None:
+    rendered = render(_values(values_file), api_versions=MONITORING)
+    assert rendered.objects
+    for obj in rendered.objects:
+        labels = obj["metadata"].get("labels", {})
+        where = f"{obj['kind']}/{obj['metadata']['name']}"
+        assert labels.get("app.kubernetes.io/name") == "hwcap-operator", where
+        assert labels.get("app.kubernetes.io/instance") == RELEASE, where
+        assert labels.get("app.kubernetes.io/managed-by") == "Helm", where
+        assert labels.get("app.kubernetes.io/part-of") == "hwcap-operator", where
+        assert labels.get("app.kubernetes.io/component") in {"controller", "node-agent", "webhook"}, where
+        assert labels.get("app.kubernetes.io/version"), where
+        assert labels.get("helm.sh/chart", "").startswith("hwcap-operator-"), where
+    for name, template in _pod_templates(rendered):
+        assert template["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE, name
+
+
+# --- Pod Security "restricted" -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values_file", VALUE_SETS, ids=lambda p: p.stem)
+def test_every_container_satisfies_pod_security_restricted(render: Render, values_file: Any) -> None:
+    rendered = render(_values(values_file))
+    templates = _pod_templates(rendered)
+    assert templates
+    for name, template in templates:
+        spec = template["spec"]
+        pod_sc = spec.get("securityContext", {})
+        assert not spec.get("hostNetwork") and not spec.get("hostPID") and not spec.get("hostIPC"), name
+        for volume in spec.get("volumes", []):
+            assert "hostPath" not in volume, f"{name}: hostPath volume {volume['name']}"
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            sc = container.get("securityContext", {})
+            where = f"{name}/{container['name']}"
+            assert sc.get("allowPrivilegeEscalation") is False, where
+            assert sc.get("privileged") in (None, False), where
+            assert sc.get("readOnlyRootFilesystem") is True, where
+            assert sc.get("capabilities", {}).get("drop") == ["ALL"], where
+            assert not sc.get("capabilities", {}).get("add"), where
+            assert (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")) is True, where
+            assert sc.get("runAsUser", pod_sc.get("runAsUser")) == 65532, where
+            seccomp = sc.get("seccompProfile") or pod_sc.get("seccompProfile")
+            assert seccomp == {"type": "RuntimeDefault"}, where
+            assert "ports" not in container or all("hostPort" not in p for p in container["ports"]), where
+            assert container.get("resources", {}).get("requests"), f"{where}: no resource requests"
+            assert container.get("resources", {}).get("limits", {}).get("memory"), f"{where}: no memory limit"
+
+
+# --- the operator's and the agent's command lines (the interface the binaries implement) ------------------------
+
+
+def test_operator_runs_standalone_with_the_agreed_flags(render: Render) -> None:
+    rendered = render()
+    container = _container(rendered, "Deployment", "operator")
+    image = "ghcr.io/hwcap-dev/hwcap-operator:" + yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["appVersion"]
+    assert container["image"] == image
+    assert container["args"][0] == "run"
+    flags = _flag_values(container["args"][1:])
+    assert flags == {
+        "--namespace": "$(POD_NAMESPACE)",
+        "--webhook-port": "9443",
+        "--tls-cert-file": "/tls/tls.crt",
+        "--tls-key-file": "/tls/tls.key",
+        "--metrics-port": "8080",
+        "--init-image": image,
+        "--excluded-namespaces": f"kube-system,{NAMESPACE},{keys.NFD_NAMESPACE_DEFAULT}",
+        "--standalone": None,
+        "--log-format": "json",
+    }
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"webhook": 9443, "metrics": 8080}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in rendered.one("Deployment")["spec"]["template"]["spec"]["volumes"]}
+    assert volumes[mounts["/tls"]]["secret"]["secretName"] == f"{FULLNAME}-webhook-tls"
+
+
+def test_agent_reads_its_own_node_with_the_agreed_flags_and_is_never_masked(render: Render) -> None:
+    rendered = render()
+    container = _container(rendered, "DaemonSet", "agent")
+    assert container["args"][0] == "agent"
+    assert _flag_values(container["args"][1:]) == {
+        "--node-name": "$(NODE_NAME)",
+        "--hwcap-exec": "/usr/local/bin/hwcap-exec",
+        "--interval": "300",
+        "--metrics-port": "8081",
+        "--log-format": "json",
+    }
+    env = {e["name"]: e for e in container["env"]}
+    assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    template = rendered.one("DaemonSet")["spec"]["template"]
+    assert template["metadata"]["annotations"][keys.POD_OPT_OUT_ANNOTATION] == "false"
+    assert template["metadata"]["labels"][keys.POD_OPT_OUT_ANNOTATION] == "false"
+    assert template["spec"]["serviceAccountName"] == AGENT_SA
+    # Runs on every node, tainted or not: an untolerated taint would leave a node without a feature reading.
+    assert {"operator": "Exists"} in template["spec"]["tolerations"]
+
+
+def test_image_digest_wins_over_tag_and_is_also_the_init_image(render: Render) -> None:
+    digest = "sha256:" + "ab" * 32
+    rendered = render({"image": {"repository": "registry.example/hwcap", "tag": "9.9.9", "digest": digest}})
+    operator = _container(rendered, "Deployment", "operator")
+    assert operator["image"] == f"registry.example/hwcap@{digest}"
+    assert _flag_values(operator["args"])["--init-image"] == operator["image"]
+    assert _container(rendered, "DaemonSet", "agent")["image"] == operator["image"]
+
+
+# --- replicas and peering ----------------------------------------------------------------------------------------
+
+
+def test_one_replica_is_standalone_and_never_blocks_a_drain(render: Render) -> None:
+    rendered = render()
+    assert rendered.one("Deployment")["spec"]["replicas"] == 1
+    assert not rendered.of_kind("ClusterKopfPeering")
+    assert not {r for r in _cluster_role_rules(rendered, FULLNAME) if r[0] == "kopf.dev"}
+    pdb = rendered.one("PodDisruptionBudget")["spec"]
+    assert pdb.get("maxUnavailable") == 1 and "minAvailable" not in pdb
+
+
+def test_several_replicas_peer_through_kopf_and_keep_one_webhook_up(render: Render) -> None:
+    rendered = render({"operator": {"replicas": 3, "peering": {"enabled": True, "name": "hwcap-peers"}}})
+    deployment = rendered.one("Deployment")
+    assert deployment["spec"]["replicas"] == 3
+    flags = _flag_values(_container(rendered, "Deployment", "operator")["args"])
+    assert flags["--peering"] == "hwcap-peers" and "--standalone" not in flags
+    assert rendered.one("ClusterKopfPeering")["metadata"]["name"] == "hwcap-peers"
+    kopf_rules = {r for r in _cluster_role_rules(rendered, FULLNAME) if r[0] == "kopf.dev"}
+    assert kopf_rules == {("kopf.dev", "clusterkopfpeerings", v) for v in ("get", "list", "watch", "patch")}
+    pdb = rendered.one("PodDisruptionBudget")["spec"]
+    assert pdb.get("minAvailable") == 1 and "maxUnavailable" not in pdb
+    anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["topologyKey"] == (
+        "kubernetes.io/hostname")
+
+
+def test_several_standalone_replicas_are_refused(helm_tool: Helm) -> None:
+    proc = helm_tool.template({"operator": {"replicas": 2}}, check=False)
+    assert proc.returncode != 0
+    assert "operator.peering.enabled" in proc.stderr
+
+
+def test_kopf_peering_crd_ships_in_crds_so_it_exists_before_the_peering_object() -> None:
+    crd = yaml.safe_load((CHART_DIR / "crds" / "clusterkopfpeerings.kopf.dev.yaml").read_text())
+    assert crd["metadata"]["name"] == "clusterkopfpeerings.kopf.dev"
+    assert crd["spec"]["scope"] == "Cluster"
+    assert [v["name"] for v in crd["spec"]["versions"]] == ["v1"]
+
+
+# --- RBAC: least privilege ---------------------------------------------------------------------------------------
+
+
+def test_operator_cluster_role_is_exactly_what_it_needs(render: Render) -> None:
+    rendered = render()
+    expected = {
+        *(("hwcap.dev", keys.PLURAL, v) for v in ("get", "list", "watch", "patch")),
+        *(("hwcap.dev", f"{keys.PLURAL}/status", v) for v in ("get", "patch", "update")),
+        *(("", "nodes", v) for v in ("get", "list", "watch", "patch")),
+        *(("", res, v) for res in ("namespaces", "pods") for v in ("get", "list", "watch")),
+        *((group, "events", v) for group in ("", "events.k8s.io") for v in ("create", "patch")),
+        *(("nfd.k8s-sigs.io", "nodefeatures", v) for v in ("get", "list", "watch")),
+        *(("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")),
+    }
+    assert _cluster_role_rules(rendered, FULLNAME) == expected
+    binding = rendered.one("ClusterRoleBinding", FULLNAME)
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": NAMESPACE}]
+    assert rendered.one("Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == OPERATOR_SA
+    # Nothing anywhere grants secrets, wildcards or escalation verbs.
+    for role in rendered.of_kind("ClusterRole") + rendered.of_kind("Role"):
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] and "*" not in rule["resources"], role["metadata"]["name"]
+            assert "secrets" not in rule["resources"], role["metadata"]["name"]
+            assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"]), role["metadata"]["name"]
+
+
+def test_agent_may_only_get_and_patch_nodes(render: Render) -> None:
+    rendered = render()
+    assert _cluster_role_rules(rendered, AGENT_SA) == {("", "nodes", "get"), ("", "nodes", "patch")}
+    binding = rendered.one("ClusterRoleBinding", AGENT_SA)
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": AGENT_SA, "namespace": NAMESPACE}]
+
+
+def test_node_scope_policy_binds_the_agent_to_its_own_node_and_its_own_annotations(render: Render) -> None:
+    rendered = render()
+    policy = rendered.one("ValidatingAdmissionPolicy")
+    assert policy["apiVersion"] == "admissionregistration.k8s.io/v1"
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    assert spec["matchConstraints"]["resourceRules"] == [
+        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["nodes"]}]
+    (condition,) = spec["matchConditions"]
+    assert f"system:serviceaccount:{NAMESPACE}:{AGENT_SA}" in condition["expression"]
+    expressions = " ".join(v["expression"] for v in spec["validations"] + spec["variables"])
+    assert "authentication.kubernetes.io/node-name" in expressions
+    assert f"'{keys.AGENT_ANNOTATION_PREFIX}'" in expressions
+    binding = rendered.one("ValidatingAdmissionPolicyBinding")
+    assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
+
+
+def test_node_scope_policy_and_agent_objects_follow_their_toggles(render: Render) -> None:
+    without_policy = render({"agent": {"nodeScopePolicy": {"enabled": False}}})
+    assert not without_policy.of_kind("ValidatingAdmissionPolicy")
+    assert not without_policy.of_kind("ValidatingAdmissionPolicyBinding")
+    assert without_policy.of_kind("DaemonSet")
+    without_agent = render({"agent": {"enabled": False}, "metrics": {"podMonitor": {"enabled": True}}},
+                           api_versions=MONITORING)
+    assert not without_agent.kinds() & {"DaemonSet", "ValidatingAdmissionPolicy", "PodMonitor"}
+    assert [sa["metadata"]["name"] for sa in without_agent.of_kind("ServiceAccount")] == [OPERATOR_SA]
+
+
+# --- the webhook -------------------------------------------------------------------------------------------------
+
+
+def _webhook(rendered: Rendered) -> Obj:
+    hooks: list[Obj] = rendered.one("MutatingWebhookConfiguration")["webhooks"]
+    assert len(hooks) == 1
+    return hooks[0]
+
+
+def test_webhook_intercepts_pod_creation_only_and_fails_open_by_default(render: Render) -> None:
+    rendered = render()
+    hook = _webhook(rendered)
+    assert hook["rules"] == [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                              "resources": ["pods"], "scope": "Namespaced"}]
+    assert hook["sideEffects"] == "None"
+    assert hook["admissionReviewVersions"] == ["v1"]
+    assert hook["failurePolicy"] == "Ignore"
+    assert hook["reinvocationPolicy"] == "IfNeeded"
+    assert 1 <= hook["timeoutSeconds"] <= 10
+    service_ref = hook["clientConfig"]["service"]
+    assert service_ref["path"] == MUTATE_PODS_PATH
+    service = rendered.one("Service", service_ref["name"])
+    assert service["metadata"]["namespace"] == service_ref["namespace"] == NAMESPACE
+    (port,) = service["spec"]["ports"]
+    assert port["port"] == service_ref["port"] == 443
+    container_ports = {p["name"]: p["containerPort"] for p in _container(rendered, "Deployment", "operator")["ports"]}
+    assert container_ports[port["targetPort"]] == 9443
+    operator_labels = rendered.one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= operator_labels.items()
+
+
+def test_webhook_never_touches_system_operator_or_nfd_namespaces(render: Render) -> None:
+    rendered = render({"excludedNamespaces": ["monitoring"], "nfd": {"namespace": "nfd"},
+                       "webhook": {"failurePolicy": "Fail", "timeoutSeconds": 2,
+                                   "namespaceSelector": {"matchLabels": {"hwcap.dev/injection": "enabled"}}}})
+    hook = _webhook(rendered)
+    assert hook["failurePolicy"] == "Fail" and hook["timeoutSeconds"] == 2
+    selector = hook["namespaceSelector"]
+    assert selector["matchLabels"] == {"hwcap.dev/injection": "enabled"}
+    (exclusion,) = [e for e in selector["matchExpressions"] if e["key"] == "kubernetes.io/metadata.name"]
+    assert exclusion["operator"] == "NotIn"
+    assert set(exclusion["values"]) == {"kube-system", NAMESPACE, "nfd", "monitoring"}
+    flags = _flag_values(_container(rendered, "Deployment", "operator")["args"])
+    assert set((flags["--excluded-namespaces"] or "").split(",")) == set(exclusion["values"])
+    assert hook["objectSelector"] == {"matchExpressions": [
+        {"key": keys.POD_OPT_OUT_ANNOTATION, "operator": "NotIn", "values": ["false"]}]}
+
+
+def test_generated_certificate_serves_the_webhook_service_and_the_ca_bundle_trusts_it(render: Render) -> None:
+    rendered = render()
+    secret = rendered.one("Secret", f"{FULLNAME}-webhook-tls")
+    assert secret["type"] == "kubernetes.io/tls"
+    data = {k: base64.b64decode(v) for k, v in secret["data"].items()}
+    ca = x509.load_pem_x509_certificate(data["ca.crt"])
+    leaf = x509.load_pem_x509_certificate(data["tls.crt"])
+    hook = _webhook(rendered)
+    assert base64.b64decode(hook["clientConfig"]["caBundle"]) == data["ca.crt"]
+    leaf.verify_directly_issued_by(ca)
+    svc = hook["clientConfig"]["service"]["name"]
+    sans = set(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName))
+    assert {f"{svc}.{NAMESPACE}.svc", f"{svc}.{NAMESPACE}.svc.cluster.local"} <= sans
+    usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert ExtendedKeyUsageOID.SERVER_AUTH in usages
+    assert leaf.not_valid_after_utc - datetime.datetime.now(datetime.UTC) > datetime.timedelta(days=3000)
+    assert not rendered.kinds() & {"Certificate", "Issuer"}
+    assert "cert-manager.io/inject-ca-from" not in rendered.one("MutatingWebhookConfiguration")["metadata"].get(
+        "annotations", {})
+
+
+def test_cert_manager_issues_the_certificate_and_injects_the_ca(render: Render) -> None:
+    rendered = render({"certManager": {"enabled": True}})
+    assert not rendered.of_kind("Secret")
+    certificate = rendered.one("Certificate")
+    issuer = rendered.one("Issuer")
+    assert issuer["spec"] == {"selfSigned": {}}
+    assert certificate["spec"]["issuerRef"] == {"name": issuer["metadata"]["name"], "kind": "Issuer",
+                                                "group": "cert-manager.io"}
+    volumes = rendered.one("Deployment")["spec"]["template"]["spec"]["volumes"]
+    tls_volume = next(v for v in volumes if v["name"] == "tls")
+    assert certificate["spec"]["secretName"] == tls_volume["secret"]["secretName"]
+    svc = _webhook(rendered)["clientConfig"]["service"]["name"]
+    assert set(certificate["spec"]["dnsNames"]) == {f"{svc}.{NAMESPACE}.svc", f"{svc}.{NAMESPACE}.svc.cluster.local"}
+    mwc = rendered.one("MutatingWebhookConfiguration")
+    assert mwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == (
+        f"{NAMESPACE}/{certificate['metadata']['name']}")
+    assert "caBundle" not in _webhook(rendered)["clientConfig"]
+
+
+def test_cert_manager_can_use_the_clusters_own_issuer(render: Render) -> None:
+    rendered = render({"certManager": {"enabled": True, "issuerRef": {"name": "corp-ca", "kind": "ClusterIssuer"}}})
+    assert not rendered.of_kind("Issuer")
+    assert rendered.one("Certificate")["spec"]["issuerRef"] == {"name": "corp-ca", "kind": "ClusterIssuer",
+                                                                "group": "cert-manager.io"}
+
+
+# --- monitoring --------------------------------------------------------------------------------------------------
+
+
+def test_service_monitor_and_pod_monitor_need_both_the_value_and_the_api(render: Render) -> None:
+    enabled = {"metrics": {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}}}
+    assert not render(enabled).kinds() & {"ServiceMonitor", "PodMonitor"}
+    assert not render(api_versions=MONITORING).kinds() & {"ServiceMonitor", "PodMonitor"}
+    rendered = render(enabled, api_versions=MONITORING)
+    monitor = rendered.one("ServiceMonitor")
+    metrics_service = next(s for s in rendered.of_kind("Service")
+                           if monitor["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items())
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in metrics_service["spec"]["ports"]}
+    assert {p["targetPort"] for p in metrics_service["spec"]["ports"]} == {"metrics"}
+    pod_monitor = rendered.one("PodMonitor")
+    agent_template = rendered.one("DaemonSet")["spec"]["template"]
+    assert pod_monitor["spec"]["selector"]["matchLabels"].items() <= agent_template["metadata"]["labels"].items()
+    (pod_endpoint,) = pod_monitor["spec"]["podMetricsEndpoints"]
+    agent_ports = {p["name"]: p["containerPort"] for p in agent_template["spec"]["containers"][0]["ports"]}
+    assert agent_ports[pod_endpoint["port"]] == 8081
+
+
+# --- values.schema.json ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [
+    {"replica": 2},
+    {"operator": {"replica": 2}},
+    {"webhook": {"failurePolicy": "Sometimes"}},
+    {"webhook": {"namespaceSelector": {"matchExpressions": [{"key": "a", "operator": "Near"}]}}},
+    {"agent": {"tolerations": [{"operator": "Exists", "effekt": "NoSchedule"}]}},
+    {"image": {"digest": "latest"}},
+], ids=["unknown-top-level", "unknown-nested", "bad-enum", "bad-selector-operator", "typo-in-toleration",
+        "bad-digest"])
+def test_schema_rejects_typos_and_bad_values_naming_them(helm_tool: Helm, bad: dict[str, Any]) -> None:
+    proc = helm_tool.template(bad, check=False)
+    assert proc.returncode != 0
+    assert "values don't meet the specifications of the schema" in proc.stderr
+    leaf_key = _leaf_key(bad)
+    assert leaf_key in proc.stderr, proc.stderr
+    values_file = helm_tool.home / "lint-bad.yaml"
+    values_file.write_text(yaml.safe_dump(bad))
+    lint = helm_tool.run("lint", "--strict", str(CHART_DIR), "--values", str(values_file),
+                         "--kube-version", KUBE_VERSION, check=False)
+    assert lint.returncode != 0
+
+
+def _leaf_key(tree: Any) -> str:
+    """The deepest key of a one-path dict/list tree (the name a schema error must mention)."""
+    while True:
+        if isinstance(tree, list):
+            tree = tree[0]
+            continue
+        if isinstance(tree, dict):
+            key, value = next(reversed(tree.items()))
+            if isinstance(value, dict | list):
+                tree = value
+                continue
+            return str(key)
+        raise AssertionError(f"no leaf in {tree!r}")
+
+
+def _object_schemas(node: Any, path: str = "$") -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        if node.get("type") == "object" or "properties" in node:
+            found.append((path, node))
+        for key, value in node.items():
+            found += _object_schemas(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _object_schemas(value, f"{path}[{i}]")
+    return found
+
+
+def test_schema_closes_every_object_except_kubernetes_passthroughs() -> None:
+    schema = json.loads((CHART_DIR / "values.schema.json").read_text())
+    # Objects the API server validates itself (affinity terms) and Helm's own `global` stay open on purpose.
+    open_on_purpose = {
+        "$.definitions.affinity.properties.nodeAffinity",
+        "$.definitions.affinity.properties.podAffinity",
+        "$.definitions.affinity.properties.podAntiAffinity",
+        "$.properties.global",
+    }
+    schemas = _object_schemas(schema)
+    assert len(schemas) > 20
+    for path, node in schemas:
+        if path in open_on_purpose or path == "$.definitions":
+            continue
+        if path.endswith(".properties") and "type" not in node:
+            continue  # a "properties" map itself, not a schema
+        assert "additionalProperties" in node, f"{path} accepts unknown keys"
+        assert node["additionalProperties"] is False or node["additionalProperties"] == {"type": "string"}, path
+
+
+def test_default_values_follow_the_schema_and_cover_every_declared_key() -> None:
+    import jsonschema
+
+    schema = json.loads((CHART_DIR / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    jsonschema.Draft7Validator(schema).validate(values)
+    declared = set(schema["properties"]) - {"global"}
+    assert declared == set(values), "values.yaml and values.schema.json disagree on the top-level keys"
+
+
+# --- CRD and versions --------------------------------------------------------------------------------------------
+
+
+def test_chart_crd_is_byte_identical_to_the_generated_crd() -> None:
+    generated = REPO_ROOT / "crds" / "hwcap.dev_migrationdomains.yaml"
+    shipped = CHART_DIR / "crds" / "hwcap.dev_migrationdomains.yaml"
+    assert shipped.read_bytes() == generated.read_bytes(), (
+        "charts/hwcap-operator/crds/ is stale: cp crds/hwcap.dev_migrationdomains.yaml charts/hwcap-operator/crds/")
+    crd = yaml.safe_load(shipped.read_text())
+    assert crd["spec"]["group"] == keys.GROUP and crd["spec"]["names"]["plural"] == keys.PLURAL
+
+
+def test_chart_app_version_is_the_package_version() -> None:
+    chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert chart["appVersion"] == project["version"]
+    assert chart["apiVersion"] == "v2"
+
+
+def test_helm_template_renders_no_crd_and_install_order_needs_none(render: Render) -> None:
+    """CRDs come from crds/ (installed first, never templated), so templates never carry one."""
+    assert "CustomResourceDefinition" not in render({"operator": {"replicas": 2, "peering": {"enabled": True}}},
+                                                    api_versions=MONITORING).kinds()
+
