@@ -846,5 +846,5 @@ int main(int argc, char **argv, char **envp)
 	execvp(o.program[0], o.program);
 	int err = errno;
 	say("cannot execute %s: %s", o.program[0], strerror(err));
-	return err == ENOENT || err == ENOTDIR ? EX_NOTFOUND : EX_NOEXEC;
+	return err == ENOENT ? EX_NOTFOUND : EX_NOEXEC;
 }
