@@ -18,7 +18,10 @@ Sources for the spellings:
 - glibc: the names ``GLIBC_TUNABLES=glibc.cpu.hwcaps=-NAME`` accepts (sysdeps/x86/cpu-tunables.c,
   bminor/glibc@33237fe: AVX CX8 FMA HTT IBT RTM AVX2 BMI1 BMI2 CMOV ERMS FMA4 SSE2 LZCNT MOVBE SHSTK SSSE3
   XSAVE POPCNT SSE4_1 SSE4_2 XSAVEC AVX512F OSXSAVE AVX512CD AVX512BW AVX512DQ AVX512ER AVX512PF AVX512VL).
-- Go: ``GODEBUG=cpu.<name>=off`` names of internal/cpu for x86 (kernel-facts.md §4.5).
+- Go: ``GODEBUG=cpu.<name>=off`` names of the runtime's internal/cpu (cpu_x86.go ``options``: adx aes erms
+  fsrm pclmulqdq rdtscp sha vpclmulqdq always; popcnt sse3 sse41 sse42 ssse3 only below GOAMD64=v2; avx
+  avx2 bmi1 bmi2 fma below v3; avx512f/cd/bw/dq/vl below v4 -- a binary built for a level cannot switch
+  off what that level requires). golang.org/x/sys/cpu has more names; they do not affect the runtime.
 - OpenSSL: ``OPENSSL_ia32cap`` (vector, bit): LV0 = CPUID.1 EDX (bits 0-31) : ECX (32-63), LV1 = CPUID.7.0
   EBX : ECX (openssl 3.x man page, kernel-facts.md §4.6). Only the bits that page documents are filled in.
 """
@@ -153,7 +156,7 @@ FEATURES: tuple[Feature, ...] = (
     _c("mpx", nfd="MPX"),
     _c("rdt_a"),
     _c("avx512f", nfd="AVX512F", glibc="AVX512F", godebug="avx512f", openssl=(1, 16)),
-    _c("avx512dq", nfd="AVX512DQ", glibc="AVX512DQ", openssl=(1, 17)),
+    _c("avx512dq", nfd="AVX512DQ", glibc="AVX512DQ", godebug="avx512dq", openssl=(1, 17)),
     _c("rdseed", nfd="RDSEED", openssl=(1, 18)),
     _c("adx", nfd="ADX", godebug="adx", openssl=(1, 19)),
     _c("smap", note="kernel-side protection; userspace cannot use or lose it"),
@@ -163,7 +166,7 @@ FEATURES: tuple[Feature, ...] = (
     _c("intel_pt"),
     _c("avx512pf", nfd="AVX512PF", glibc="AVX512PF"),
     _c("avx512er", nfd="AVX512ER", glibc="AVX512ER"),
-    _c("avx512cd", nfd="AVX512CD", glibc="AVX512CD"),
+    _c("avx512cd", nfd="AVX512CD", glibc="AVX512CD", godebug="avx512cd"),
     _c("sha_ni", nfd="SHA", godebug="sha", openssl=(1, 29)),
     _c("avx512bw", nfd="AVX512BW", glibc="AVX512BW", godebug="avx512bw", openssl=(1, 30)),
     _c("avx512vl", nfd="AVX512VL", glibc="AVX512VL", godebug="avx512vl", openssl=(1, 31)),
@@ -178,7 +181,7 @@ FEATURES: tuple[Feature, ...] = (
        note="CET shadow stack (CPUID bit); cpuinfo shows user_shstk when the kernel enables it for user mode"),
     _c("gfni", nfd="GFNI"),
     _c("vaes", nfd="VAES", openssl=(1, 41)),
-    _c("vpclmulqdq", nfd="VPCLMULQDQ", openssl=(1, 42)),
+    _c("vpclmulqdq", nfd="VPCLMULQDQ", godebug="vpclmulqdq", openssl=(1, 42)),
     _c("avx512_vnni", nfd="AVX512VNNI"),
     _c("avx512_bitalg", nfd="AVX512BITALG"),
     _c("tme", nfd="TME"),
@@ -188,7 +191,7 @@ FEATURES: tuple[Feature, ...] = (
     _c("cldemote", nfd="CLDEMOTE"),
     _c("movdiri", nfd="MOVDIRI"),
     _c("movdir64b", nfd="MOVDIR64B"),
-    _c("fsrm", nfd="FSRM"),
+    _c("fsrm", nfd="FSRM", godebug="fsrm"),
     _c("avx512_vp2intersect", nfd="AVX512VP2INTERSECT"),
     _c("md_clear", nfd="MD_CLEAR"),
     _c("serialize", nfd="SERIALIZE"),
@@ -199,8 +202,8 @@ FEATURES: tuple[Feature, ...] = (
     _c("avx512_fp16", nfd="AVX512FP16"),
     _c("amx_tile", nfd="AMXTILE"),
     _c("amx_int8", nfd="AMXINT8"),
-    _c("spec_ctrl", nfd="IBRS"),
-    _c("intel_stibp", nfd="STIBP"),
+    _c("spec_ctrl", note="CPUID.7.0:EDX[26]; the synthetic ibrs flag is what both vendors show"),
+    _c("intel_stibp"),
     _c("flush_l1d", nfd="FLUSH_L1D"),
     _c("arch_capabilities", nfd="IA32_ARCH_CAP"),
     # --- CPUID.7.1:EAX ---
@@ -219,8 +222,8 @@ FEATURES: tuple[Feature, ...] = (
     _c("wbnoinvd", nfd="WBNOINVD"),
     _c("amd_ppin", nfd="PPIN"),
     _c("ibpb", nfd="IBPB"),
-    _c("ibrs"),
-    _c("stibp"),
+    _c("ibrs", nfd="IBRS"),
+    _c("stibp", nfd="STIBP"),
     _c("ssbd", nfd="SPEC_CTRL_SSBD"),
     _c("ibrs_enhanced"),
     _c("virt_ssbd"),

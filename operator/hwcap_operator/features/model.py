@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwcap_operator.arch import Arch
+from hwcap_operator.keys import NFD_CPUID_LABEL_PREFIX
 
 #: auxv entry types of the four HWCAP words, indexed by word (include/uapi/linux/auxvec.h).
 AT_HWCAP = 16
@@ -68,6 +69,4 @@ class Feature:
     @property
     def nfd_label(self) -> str | None:
         """The full NFD label key (``feature.node.kubernetes.io/cpu-cpuid.<NFD>``) or None."""
-        from hwcap_operator.keys import NFD_CPUID_LABEL_PREFIX
-
         return None if self.nfd is None else NFD_CPUID_LABEL_PREFIX + self.nfd
