@@ -141,3 +141,9 @@ def test_security_features_and_from_features() -> None:
 def test_intersect_all_needs_input() -> None:
     with pytest.raises(ValueError, match="no masks"):
         intersect_all([])
+
+
+def test_unknown_cpuid_names_survive_a_canonical_round_trip() -> None:
+    m = FeatureMask.parse("amd64:hwcap=0x1;hwcap2=0x0;hwcap3=0x0;hwcap4=0x0;cpuid=avx2,future_flag")
+    assert "future_flag" in m.cpuid and m.unknown_names() == ["future_flag"]
+    assert FeatureMask.parse(m.canonical()) == m

@@ -9,6 +9,8 @@ from functools import reduce
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from profiledata import dump_names, raw_feature_words, read_profile
 
 from hwcap_operator import features as F
@@ -206,3 +208,31 @@ def test_mask_from_parsed_labels_equals_mask_from_cpuinfo() -> None:
     a = F.parse_nfd_labels(_labels_for(name), arch="arm64").mask
     assert a == F.parse_cpuinfo(read_profile(name)).mask
     assert a == FeatureMask.from_names("arm64", raw_feature_words(name))
+
+
+# ----- properties ---------------------------------------------------------------------------------
+
+_ARM_NAMES = [f.name for f in F.features("arm64")]
+
+
+@given(st.lists(st.sampled_from(_ARM_NAMES), unique=True))
+def test_cpuinfo_of_any_named_arm64_set_round_trips(names: list[str]) -> None:
+    text = "processor\t: 0\nFeatures\t: " + " ".join(names) + "\nCPU implementer\t: 0x41\n"
+    fs = F.parse_cpuinfo(text, "gen")
+    assert set(fs.names) == set(names) and fs.unknown == () and fs.ok
+    assert fs.mask == FeatureMask.from_names("arm64", names)
+
+
+@given(
+    st.sampled_from([("64le", "<QQ", 64), ("64be", ">QQ", 64), ("32le", "<II", 32), ("32be", ">II", 32)]),
+    st.data(),
+)
+def test_auxv_entries_round_trip_in_every_layout(layout: tuple[str, str, int], data: st.DataObject) -> None:
+    name, fmt, bits = layout
+    pairs = data.draw(st.lists(st.tuples(st.integers(1, 51), st.integers(0, (1 << bits) - 1)), max_size=20))
+    v = F.parse_auxv(_pack(fmt, [*pairs, (0, 0)]), "gen", layout=name)  # type: ignore[arg-type]
+    assert list(v.entries) == pairs
+    for word, at in enumerate((16, 26, 29, 30)):
+        last = [val for t, val in pairs if t == at]
+        assert v.hwcap[word] == (last[-1] if last else 0)
+        assert (word in v.present) == bool(last)

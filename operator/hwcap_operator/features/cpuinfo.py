@@ -17,7 +17,7 @@ from hwcap_operator.features.model import Feature
 from hwcap_operator.features.result import FeatureParseError, FeatureSet, ParseIssue
 
 _TOKEN = re.compile(r"^[a-z0-9][a-z0-9_.+-]*$")
-_X86_VENDORS = ("genuineintel", "authenticamd", "hygongenuine", "centaurhauls", "  shanghai  ")
+_X86_VENDORS = ("genuineintel", "authenticamd", "hygongenuine", "centaurhauls", "shanghai")
 _RISCV_ISA = re.compile(r"^rv(32|64|128)([a-z]*)((?:_[a-z0-9]+)*)$")
 
 
