@@ -259,8 +259,8 @@ def test_builder_build_step_produces_a_static_hwcap_exec_and_the_package_wheel(t
     assert not (src / "operator" / "shim" / "build").exists()
 
     env_values: dict[str, str] = {}
-    for env in builder.all("ENV"):
-        env_values.update(_key_values(env.value))
+    for instruction in builder.all("ENV"):
+        env_values.update(_key_values(instruction.value))
     out = tmp_path / "out"
     env_values["BUILD_OUT"] = str(out)  # the only change: /out becomes a temp dir
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON"))}
