@@ -40,6 +40,22 @@ def test_node_feature_lists_every_flag_unfiltered() -> None:
     assert nf["metadata"]["labels"][nodes.NFD_NODE_NAME_LABEL] == "n2"
 
 
+def test_x86_labels_follow_nfd_filtering_but_node_feature_does_not() -> None:
+    name = "x86_64-amd-zen3-milan-epyc7763-azure-vm"
+    flags = next(ln for ln in (PROFILES / f"{name}.txt").read_text().splitlines() if ln.startswith("Flags:"))
+    assert {"avx2", "sse4_2", "cmov"} <= set(flags.split(":", 1)[1].split())
+    prof = nodes.load_profile(PROFILES / f"{name}.txt")
+    assert prof.arch == "amd64"
+    labels = nodes.node_manifest("x1", prof)["metadata"]["labels"]
+    elements = nodes.node_feature_manifest("x1", prof, "nfd")["spec"]["features"]["flags"]["cpu.cpuid"]["elements"]
+    assert labels[NFD_CPUID_LABEL_PREFIX + "AVX2"] == "true"
+    # NFD's default label denylist (BMI1, CMOV, SSE42 (its spelling of sse4_2), ...) hides these labels;
+    # the NodeFeature object lists them all the same
+    for denied in ("CMOV", "SSE42"):
+        assert NFD_CPUID_LABEL_PREFIX + denied not in labels
+        assert denied in elements
+
+
 def test_ready_status_is_schedulable() -> None:
     status = nodes.ready_status()["status"]
     assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"

@@ -7,73 +7,61 @@ NFD-style labels (``feature.node.kubernetes.io/cpu-cpuid.<NAME>=true``) and a ``
 carrying the unfiltered flag list, the two sources the operator reads.
 
 Building these objects is pure (dicts in, dicts out); :func:`create_ready_node` is the one call that talks
-to the apiserver.
+to the apiserver. Feature names and NFD spellings come from the catalog (:mod:`hwcap_operator.features`).
 """
 
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hwcap_operator.arch import Arch, normalize_arch
+from hwcap_operator.arch import Arch
+from hwcap_operator.features import Feature, FeatureParseError, parse_cpuinfo
+from hwcap_operator.features.data_amd64 import NFD_DEFAULT_LABEL_DENYLIST
 from hwcap_operator.keys import NFD_CPUID_LABEL_PREFIX
 
 NFD_GROUP_VERSION = "nfd.k8s-sigs.io/v1alpha1"
 NFD_NODE_NAME_LABEL = "nfd.node.kubernetes.io/node-name"
 
-#: The feature line of each dump format: arm64 "Features", x86 "flags"/"Flags:", s390 "features", riscv "isa".
-_FEATURE_LINE = re.compile(r"^(Features|flags|Flags|features|isa)\s*:\s*(.*)$", re.MULTILINE)
-
 
 class ProfileError(ValueError):
-    """A CPU dump that has no feature line we can read; the message names the file."""
+    """A CPU dump we cannot turn into a node; the message names the file and the problem."""
 
 
 @dataclass(frozen=True)
 class CpuProfile:
-    """The CPU identity of one fake node: its arch and the raw feature tokens of its dump, in order."""
+    """The CPU identity of one fake node: its arch and the catalog features its dump shows."""
 
     name: str
     arch: Arch
-    tokens: tuple[str, ...]
+    features: tuple[Feature, ...]
+    unknown: tuple[str, ...] = ()
 
-
-def _arch_from_filename(path: Path) -> Arch:
-    return normalize_arch(path.name.split("-", 1)[0])
+    @property
+    def nfd_names(self) -> list[str]:
+        """NFD cpuid names of every feature NFD can report (NodeFeature flags are unfiltered)."""
+        return [f.nfd for f in self.features if f.nfd is not None]
 
 
 def load_profile(path: Path) -> CpuProfile:
-    """Read a dump from ``tests/data/profiles``: the first feature line after the metadata block.
-
-    The arch comes from the file name prefix (``arm64-``, ``x86_64-``, ...), the convention of the
-    profiles README; only the first block is read (some files carry a second, older block).
-    """
-    text = path.read_text()
-    match = _FEATURE_LINE.search(text)
-    if match is None:
-        raise ProfileError(f"{path}: no 'Features'/'flags'/'features'/'isa' line found")
-    tokens = tuple(match.group(2).split())
-    if not tokens:
-        raise ProfileError(f"{path}: the {match.group(1)!r} line is empty")
-    return CpuProfile(name=path.stem, arch=_arch_from_filename(path), tokens=tokens)
+    """Read a dump from ``tests/data/profiles`` with the catalog's cpuinfo/lscpu parser."""
+    try:
+        parsed = parse_cpuinfo(path.read_text(), source=str(path))
+    except (OSError, FeatureParseError) as err:
+        raise ProfileError(f"{path}: {err}") from err
+    if not parsed.features:
+        raise ProfileError(f"{path}: no known CPU features in the dump")
+    return CpuProfile(name=path.stem, arch=parsed.arch, features=parsed.features, unknown=parsed.unknown)
 
 
 def nfd_labels(profile: CpuProfile) -> dict[str, str]:
-    """NFD ``cpu-cpuid`` labels for a profile.
-
-    Stopgap until the catalog's parsers land (``hwcap_operator.features``): on arm64 NFD spells each
-    HWCAP as the upper-cased kernel name (``asimd`` → ``ASIMD``). Other arches need the catalog's
-    spelling table (x86 names differ, e.g. ``pni`` → ``SSE3``), so they are refused rather than guessed.
-    """
-    if profile.arch != "arm64":
-        raise ProfileError(
-            f"{profile.name}: NFD labels for arch {profile.arch!r} need hwcap_operator.features' NFD spellings"
-        )
-    return {f"{NFD_CPUID_LABEL_PREFIX}{token.upper()}": "true" for token in profile.tokens}
+    """The ``cpu-cpuid`` labels NFD would publish: every NFD-known feature but its default denylist
+    (x86: BMI1, CMOV, ...; labels are filtered, NodeFeature flags are not)."""
+    denied = NFD_DEFAULT_LABEL_DENYLIST if profile.arch == "amd64" else frozenset()
+    return {f"{NFD_CPUID_LABEL_PREFIX}{name}": "true" for name in profile.nfd_names if name not in denied}
 
 
 def node_manifest(
@@ -127,7 +115,7 @@ def ready_status(cpu: str = "4", memory: str = "16Gi", pods: str = "110") -> dic
 
 
 def node_feature_manifest(node_name: str, profile: CpuProfile, namespace: str) -> dict[str, Any]:
-    """An NFD ``NodeFeature`` whose ``cpu.cpuid`` flags are the dump's tokens, unfiltered, as NFD publishes."""
+    """An NFD ``NodeFeature`` whose ``cpu.cpuid`` flags are all the dump's NFD-known features, unfiltered."""
     return {
         "apiVersion": NFD_GROUP_VERSION,
         "kind": "NodeFeature",
@@ -138,7 +126,7 @@ def node_feature_manifest(node_name: str, profile: CpuProfile, namespace: str) -
         },
         "spec": {
             "features": {
-                "flags": {"cpu.cpuid": {"elements": {token.upper(): {} for token in profile.tokens}}},
+                "flags": {"cpu.cpuid": {"elements": {name: {} for name in profile.nfd_names}}},
                 "attributes": {},
                 "instances": {},
             },
