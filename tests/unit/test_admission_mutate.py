@@ -245,8 +245,41 @@ def test_mutating_twice_equals_mutating_once() -> None:
 def test_copy_of_injected_pod_without_annotations_is_not_wrapped_twice() -> None:
     pod = make_pod({"name": "app", "image": "nginx:1.27", "command": ["/app"]})
     once = patched(pod, admit(pod))
-    del once["metadata"]["annotations"]
-    assert admit(once).patch == []
+    stripped = copy.deepcopy(once)
+    del stripped["metadata"]["annotations"]
+    again = patched(stripped, admit(stripped))
+    assert again == once  # only the (truthful) annotations come back; nothing is wrapped or added twice
+
+
+def test_reinvocation_wraps_a_sidecar_added_by_a_later_webhook() -> None:
+    pod = make_pod({"name": "app", "image": "nginx:1.27", "command": ["/app"]})
+    once = patched(pod, admit(pod))
+    once["spec"]["containers"].append({"name": "proxy", "image": "envoy:1", "command": ["envoy", "-c", "x"]})
+    decision = admit(once)
+    twice = patched(once, decision)
+    assert twice["spec"]["containers"][1]["command"] == [*WRAPPER, "envoy", "-c", "x"]
+    assert twice["spec"]["containers"][0] == once["spec"]["containers"][0]
+    assert twice["spec"]["initContainers"] == once["spec"]["initContainers"]
+    assert twice["spec"]["volumes"] == once["spec"]["volumes"]
+    assert twice["spec"]["affinity"] == once["spec"]["affinity"]
+
+
+def test_pod_wrapped_under_another_mask_is_left_alone_with_a_warning() -> None:
+    pod = make_pod({"name": "app", "image": "nginx:1.27", "command": ["/app"]})
+    once = patched(pod, admit(pod))
+    newer = DomainView(**{**DOMAIN.__dict__, "hwcap": (0xFF, 0, 0, 0), "mask_id": "m-new"})
+    for copy_ in (once, {**once, "metadata": {**once["metadata"], "annotations": {}}}):
+        decision = admit(copy_, domain=newer)
+        assert decision.allowed and decision.patch == []
+        assert any("m-new" in w for w in decision.warnings)
+
+
+def test_daemonset_pods_get_a_placement_warning() -> None:
+    pod = make_pod({"name": "agent", "image": "busybox:1.36", "command": ["/agent"]})
+    pod["metadata"]["ownerReferences"] = [{"kind": "DaemonSet", "name": "agent", "controller": True,
+                                           "apiVersion": "apps/v1", "uid": "u"}]
+    decision = admit(pod)
+    assert decision.allowed and any("DaemonSet" in w and "domain.hwcap.dev/graviton" in w for w in decision.warnings)
 
 
 # ---------------------------------------------------------------------------------- entrypoint resolution

@@ -10,8 +10,12 @@ that lack env, volumes or affinity.
 Decisions made here (documented for users):
 - init containers of the pod are wrapped too (``MutationConfig.wrap_init_containers``): they run on the
   node like any other process of the pod and must not see features a later migration target lacks;
-- a pod that already carries the domain annotation or the install init container is left alone, so a
-  re-invoked webhook or a re-created copy of an injected pod is never wrapped twice;
+- every step is idempotent: a pod that already carries our annotation or install step (webhook
+  re-invocation, a re-created copy) is never wrapped twice; only containers added since (e.g. a sidecar
+  injected by a later webhook) get wrapped. A pod injected for another domain or an older mask id is
+  left unchanged with a warning, since its wrappers carry that mask;
+- pods owned by a DaemonSet get a warning: the affinity confines them to member nodes, and the DaemonSet
+  controller (which reads its template, not our patch) would keep a Pending pod on every other node;
 - nothing injected asks for privilege: the install step runs as non-root, with no capability, no privilege
   escalation, RuntimeDefault seccomp and a read-only root filesystem; user containers' securityContext is
   never touched.
@@ -95,6 +99,11 @@ def _untouched(message: str, domain: str | None = None, warnings: Sequence[str] 
     return AdmissionDecision(True, "untouched", message=message, domain=domain, warnings=tuple(warnings))
 
 
+def _owned_by(pod: Mapping[str, Any], kind: str) -> bool:
+    refs = (pod.get("metadata") or {}).get("ownerReferences") or []
+    return any(r.get("kind") == kind and r.get("controller") for r in refs)
+
+
 def _pod_label(pod: Mapping[str, Any], namespace: str) -> str:
     meta = pod.get("metadata") or {}
     name = meta.get("name") or (f"{meta['generateName']}*" if meta.get("generateName") else "<unnamed>")
@@ -144,19 +153,38 @@ def mutate_pod(
     domain = selected[0]
     annotations = meta.get("annotations") or {}
     injected_into = annotations.get(keys.POD_DOMAIN_ANNOTATION)
-    has_install = any(
-        c.get("name") == config.init_container_name for c in spec.get("initContainers") or []
-    )
-    if injected_into is not None or has_install:
-        warnings = []
-        if injected_into is not None and injected_into != domain.name:
-            warnings.append(
-                f"pod carries {keys.POD_DOMAIN_ANNOTATION}={injected_into} but domain {domain.name} selects it; "
-                "left as injected"
+    injected_mask = annotations.get(keys.POD_MASK_ID_ANNOTATION)
+    has_install = any(c.get("name") == config.init_container_name for c in spec.get("initContainers") or [])
+    if injected_into is not None and (injected_into != domain.name or injected_mask != domain.mask_id):
+        # A copy of a pod injected elsewhere or under an older mask: its wrappers carry that mask, and
+        # rewriting only the annotations would make them lie. Leave it exactly as it is, and say so.
+        return _untouched(
+            "already injected",
+            domain.name,
+            [
+                f"pod {who} was injected for domain {injected_into} mask {injected_mask}, but domain "
+                f"{domain.name} (mask {domain.mask_id}) selects it now; left unchanged, recreate it without "
+                f"the {keys.GROUP} annotations to re-inject"
+            ],
+        )
+    reentry = injected_into is not None or has_install
+    if reentry:
+        wrapper = wrapper_argv(domain, config)
+        stale = [
+            c.get("name", "")
+            for group in ("initContainers", "containers")
+            for c in spec.get(group) or []
+            if (c.get("command") or [None])[0] == config.shim_path and c["command"][: len(wrapper)] != wrapper
+        ]
+        if stale:
+            return _untouched(
+                "wrapped with another mask",
+                domain.name,
+                [f"pod {who}: containers {', '.join(stale)} are wrapped with a mask other than {domain.mask_id} "
+                 f"of domain {domain.name}; left unchanged"],
             )
-        return _untouched("already injected", domain.name, warnings)
     try:
-        return _inject(pod, namespace, who, domain, config, resolver)
+        return _inject(pod, namespace, who, domain, config, resolver, reentry)
     except _Denied as exc:
         return AdmissionDecision(False, "denied", message=f"hwcap-operator: {exc}", domain=domain.name)
 
@@ -168,7 +196,11 @@ def _inject(
     domain: DomainView,
     config: MutationConfig,
     resolver: EntrypointResolver,
+    reentry: bool,
 ) -> AdmissionDecision:
+    """Build the mutated copy and diff it. Every step is idempotent, so a re-invocation (``reentry``: the
+    pod already has our annotation or install step, e.g. after another webhook added a sidecar) only
+    wraps what is not wrapped yet and otherwise yields an empty patch."""
     mutated: Json = copy.deepcopy(dict(pod))
     meta = mutated.setdefault("metadata", {})
     annotations: dict[str, str] = meta.get("annotations") or {}
@@ -196,6 +228,8 @@ def _inject(
     for group in groups:
         for container in spec.get(group) or []:
             name = container.get("name", "")
+            if reentry and group == "initContainers" and name == config.init_container_name:
+                continue  # our own install step (re-invocation): it runs unmasked by design
             if _wrap(container, annotations, wrapper, config, image_of, domain):
                 continue
             unwrapped.append(name)
@@ -207,11 +241,17 @@ def _inject(
             events.append(AdmissionEvent(domain.name, "Warning", "EntrypointUnresolved", message))
     for group in ("initContainers", "containers"):
         for container in spec.get(group) or []:
-            warnings += _set_env(container, domain)
-    wrapped_any = len(unwrapped) < sum(len(spec.get(g) or []) for g in groups)
-    if wrapped_any:
+            if not (reentry and group == "initContainers" and container.get("name") == config.init_container_name):
+                warnings += _set_env(container, domain)
+    wrapped_any = len(unwrapped) < sum(len(spec.get(g) or []) for g in groups) - (1 if reentry else 0)
+    if wrapped_any and not reentry:
         _add_volume(spec, config)
         spec["initContainers"] = [install_init_container(config), *(spec.get("initContainers") or [])]
+    if _owned_by(pod, "DaemonSet") and not reentry:
+        warnings.append(
+            f"pod {who} belongs to a DaemonSet: it can only run on member nodes of domain {domain.name} "
+            f"(label {domain.member_label_key}); give the DaemonSet that nodeSelector or it stays Pending elsewhere"
+        )
     _require_member_label(spec, domain)
     annotations.update(
         {
@@ -225,6 +265,8 @@ def _inject(
         annotations[keys.POD_UNWRAPPED_ANNOTATION] = ",".join(unwrapped)
     meta["annotations"] = annotations
     patch = jsonpatch.make_patch(dict(pod), mutated).patch
+    if not patch:
+        return _untouched("already injected", domain.name, warnings)
     return AdmissionDecision(
         True,
         "mutated",
