@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: test unit lint demo demo-down system-packages venv clean bench conformance shim binaries
+.PHONY: test unit lint demo demo-down system-packages venv clean bench conformance shim binaries kernels chart-lint
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,30 @@ shim: system-packages
 binaries: venv
 	$(BIN)/python -m hwcap_operator.devcluster build
 
+## helm lint --strict + helm template of charts/hwcap-operator for every ci/*-values.yaml, with the pinned helm;
+## and the chart's CRD must be the generated one.
+CHART := charts/hwcap-operator
+chart-lint: binaries
+	cmp crds/hwcap.dev_migrationdomains.yaml $(CHART)/crds/hwcap.dev_migrationdomains.yaml
+	@helm="$$($(BIN)/python -c 'from hwcap_operator.devcluster.assets import resolve_binaries; print(resolve_binaries().helm)')" && \
+	kube="$$($(BIN)/python -c 'from hwcap_operator.devcluster.build import PINS; print(PINS.kubernetes)')" && \
+	for values in $(CHART)/ci/*-values.yaml; do \
+	  echo "== helm lint --strict / template: $$values"; \
+	  "$$helm" lint --strict $(CHART) --values "$$values" --kube-version "$$kube" && \
+	  "$$helm" template hwcap $(CHART) --namespace hwcap-system --values "$$values" --kube-version "$$kube" \
+	    --api-versions monitoring.coreos.com/v1 >/dev/null || exit 1; \
+	done
+
 ## The whole test suite, as CI runs it from a clean clone (.ci/run calls exactly this).
 test: system-packages venv lint shim binaries
 	$(BIN)/pytest
+
+## Kernel conformance lab (tests/kernel): build the lab's kernels, or run the full CPU-model matrix.
+kernels: system-packages venv
+	cd tests/kernel && ../../$(BIN)/python -m kernellab kernels
+
+conformance: system-packages venv
+	cd tests/kernel && ../../$(BIN)/python -m kernellab matrix
 
 ## Fast pure-logic tests only.
 unit: venv
