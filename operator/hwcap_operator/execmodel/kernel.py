@@ -117,6 +117,9 @@ class KernelConfig:
     checkpoint_restore: bool = True
     set_auxv_copies_whole_buffer: bool = False
     suid_dumpable: int = 0  # fs.suid_dumpable sysctl
+    #: Whether an AArch64<->AArch32 exec clears MMF_USER_HWCAP; None = v5 on arm64 (the hook itself is
+    #: unverified, §7 — the kernel lab can flip it to prove it catches a wrong rule).
+    arch_switch_clears_flag: bool | None = None
     page_size: int = 4096
     mmap_min_addr: int = 0x10000
     task_size: int = 1 << 47
@@ -183,6 +186,8 @@ class KernelConfig:
     @property
     def clears_flag_on_arch_switch(self) -> bool:
         """v5 arm64: an AArch64<->AArch32 exec clears MMF_USER_HWCAP (v5 cover changelog; §1.7.5)."""
+        if self.arch_switch_clears_flag is not None:
+            return self.arch_switch_clears_flag
         return self.patch == "v5" and self.arch == "arm64"
 
     def layout(self, abi: Abi) -> Layout:
@@ -481,7 +486,8 @@ class Kernel:
         # alloc_bprm: v2–v4 initialise bprm->hwcap* = ELF_HWCAP* (native!); v5 leaves them zero (§1.3 table).
         bprm = list(cfg.hwcap) if cfg.patch == "v4" else [0] * n
         flag = False
-        # do_execveat_common (v5 hunk fs/exec.c): inherit only if the *current* mm has the flag.
+        # do_execveat_common (v5 hunk fs/exec.c): inherit only if the *current* mm has the flag. (mm_alloc ->
+        # mm_init may already copy the flag to bprm->mm, §7; inherit_hwcap sets it anyway: same outcome.)
         if cfg.patch != "none" and task.mm.user_hwcap:
             self._inherit_hwcap(task, bprm)
             flag = True  # mm_flags_set(MMF_USER_HWCAP, bprm->mm)
