@@ -11,6 +11,7 @@
  *   hwcap-exec --hwcap HEX [--hwcap2 HEX] [--hwcap3 HEX] [--hwcap4 HEX]
  *              [--on-failure=fail|warn] [--print[=text|json]] [--] PROGRAM [ARGS...]
  *   hwcap-exec --probe [--print[=text|json]]
+ *   hwcap-exec --install DEST
  *   hwcap-exec --version | --help
  *
  *   HEX is a hexadecimal word, "0x" prefix optional (at most 16 digits on 64-bit, 8 on 32-bit).
@@ -22,6 +23,8 @@
  *      kernel's sizeof(mm->saved_auxv)), else from /proc/self/auxv (size then unknown: the kernel checks).
  *   2. Every AT_HWCAPn entry in it is ANDed with the --hwcapn mask. A word whose option is not given is
  *      left unchanged (the mask for it is "all ones"). Entry order and all other entries are kept.
+ *      Each HWCAP type is kept once (where it first stood, with the value of its last entry): under the
+ *      patch a duplicate counts toward inherit_hwcap()'s word count and can end its scan early.
  *   3. Every HWCAP word the kernel gave this process (the auxv on its initial stack, i.e. what getauxval()
  *      sees) must be in the vector, because the patched kernel turns a missing word into 0 in children:
  *      a missing one is appended before AT_NULL, with the kernel's value & mask. Words the kernel does not
@@ -50,6 +53,9 @@
  *                      set bit of the last non-zero HWCAP word, apply, re-exec /proc/self/exe in a verify
  *                      mode (same PID) that compares the value on its own initial auxv. Prints one line on
  *                      stdout: "supported", "unsupported" or "unknown: <why>".
+ *   --install DEST     copy this binary (/proc/self/exe) to DEST, mode 0755, via a temporary file in DEST's
+ *                      directory and rename(): the webhook's init container runs it to fill the pod's emptyDir
+ *                      (no shell or cp needed in the image; an existing DEST is replaced atomically).
  *
  * EXIT CODES
  *   (any)  after a successful exec, PROGRAM's own status — hwcap-exec itself is gone.
@@ -59,6 +65,7 @@
  *   64     usage error (the message names the bad argument).
  *   70     internal error (output could not be written, impossible kernel answer).
  *   71     the mask could not be applied and --on-failure=fail.
+ *   73     --install: DEST could not be written (the message names DEST and the failing step).
  *   126    PROGRAM found but could not be executed (EACCES, ENOEXEC, ...).
  *   127    PROGRAM not found (ENOENT).
  *   Every message is one stderr line starting with "hwcap-exec: ".
@@ -75,6 +82,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -95,7 +103,7 @@
 
 enum { AT_NULL_ = 0, AT_HWCAP_ = 16, AT_HWCAP2_ = 26, AT_HWCAP3_ = 29, AT_HWCAP4_ = 30 };
 enum { EX_OK_ = 0, EX_UNSUPPORTED = 3, EX_UNKNOWN = 4, EX_USAGE_ = 64, EX_SOFTWARE_ = 70,
-       EX_APPLY = 71, EX_NOEXEC = 126, EX_NOTFOUND = 127 };
+       EX_APPLY = 71, EX_CANTCREAT_ = 73, EX_NOEXEC = 126, EX_NOTFOUND = 127 };
 
 /* struct prctl_mm_map (include/uapi/linux/prctl.h): same layout on every ABI as the kernel's. */
 struct hx_mm_map {
@@ -127,6 +135,7 @@ struct opts {
 	int print_given;
 	int probe;
 	const char *verify; /* internal: --probe-verify=TYPE:EXPECTED:ORIGINAL */
+	const char *install;
 	char **program;
 };
 
@@ -266,12 +275,23 @@ static int stack_find(aword type, aword *val)
 static int build_masked(const struct vec *in, struct vec *out, const struct opts *o, size_t saved_size,
 			char *err, size_t errn)
 {
-	*out = *in;
-	for (size_t i = 0; i < out->pairs; i++) {
-		int k = hw_index(out->w[2 * i]);
-		if (k >= 0 && o->has[k])
-			out->w[2 * i + 1] &= o->mask[k];
+	out->pairs = 0;
+	for (size_t i = 0; i < in->pairs; i++) {
+		aword type = in->w[2 * i], val = in->w[2 * i + 1];
+		int k = hw_index(type);
+		if (k >= 0) {
+			/* One entry per HWCAP type, where it first stood, with the value of its last entry. */
+			if (vec_find(out, type) >= 0)
+				continue;
+			val = in->w[2 * vec_find(in, type) + 1];
+			if (o->has[k])
+				val &= o->mask[k];
+		}
+		out->w[2 * out->pairs] = type;
+		out->w[2 * out->pairs + 1] = val;
+		out->pairs++;
 	}
+	out->w[2 * out->pairs] = out->w[2 * out->pairs + 1] = 0;
 	for (int k = 0; k < 4; k++) {
 		aword kval;
 		if (vec_find(out, hw_types[k]) >= 0 || !stack_find(hw_types[k], &kval))
@@ -557,6 +577,7 @@ static void usage(void)
 		"usage: hwcap-exec --hwcap HEX [--hwcap2 HEX] [--hwcap3 HEX] [--hwcap4 HEX]\n"
 		"                  [--on-failure=fail|warn] [--print[=text|json]] [--] PROGRAM [ARGS...]\n"
 		"       hwcap-exec --probe [--print[=text|json]]\n"
+		"       hwcap-exec --install DEST\n"
 		"       hwcap-exec --version | --help\n"
 		"\n"
 		"ANDs the AT_HWCAPn words of this process's saved auxv with the masks (a word without a mask\n"
@@ -567,9 +588,10 @@ static void usage(void)
 		"  --on-failure=fail|warn  if the mask cannot be applied: exit 71 (default) or run PROGRAM anyway\n"
 		"  --print[=text|json]     the auxv before and after, on stderr\n"
 		"  --probe                 print supported|unsupported|unknown: does this kernel inherit HWCAPs?\n"
+		"  --install DEST          copy this binary to DEST (mode 0755, atomic rename)\n"
 		"\n"
-		"exit: PROGRAM's status; 64 usage; 70 internal; 71 mask not applied; 126 not executable;\n"
-		"      127 not found; --probe: 0 supported, 3 unsupported, 4 unknown\n";
+		"exit: PROGRAM's status; 64 usage; 70 internal; 71 mask not applied; 73 install failed;\n"
+		"      126 not executable; 127 not found; --probe: 0 supported, 3 unsupported, 4 unknown\n";
 	ssize_t r = write(1, text, sizeof text - 1);
 	(void)r;
 }
@@ -687,6 +709,21 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			}
 			continue;
 		}
+		v = opt_value(argc, argv, &i, "--install", &matched);
+		if (matched) {
+			if (!v)
+				return -1;
+			if (o->install) {
+				say("option '--install' given twice");
+				return -1;
+			}
+			if (!*v) {
+				say("--install: empty DEST");
+				return -1;
+			}
+			o->install = v;
+			continue;
+		}
 		if (strcmp(a, "--probe") == 0) {
 			o->probe = 1;
 			continue;
@@ -701,6 +738,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	int any_mask = o->has[0] | o->has[1] | o->has[2] | o->has[3];
 	if (o->verify)
 		return 0;
+	if (o->install) {
+		if (any_mask || o->probe || o->print_given || o->on_failure_given) {
+			say("--install takes no other option");
+			return -1;
+		}
+		if (i < argc) {
+			say("--install takes no PROGRAM (got '%s')", argv[i]);
+			return -1;
+		}
+		return 0;
+	}
 	if (o->probe) {
 		if (any_mask || o->on_failure_given) {
 			say("--probe takes no mask and no --on-failure");
@@ -801,6 +849,68 @@ static int probe_mode(struct opts *o, struct report *r, char **envp)
 	return EX_UNKNOWN;
 }
 
+/* Copy /proc/self/exe to dest through a temporary file next to it, then rename(). */
+static int install_mode(const char *dest)
+{
+	static char buf[65536];
+	char tmp[4096];
+	const char *step = "open /proc/self/exe";
+	int in = -1, out = -1, err = 0;
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", dest, (long)getpid()) >= sizeof tmp) {
+		say("--install %s: path too long", dest);
+		return EX_CANTCREAT_;
+	}
+	in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		goto fail;
+	step = "create";
+	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+	if (out < 0)
+		goto fail;
+	for (;;) {
+		step = "read /proc/self/exe";
+		ssize_t n = read(in, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		if (n == 0)
+			break;
+		step = "write";
+		for (ssize_t done = 0; done < n;) {
+			ssize_t w = write(out, buf + done, (size_t)(n - done));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				goto fail;
+			done += w;
+		}
+	}
+	step = "chmod";
+	if (fchmod(out, 0755) != 0)
+		goto fail;
+	step = "close";
+	int rc = close(out);
+	out = -1;
+	if (rc != 0)
+		goto fail;
+	step = "rename";
+	if (rename(tmp, dest) != 0)
+		goto fail;
+	close(in);
+	return EX_OK_;
+fail:
+	err = errno;
+	if (out >= 0)
+		close(out);
+	if (in >= 0)
+		close(in);
+	if (strcmp(step, "open /proc/self/exe") != 0 && strcmp(step, "create") != 0)
+		unlink(tmp);
+	say("--install %s: %s: %s", dest, step, strerror(err));
+	return EX_CANTCREAT_;
+}
+
 int main(int argc, char **argv, char **envp)
 {
 	static struct opts o;
@@ -817,6 +927,8 @@ int main(int argc, char **argv, char **envp)
 		return pa > 0 ? EX_OK_ : EX_USAGE_;
 	if (o.verify)
 		return verify_mode(o.verify);
+	if (o.install)
+		return install_mode(o.install);
 	if (o.probe)
 		return probe_mode(&o, &r, envp);
 

@@ -32,7 +32,7 @@ from hwcap_exec_support import (
 
 from hwcap_operator.auxv_types import AT_HWCAP, AT_HWCAP2, HWCAP_TYPES, at_name
 
-EX_UNSUPPORTED, EX_UNKNOWN, EX_USAGE, EX_APPLY, EX_NOEXEC, EX_NOTFOUND = 3, 4, 64, 71, 126, 127
+EX_UNSUPPORTED, EX_UNKNOWN, EX_USAGE, EX_APPLY, EX_CANTCREAT, EX_NOEXEC, EX_NOTFOUND = 3, 4, 64, 71, 73, 126, 127
 
 
 def _mask_clearing_some_bits() -> tuple[list[str], dict[int, int]]:
@@ -333,6 +333,10 @@ def test_probe_is_unknown_when_the_prctl_is_refused(hwcap_exec: Path, user: str)
         (["--probe", "/bin/true"], "--probe takes no PROGRAM (got '/bin/true')"),
         (["--probe", "--hwcap", "1"], "--probe takes no mask"),
         (["--probe-verify=zz"], "--probe-verify: bad value 'zz'"),
+        (["--install"], "'--install' needs a value"),
+        (["--install="], "--install: empty DEST"),
+        (["--install", "/tmp/x", "/bin/true"], "--install takes no PROGRAM (got '/bin/true')"),
+        (["--install", "/tmp/x", "--hwcap", "1"], "--install takes no other option"),
     ],
 )
 def test_bad_arguments_exit_64_naming_them(hwcap_exec: Path, args: list[str], names: str) -> None:
@@ -357,3 +361,27 @@ def test_program_not_executable_is_126(hwcap_exec: Path, workdir: Path, user: st
     res = run([str(hwcap_exec), "--hwcap", "0x1", "--", str(script)], user=user)
     assert res.returncode == EX_NOEXEC
     assert res.stderr == f"hwcap-exec: cannot execute {script}: Permission denied\n"
+
+
+# ------------------------------------------------------------------------------------------- install
+
+
+def test_install_copies_itself_unprivileged(hwcap_exec: Path, workdir: Path, user: str) -> None:
+    """The webhook's init container: `hwcap-exec --install /hwcap/bin/hwcap-exec` into the pod's emptyDir."""
+    dest = workdir / "bin" / "hwcap-exec"
+    dest.parent.mkdir()
+    dest.parent.chmod(0o777)
+    dest.write_bytes(b"an older copy")  # a restarted init container replaces what is there
+    res = run([str(hwcap_exec), "--install", str(dest)], user=user)
+    assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
+    assert dest.read_bytes() == hwcap_exec.read_bytes()
+    assert dest.stat().st_mode & 0o777 == 0o755
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["hwcap-exec"], "temporary file left behind"
+    assert run([str(dest), "--version"], user=user).returncode == 0
+
+
+def test_install_into_a_missing_directory_names_it(hwcap_exec: Path, workdir: Path) -> None:
+    dest = workdir / "no-such-dir" / "hwcap-exec"
+    res = run([str(hwcap_exec), "--install", str(dest)])
+    assert res.returncode == EX_CANTCREAT
+    assert res.stderr == f"hwcap-exec: --install {dest}: create: No such file or directory\n"
