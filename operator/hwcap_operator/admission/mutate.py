@@ -163,8 +163,8 @@ def mutate_pod(
             domain.name,
             [
                 f"pod {who} was injected for domain {injected_into} mask {injected_mask}, but domain "
-                f"{domain.name} (mask {domain.mask_id}) selects it now; left unchanged, recreate it without "
-                f"the {keys.GROUP} annotations to re-inject"
+                f"{domain.name} (mask {domain.mask_id}) selects it now; left unchanged: recreate it from its "
+                "original spec (its controller does) to start under the current mask"
             ],
         )
     reentry = injected_into is not None or has_install
