@@ -738,24 +738,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	int any_mask = o->has[0] | o->has[1] | o->has[2] | o->has[3];
 	if (o->verify)
 		return 0;
-	if (o->install) {
-		if (any_mask || o->probe || o->print_given || o->on_failure_given) {
-			say("--install takes no other option");
+	if (o->install || o->probe) {
+		const char *mode = o->install ? "--install" : "--probe";
+		int conflict = o->install ? any_mask || o->probe || o->print_given || o->on_failure_given
+					  : any_mask || o->on_failure_given;
+		if (conflict) {
+			say("%s takes no other option%s", mode, o->install ? "" : " than --print");
 			return -1;
 		}
 		if (i < argc) {
-			say("--install takes no PROGRAM (got '%s')", argv[i]);
-			return -1;
-		}
-		return 0;
-	}
-	if (o->probe) {
-		if (any_mask || o->on_failure_given) {
-			say("--probe takes no mask and no --on-failure");
-			return -1;
-		}
-		if (i < argc) {
-			say("--probe takes no PROGRAM (got '%s')", argv[i]);
+			say("%s takes no PROGRAM (got '%s')", mode, argv[i]);
 			return -1;
 		}
 		return 0;

@@ -331,7 +331,7 @@ def test_probe_is_unknown_when_the_prctl_is_refused(hwcap_exec: Path, user: str)
         (["--hwcap", "1"], "no PROGRAM given"),
         (["--hwcap", "1", "--"], "no PROGRAM given"),
         (["--probe", "/bin/true"], "--probe takes no PROGRAM (got '/bin/true')"),
-        (["--probe", "--hwcap", "1"], "--probe takes no mask"),
+        (["--probe", "--hwcap", "1"], "--probe takes no other option than --print"),
         (["--probe-verify=zz"], "--probe-verify: bad value 'zz'"),
         (["--install"], "'--install' needs a value"),
         (["--install="], "--install: empty DEST"),
