@@ -324,6 +324,14 @@ class TraceEvent:
     saved: tuple[tuple[int, int], ...]
     note: str = ""
 
+    def line(self) -> str:
+        """One line for ``hwcapctl simulate --output table``."""
+        saved = " ".join(f"{at_name(t)}={v:#x}" for t, v in self.saved)
+        flag = " MMF_USER_HWCAP" if self.user_hwcap else ""
+        words = ",".join(f"{w:#x}" for w in self.hwcap)
+        head = f"{self.pid:>4} {self.name:<14} {self.op} = {self.result}"
+        return f"{head}  [{self.abi}{flag}] sees {words}; saved {saved}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "pid": self.pid,
@@ -439,7 +447,7 @@ class Kernel:
         if result < 0:
             del self.tasks[pid]
             return result
-        task.creds = creds
+        task.creds, task.name = creds, name
         self._record(task, f"spawn {binary.path}", pid)
         return pid
 
@@ -454,7 +462,7 @@ class Kernel:
         child_mm = parent.mm.copy()
         child_mm.user_hwcap = self.config.patch != "none" and parent.mm.user_hwcap
         pid = self._alloc_pid()
-        child = Task(pid, pid, name or f"{parent.name}+{pid}", parent.abi, parent.creds, child_mm)
+        child = Task(pid, pid, name or parent.name, parent.abi, parent.creds, child_mm)
         self.tasks[pid] = child
         self._record(parent, f"fork -> {pid}", pid)
         return pid
