@@ -6,8 +6,9 @@ else in the product (mask rendering, parsers, fallbacks, policy) looks features 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
+from types import MappingProxyType
 
 from hwcap_operator.arch import Arch, normalize_arch
 from hwcap_operator.features import data_amd64, data_arm64, data_other
@@ -78,11 +79,19 @@ _index()
 
 
 def features(arch: str | None = None, *, compat: bool = False) -> tuple[Feature, ...]:
-    """All features of ``arch`` (all arches when None), native or AArch32 compat tables."""
-    if arch is None:
-        return tuple(f for f in ALL_FEATURES if f.compat == compat)
-    a = normalize_arch(arch)
-    return tuple(f for f in ALL_FEATURES if f.arch == a and f.compat == compat)
+    """All features of ``arch`` (all arches when None), native or AArch32 compat tables, catalog order."""
+    return _features(None if arch is None else normalize_arch(arch), compat)
+
+
+@cache
+def _features(arch: Arch | None, compat: bool) -> tuple[Feature, ...]:
+    return tuple(f for f in ALL_FEATURES if (arch is None or f.arch == arch) and f.compat == compat)
+
+
+@cache
+def catalog_order(arch: Arch) -> Mapping[Feature, int]:
+    """Position of each native feature of ``arch`` in the catalog, for stable sorting of results."""
+    return MappingProxyType({f: i for i, f in enumerate(_features(arch, False))})
 
 
 def find(arch: str, name: str, *, compat: bool = False) -> Feature | None:

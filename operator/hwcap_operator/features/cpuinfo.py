@@ -127,6 +127,6 @@ def parse_cpuinfo(text: str, source: str = "<cpuinfo>", arch: str | None = None)
     if a == "riscv64" and unknown:
         warnings.append("riscv extensions other than i/m/a/f/d/c/v are not in AT_HWCAP (riscv_hwprobe only); "
                         "listed as unknown: " + " ".join(unknown))
-    order = {f: i for i, f in enumerate(catalog.features(a))}
+    order = catalog.catalog_order(a)
     known.sort(key=lambda f: order[f])
     return FeatureSet(source, a, tuple(known), tuple(unknown), tuple(dict.fromkeys(errors)), tuple(warnings))

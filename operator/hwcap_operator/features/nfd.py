@@ -68,7 +68,7 @@ def _features_from_nfd_names(
     unobserved = [f for f in catalog.features(arch) if f.nfd is None]
     if filtered and arch == "amd64":
         unobserved += [f for f in catalog.features(arch) if f.nfd in NFD_DEFAULT_LABEL_DENYLIST]
-    order = {f: i for i, f in enumerate(catalog.features(arch))}
+    order = catalog.catalog_order(arch)
     feats = tuple(sorted(found.values(), key=lambda f: order[f]))
     unobs = tuple(dict.fromkeys(f.name for f in sorted(unobserved, key=lambda f: order[f]) if f.name not in found))
     warnings: list[str] = []
