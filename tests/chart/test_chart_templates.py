@@ -511,3 +511,22 @@ def test_helm_template_renders_no_crd_and_install_order_needs_none(render: Rende
     assert "CustomResourceDefinition" not in render({"operator": {"replicas": 2, "peering": {"enabled": True}}},
                                                     api_versions=MONITORING).kinds()
 
+
+
+def _leaf_keys(values: dict[str, Any], prefix: str = "") -> list[str]:
+    keys_found: list[str] = []
+    for key, value in values.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and value and path not in ("operator.resources", "agent.resources"):
+            keys_found += _leaf_keys(value, path)
+        else:
+            keys_found.append(path)
+    return keys_found
+
+
+def test_values_reference_documents_every_key() -> None:
+    doc = (REPO_ROOT / "docs" / "chart.md").read_text()
+    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    undocumented = [path for path in _leaf_keys(values)
+                    if f"`{path}`" not in doc and f".{path.rsplit('.', 1)[-1]}`" not in doc]
+    assert not undocumented, f"docs/chart.md does not mention {undocumented}"
