@@ -105,14 +105,20 @@ enum { AT_NULL_ = 0, AT_HWCAP_ = 16, AT_HWCAP2_ = 26, AT_HWCAP3_ = 29, AT_HWCAP4
 enum { EX_OK_ = 0, EX_UNSUPPORTED = 3, EX_UNKNOWN = 4, EX_USAGE_ = 64, EX_SOFTWARE_ = 70,
        EX_APPLY = 71, EX_CANTCREAT_ = 73, EX_NOEXEC = 126, EX_NOTFOUND = 127 };
 
-/* struct prctl_mm_map (include/uapi/linux/prctl.h): same layout on every ABI as the kernel's. */
+/*
+ * struct prctl_mm_map (include/uapi/linux/prctl.h) as a 64-bit kernel lays it out. The kernel declares
+ * `__u64 *auxv` and has no compat conversion for PR_SET_MM_MAP, so a 32-bit build (a compat task on a
+ * 64-bit kernel) must still pass an 8-byte pointer field: it is an integer here.
+ */
 struct hx_mm_map {
 	uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
 	uint64_t arg_start, arg_end, env_start, env_end;
-	uint64_t *auxv;
+	uint64_t auxv;
 	uint32_t auxv_size;
 	uint32_t exe_fd;
 };
+
+_Static_assert(sizeof(struct hx_mm_map) == 104, "struct prctl_mm_map of 64-bit kernels is 104 bytes");
 
 typedef unsigned long aword; /* one auxv word: the kernel's saved_auxv element for this ABI */
 
@@ -415,7 +421,7 @@ static int apply(const struct vec *want, struct report *r)
 		map_why = was_dumpable == 0 ? "/proc/self/stat shows no memory layout (non-dumpable process)"
 					    : "/proc/self/stat shows an implausible memory layout";
 	if (!map_why) {
-		m.auxv = (uint64_t *)(void *)buf;
+		m.auxv = (uint64_t)(uintptr_t)buf;
 		m.auxv_size = (uint32_t)len;
 		m.exe_fd = (uint32_t)-1;
 		if (xprctl(HX_PR_SET_MM, HX_PR_SET_MM_MAP, (unsigned long)&m, sizeof m, 0) == 0)
