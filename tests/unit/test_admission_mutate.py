@@ -423,3 +423,85 @@ def test_volume_name_conflict_denies() -> None:
                    volumes=[{"name": "hwcap-bin", "emptyDir": {}}])
     decision = admit(pod)
     assert not decision.allowed and "hwcap-bin" in decision.message
+
+
+def test_container_unresolved_before_gets_the_install_step_when_it_resolves_on_reinvocation() -> None:
+    warn = DomainView(**{**DOMAIN.__dict__, "unresolved_entrypoint": "Warn"})
+    pod = make_pod({"name": "app", "image": "private.example/app:1"})
+    first = patched(pod, admit(pod, TableResolver({}), domain=warn))
+    assert "initContainers" not in first["spec"]
+    second = patched(first, admit(first, TableResolver({"private.example/app:1": ImageEntrypoint(("/app",))}),
+                                  domain=warn))
+    assert [c["name"] for c in second["spec"]["initContainers"]] == ["hwcap-install"]
+    assert second["spec"]["volumes"] == [{"name": "hwcap-bin", "emptyDir": {"sizeLimit": "16Mi"}}]
+    assert effective_argv(second["spec"]["containers"][0], {}) == [*WRAPPER, "/app"]
+    assert keys.POD_UNWRAPPED_ANNOTATION not in second["metadata"]["annotations"]
+
+
+def test_install_command_is_configurable() -> None:
+    config = MutationConfig(operator_namespace="x", init_image="op:1",
+                            install_argv=("cp", "/usr/local/bin/hwcap-exec", SHIM))
+    pod = make_pod({"name": "app", "image": "nginx:1.27", "command": ["/app"]})
+    out = patched(pod, admit(pod, config=config))
+    assert out["spec"]["initContainers"][0]["command"] == ["cp", "/usr/local/bin/hwcap-exec", SHIM]
+
+
+# ---------------------------------------------------------------------------------- Pod Security "restricted"
+
+_RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                       "projected", "secret"}
+
+
+def restricted_violations(pod: dict[str, Any]) -> list[str]:
+    """The Pod Security Standards "restricted" profile (kubernetes.io/docs/concepts/security/
+    pod-security-standards), the checks that depend on pod spec fields we could touch."""
+    spec = pod["spec"]
+    psc = spec.get("securityContext") or {}
+    out = []
+    for v in spec.get("volumes") or []:
+        kinds = set(v) - {"name"}
+        if not kinds <= _RESTRICTED_VOLUMES:
+            out.append(f"volume {v['name']}: {kinds}")
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(key):
+            out.append(key)
+    for c in (spec.get("initContainers") or []) + spec["containers"]:
+        sc = c.get("securityContext") or {}
+        name = c["name"]
+        if sc.get("privileged"):
+            out.append(f"{name}: privileged")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            out.append(f"{name}: allowPrivilegeEscalation")
+        if not sc.get("runAsNonRoot", psc.get("runAsNonRoot")):
+            out.append(f"{name}: runAsNonRoot")
+        if sc.get("runAsUser", psc.get("runAsUser")) == 0:
+            out.append(f"{name}: runAsUser 0")
+        seccomp = (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            out.append(f"{name}: seccomp {seccomp}")
+        caps = sc.get("capabilities") or {}
+        if "ALL" not in (caps.get("drop") or []):
+            out.append(f"{name}: capabilities not dropped")
+        if set(caps.get("add") or []) - {"NET_BIND_SERVICE"}:
+            out.append(f"{name}: capabilities added {caps['add']}")
+        for port in c.get("ports") or []:
+            if port.get("hostPort"):
+                out.append(f"{name}: hostPort")
+    return out
+
+
+def test_a_restricted_pod_stays_restricted_after_injection() -> None:
+    hardened = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    pod = make_pod(
+        {"name": "app", "image": "nginx:1.27", "securityContext": hardened},
+        initContainers=[{"name": "setup", "image": "busybox:1.36", "command": ["true"], "securityContext": hardened}],
+        securityContext={"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+        volumes=[{"name": "cfg", "configMap": {"name": "cfg"}}],
+    )
+    assert restricted_violations(pod) == []
+    out = patched(pod, admit(pod))
+    assert restricted_violations(out) == []
+    # and the install step would pass even in a pod that sets nothing at pod level
+    bare = make_pod({"name": "app", "image": "nginx:1.27", "command": ["/app"]})
+    install = patched(bare, admit(bare))["spec"]["initContainers"][0]
+    assert restricted_violations({"spec": {"containers": [install]}}) == []

@@ -106,8 +106,11 @@ class MutationConfig:
     nfd_namespace: str = keys.NFD_NAMESPACE_DEFAULT
     extra_excluded_namespaces: frozenset[str] = frozenset()
     init_image_pull_policy: str = "IfNotPresent"
-    #: Where the operator image carries the shim; it installs itself with ``--install DEST``.
+    #: Where the operator image carries the shim.
     image_shim_path: str = "/usr/local/bin/hwcap-exec"
+    #: The install step's argv; default ``<image_shim_path> --install <shim_path>`` (the shim copies itself,
+    #: no shell or coreutils needed in the image). E.g. ``("cp", image_shim_path, shim_path)`` otherwise.
+    install_argv: tuple[str, ...] | None = None
     init_container_name: str = "hwcap-install"
     volume_name: str = "hwcap-bin"
     mount_path: str = "/hwcap/bin"
@@ -122,6 +125,11 @@ class MutationConfig:
     def shim_path(self) -> str:
         """The shim's path inside every wrapped container."""
         return f"{self.mount_path.rstrip('/')}/hwcap-exec"
+
+    @property
+    def install_command(self) -> tuple[str, ...]:
+        """The install step's command (see ``install_argv``)."""
+        return self.install_argv or (self.image_shim_path, "--install", self.shim_path)
 
 
 @dataclass(frozen=True)

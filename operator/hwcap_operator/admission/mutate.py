@@ -79,7 +79,7 @@ def install_init_container(config: MutationConfig) -> Json:
         "name": config.init_container_name,
         "image": config.init_image,
         "imagePullPolicy": config.init_image_pull_policy,
-        "command": [config.image_shim_path, "--install", config.shim_path],
+        "command": list(config.install_command),
         "volumeMounts": [{"name": config.volume_name, "mountPath": config.mount_path}],
         "resources": {k: dict(v) for k, v in config.init_resources.items()},
         "securityContext": {
@@ -225,12 +225,14 @@ def _inject(
         return found
 
     groups = (["initContainers"] if config.wrap_init_containers else []) + ["containers"]
+    wrapped = 0
     for group in groups:
         for container in spec.get(group) or []:
             name = container.get("name", "")
             if reentry and group == "initContainers" and name == config.init_container_name:
                 continue  # our own install step (re-invocation): it runs unmasked by design
             if _wrap(container, annotations, wrapper, config, image_of, domain):
+                wrapped += 1
                 continue
             unwrapped.append(name)
             message = (
@@ -243,10 +245,11 @@ def _inject(
         for container in spec.get(group) or []:
             if not (reentry and group == "initContainers" and container.get("name") == config.init_container_name):
                 warnings += _set_env(container, domain)
-    wrapped_any = len(unwrapped) < sum(len(spec.get(g) or []) for g in groups) - (1 if reentry else 0)
-    if wrapped_any and not reentry:
-        _add_volume(spec, config)
-        spec["initContainers"] = [install_init_container(config), *(spec.get("initContainers") or [])]
+    if wrapped:  # checked on re-entry too: containers left unwrapped earlier may resolve now
+        _add_volume(spec, config, reentry)
+        inits = spec.get("initContainers") or []
+        if not any(c.get("name") == config.init_container_name for c in inits):
+            spec["initContainers"] = [install_init_container(config), *inits]
     if _owned_by(pod, "DaemonSet") and not reentry:
         warnings.append(
             f"pod {who} belongs to a DaemonSet: it can only run on member nodes of domain {domain.name} "
@@ -263,6 +266,8 @@ def _inject(
     )
     if unwrapped:
         annotations[keys.POD_UNWRAPPED_ANNOTATION] = ",".join(unwrapped)
+    else:
+        annotations.pop(keys.POD_UNWRAPPED_ANNOTATION, None)
     meta["annotations"] = annotations
     patch = jsonpatch.make_patch(dict(pod), mutated).patch
     if not patch:
@@ -369,9 +374,11 @@ def _set_env(container: Json, domain: DomainView) -> list[str]:
     return warnings
 
 
-def _add_volume(spec: Json, config: MutationConfig) -> None:
+def _add_volume(spec: Json, config: MutationConfig, reentry: bool) -> None:
     volumes = spec.get("volumes") or []
     if any(v.get("name") == config.volume_name for v in volumes):
+        if reentry:
+            return  # ours, from the first admission
         raise _Denied(f"the pod already has a volume named {config.volume_name!r}")
     spec["volumes"] = [*volumes, {"name": config.volume_name, "emptyDir": {"sizeLimit": config.volume_size_limit}}]
 
