@@ -31,12 +31,15 @@
  *      provide (e.g. AT_HWCAP4 on arm64) are never added, whatever the mask says.
  *   4. The vector, AT_NULL-terminated and zero-padded to the kernel's saved_auxv size when known, is applied
  *      with PR_SET_MM_MAP (no capability needed: exe_fd = -1, the memory-layout fields are this process's
- *      own values from /proc/self/stat and brk(0)). A non-dumpable process reads zeros there; then
- *      PR_SET_DUMPABLE is set to 1 for the call and restored afterwards (exec resets it anyway).
+ *      own values from /proc/self/stat and brk(0)). A non-dumpable process may read zeros there (seen on
+ *      6.12 arm64; 6.18 shows the values); then PR_SET_DUMPABLE is set to 1 for the call and restored
+ *      afterwards (exec resets it anyway).
  *      Only if PR_SET_MM_MAP fails and CAP_SYS_RESOURCE is in the effective set, PR_SET_MM_AUXV is tried.
  *      A vector larger than the kernel's saved_auxv is refused. The vector read back afterwards must equal
  *      the one requested.
  *   5. execvp(PROGRAM, ARGS).
+ *   On a kernel without the series the prctl succeeds too but no descendant inherits anything: this binary
+ *   does not check that (it would cost a re-exec per container); --probe answers it once per node.
  *
  * OPTIONS
  *   --on-failure=fail  (default) if step 1-4 fails: one line on stderr, exit 71, PROGRAM is not run.
@@ -59,11 +62,11 @@
  *
  * EXIT CODES
  *   (any)  after a successful exec, PROGRAM's own status — hwcap-exec itself is gone.
- *   0      --help, --version; --probe: supported.
+ *   0      --help, --version, --install done; --probe: supported.
  *   3      --probe: unsupported (the re-executed child saw the kernel's unmasked value).
  *   4      --probe: unknown (the test mask could not be applied, nothing to clear, re-exec failed, ...).
  *   64     usage error (the message names the bad argument).
- *   70     internal error (output could not be written, impossible kernel answer).
+ *   70     internal error: the --print output could not be written.
  *   71     the mask could not be applied and --on-failure=fail.
  *   73     --install: DEST could not be written (the message names DEST and the failing step).
  *   126    PROGRAM found but could not be executed (EACCES, ENOEXEC, ...).
@@ -73,6 +76,8 @@
  * BUILD
  *   make                                   static musl binary in build/hwcap-exec (Debian musl-tools)
  *   make CC=aarch64-linux-gnu-gcc OUT=build/arm64/hwcap-exec   static glibc cross build (larger)
+ *   A 32-bit build (e.g. CC=arm-linux-gnueabihf-gcc) is for 32-bit (compat) containers on a 64-bit kernel:
+ *   it reads and writes the packed 32-bit pairs such a task's saved_auxv holds.
  */
 #define _GNU_SOURCE
 #include <errno.h>
