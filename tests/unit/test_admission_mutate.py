@@ -341,7 +341,7 @@ def test_unresolved_entrypoint_warn_policy_leaves_that_container_unwrapped() -> 
     assert "command" not in app and "volumeMounts" not in app
     assert side["command"][: len(WRAPPER)] == WRAPPER
     assert out["metadata"]["annotations"][keys.POD_UNWRAPPED_ANNOTATION] == "app"
-    assert any("'app'" in w for w in decision.warnings)
+    assert any("'app'" in w and "manifest unknown" in w for w in decision.warnings)  # the resolver's reason
     assert [(e.type, e.reason, e.domain) for e in decision.events] == [("Warning", "EntrypointUnresolved", "graviton")]
     # placement and env still apply: the pod is part of the domain
     assert {"name": "HWCAP_DOMAIN", "value": "graviton"} in app["env"]

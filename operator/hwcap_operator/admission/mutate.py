@@ -231,13 +231,14 @@ def _inject(
             name = container.get("name", "")
             if reentry and group == "initContainers" and name == config.init_container_name:
                 continue  # our own install step (re-invocation): it runs unmasked by design
-            if _wrap(container, annotations, wrapper, config, image_of, domain):
+            why = _wrap(container, annotations, wrapper, config, image_of, domain)
+            if why is None:
                 wrapped += 1
                 continue
             unwrapped.append(name)
             message = (
                 f"container {name!r} of pod {who} runs without the HWCAP mask of domain {domain.name}: "
-                "its image entrypoint could not be resolved"
+                f"its image entrypoint could not be resolved ({why})"
             )
             warnings.append(message)
             events.append(AdmissionEvent(domain.name, "Warning", "EntrypointUnresolved", message))
@@ -290,12 +291,12 @@ def _wrap(
     config: MutationConfig,
     image_of: Callable[[Json], ImageEntrypoint],
     domain: DomainView,
-) -> bool:
-    """Wrap one container in place; False when it must stay unwrapped (Warn policy). Raises _Denied."""
+) -> str | None:
+    """Wrap one container in place; returns why it must stay unwrapped (Warn policy). Raises _Denied."""
     name = container.get("name", "")
     command = container.get("command") or []
     if command and command[0] == config.shim_path:
-        return True  # wrapped by an earlier admission of the same object
+        return None  # wrapped by an earlier admission of the same object
     image: ImageEntrypoint | None = None
     if needs_image(container):
         try:
@@ -311,13 +312,13 @@ def _wrap(
                     f"could not be resolved ({exc}); set command, or the annotation "
                     f"{keys.POD_ENTRYPOINT_ANNOTATION_PREFIX}{name} to its ENTRYPOINT as a JSON list"
                 ) from None
-            return False
+            return str(exc)
     try:
         new = rewrite(container, wrapper, image)
     except Unresolvable as exc:
         if domain.unresolved_entrypoint == "Deny":
             raise _Denied(f"container {name!r}: {exc}") from None
-        return False
+        return str(exc)
     for mount in container.get("volumeMounts") or []:
         if mount.get("mountPath", "").rstrip("/") == config.mount_path.rstrip("/"):
             raise _Denied(f"container {name!r} already mounts {config.mount_path}, where hwcap-exec is installed")
@@ -329,7 +330,7 @@ def _wrap(
         *mounts,
         {"name": config.volume_name, "mountPath": config.mount_path, "readOnly": True},
     ]
-    return True
+    return None
 
 
 def _set_env(container: Json, domain: DomainView) -> list[str]:
