@@ -161,7 +161,10 @@ def simulate(args: argparse.Namespace) -> int:
     node = read_feature_file(args.node)
     if node.arch != mask.arch:
         raise BadInput(f"--node {args.node}: the node is {node.arch} but the mask is {mask.arch}")
-    result = validate(mask, NodeSpec.from_mask(args.node, node.mask, patch=args.kernel))
+    try:
+        result = validate(mask, NodeSpec.from_mask(args.node, node.mask, patch=args.kernel))
+    except ValueError as exc:  # ModelError: e.g. a HWCAP word this arch's kernel does not have
+        raise BadInput(f"--mask: {exc}") from exc
     document = result.to_dict()
     processes = [
         [p.name, p.pid, p.abi, p.parent, "yes" if p.masked else "no",
