@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 from pydantic.alias_generators import to_camel
 
-from hwcap_operator import keys
+from hwcap_operator import keys, presets
 from hwcap_operator.arch import Arch
 
 #: How many node or pod names the status lists before it only counts (an object must stay far below 1 MiB).
@@ -140,7 +140,9 @@ class Baseline(_Model):
         default=None,
         min_length=1,
         max_length=64,
-        description="Preset name (e.g. x86-64-v3, armv8.2, neoverse-n1) when mode is Preset.",
+        description="Preset name when mode is Preset: an x86-64 psABI level, an Arm architecture version's "
+        "mandatory set, or a Neoverse core.",
+        json_schema_extra={"enum": list[JsonValue](presets.preset_names())},
     )
     features: list[FeatureName] = Field(
         default_factory=list,
@@ -155,6 +157,8 @@ class Baseline(_Model):
             raise ValueError("baseline.mode Preset needs baseline.preset")
         if self.mode == "Explicit" and not self.features:
             raise ValueError("baseline.mode Explicit needs baseline.features")
+        if self.preset is not None and self.preset not in presets.preset_names():
+            raise ValueError(f"baseline.preset {self.preset!r} unknown; known: {', '.join(presets.preset_names())}")
         if self.mode != "Preset" and self.preset is not None:
             raise ValueError("baseline.preset is only allowed with baseline.mode Preset")
         return self

@@ -1,0 +1,698 @@
+"""Evaluate one MigrationDomain: membership, the mask, leveling, security refusal, pod impact.
+
+``evaluate(spec, nodes, previous_status, generation)`` is the whole reconciler logic as one pure function:
+it reads the spec, the :class:`NodeFeatures` of the nodes that may concern the domain, and the status the
+domain had (which is how a restarted operator finds its frozen mask again), and returns a
+:class:`DomainState`: the mask, full member and exclusion lists (for node labels), the status to write,
+Events and metric values. Same inputs, same output; no clock read unless ``now`` is omitted.
+
+Rules, in order (see docs/concepts.md for the why):
+
+1. Selection: the node's arch equals ``spec.arch`` and ``spec.nodeSelector`` matches its labels; other
+   nodes are not mentioned at all.
+2. Eligibility: a selected node is excluded when its feature data is unusable (``NodeFeaturesInvalid``),
+   when ``enforcement.kernelInheritance: Required`` and its kernel is not known to inherit HWCAPs
+   (``KernelCannotInherit``), or when it lacks a ``require``d feature (``MissingRequiredFeatures``).
+3. Target mask: Auto = intersection of the eligible nodes; Preset / Explicit = the named features;
+   minus ``exclude``.
+4. Leveling: a Frozen domain keeps the mask its status records while the basis (arch, baseline,
+   exclude, relevelGeneration) is unchanged; anything else (first time, re-level request, baseline
+   change, Follow) takes the target. A node lacking features of the mask is then excluded
+   (``MissingMaskFeatures``) or, with ``onMissingFeatures: Lower``, lowers the mask.
+5. Security: unless ``allowHidingSecurityFeatures``, a *new* mask that hides a security feature a member
+   has is refused (MaskValid=False, ``SecurityFeatureHidden``; the previous mask, if any, stays); for a
+   kept frozen mask, a richer node whose security features it would hide is excluded instead
+   (``SecurityFeaturesHidden``), and a Lower that would hide one is refused (``LowerRefused``).
+6. The exec model's validation (a :class:`MaskValidator`) decides MaskValid for an accepted mask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from typing import Literal
+
+from hwcap_operator import presets
+from hwcap_operator.admission.selection import LabelSelector, SelectorError
+from hwcap_operator.arch import Arch
+from hwcap_operator.domain import api
+from hwcap_operator.domain.impact import InjectedPod, pod_impact
+from hwcap_operator.domain.nodes import NodeFeatures
+from hwcap_operator.domain.status import (
+    ConditionUpdate,
+    DomainEvent,
+    Exclusion,
+    condition_changed,
+    excluded_nodes,
+    listing,
+    merge_conditions,
+    node_names,
+)
+from hwcap_operator.features import UnknownFeatureError, catalog
+from hwcap_operator.mask import FeatureMask, MaskParseError, intersect_all
+
+# ----------------------------------------------------------------------------------------- validation
+
+
+@dataclass(frozen=True, slots=True)
+class MaskFinding:
+    """One finding of the exec-model validation: ``error`` findings make MaskValid False."""
+
+    code: str
+    message: str
+    severity: Literal["error", "warning"] = "error"
+    node: str | None = None
+
+
+#: Validates a mask against member nodes (one representative per distinct feature set and kernel).
+MaskValidator = Callable[[FeatureMask, Sequence[NodeFeatures]], Sequence[MaskFinding]]
+
+
+def no_validation(mask: FeatureMask, nodes: Sequence[NodeFeatures]) -> Sequence[MaskFinding]:
+    """A validator that finds nothing (for callers that validate elsewhere)."""
+    return ()
+
+
+# ---------------------------------------------------------------------------------------------- state
+
+
+@dataclass(frozen=True, slots=True)
+class DomainMetrics:
+    """Per-domain gauge values (``hwcap_domain_*`` in kube.metrics)."""
+
+    members: int
+    excluded: int
+    mask_features: int
+    stale_pods: int
+    kernel_unsupported: int
+    node_source_issues: int
+
+
+@dataclass(frozen=True)
+class DomainState:
+    """Everything the reconciler does after an evaluation: label members, write status, post Events.
+
+    ``members`` and ``excluded`` are complete (the status keeps only the first names); ``mask`` is the
+    published mask (None when none could be established); ``status.to_wire()`` is the status patch.
+    """
+
+    mask: FeatureMask | None
+    members: tuple[str, ...]
+    excluded: Mapping[str, Exclusion]
+    dropped: tuple[str, ...]
+    kernel_unsupported: tuple[str, ...]
+    kernel_unknown: tuple[str, ...]
+    status: api.MigrationDomainStatus
+    events: tuple[DomainEvent, ...]
+    metrics: DomainMetrics
+    findings: tuple[MaskFinding, ...] = field(default=())
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+class SpecError(ValueError):
+    """A spec that names an unknown preset or feature for its arch; the message names field and value."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+def node_selector(spec: api.MigrationDomainSpec) -> LabelSelector:
+    """The compiled node selector (same semantics as the webhook's pod/namespace selectors)."""
+    return LabelSelector.parse(spec.node_selector.to_wire(), field="spec.nodeSelector")
+
+
+def selects(
+    spec: api.MigrationDomainSpec, selector: LabelSelector, arch: str | None, labels: Mapping[str, str]
+) -> bool:
+    """Is a node with ``arch`` and ``labels`` a candidate of the domain? Another arch never is."""
+    return arch == spec.arch and selector.matches(labels)
+
+
+def domains_affected_by(
+    node_labels: Mapping[str, str],
+    node_arch: str | None,
+    domains: Mapping[str, api.MigrationDomainSpec],
+    *,
+    old_labels: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Names of the domains a node change concerns: those selecting it now or (given ``old_labels``) before.
+
+    The reconciler re-evaluates only these, so a node event costs O(domains) selector checks, not a
+    re-evaluation of every domain. A node being deleted: pass its last labels as ``node_labels``.
+    """
+    hit: list[str] = []
+    for name, spec in domains.items():
+        try:
+            selector = node_selector(spec)
+        except SelectorError:
+            continue
+        if selects(spec, selector, node_arch, node_labels) or (
+            old_labels is not None and selects(spec, selector, node_arch, old_labels)
+        ):
+            hit.append(name)
+    return sorted(hit)
+
+
+def _mask_from_names(arch: Arch, names: Iterable[str], field_name: str) -> FeatureMask:
+    try:
+        return FeatureMask.from_names(arch, names)
+    except UnknownFeatureError as err:
+        raise SpecError("UnknownFeature", f"{field_name}: {err}") from err
+
+
+def target_baseline(spec: api.MigrationDomainSpec, eligible: Sequence[NodeFeatures]) -> FeatureMask | None:
+    """The mask before leveling: Auto over ``eligible`` (None when there is none), preset, or explicit."""
+    baseline = spec.baseline
+    if baseline.mode == "Preset":
+        try:
+            mask = presets.preset(baseline.preset or "")
+        except presets.UnknownPresetError as err:
+            raise SpecError("UnknownPreset", f"spec.baseline.preset: {err}") from err
+        if mask.arch != spec.arch:
+            raise SpecError(
+                "UnknownPreset", f"spec.baseline.preset: {baseline.preset!r} is a {mask.arch} preset, not {spec.arch}"
+            )
+    elif baseline.mode == "Explicit":
+        mask = _mask_from_names(spec.arch, baseline.features, "spec.baseline.features")
+    else:
+        masks = [n.mask for n in eligible if n.mask is not None]
+        if not masks:
+            return None
+        mask = intersect_all(masks)
+    return mask - _mask_from_names(spec.arch, spec.exclude, "spec.exclude")
+
+
+@cache
+def security_mask(arch: Arch) -> FeatureMask:
+    """Every security feature of ``arch`` as one mask, so "does this hide one" is a few int ANDs."""
+    return FeatureMask.from_features(arch, [f for f in catalog.features(arch) if f.security])
+
+
+def hidden_security(mask: FeatureMask, node: FeatureMask) -> FeatureMask:
+    """Security features ``node`` has that ``mask`` does not advertise."""
+    return (node - mask) & security_mask(node.arch)
+
+
+def basis(spec: api.MigrationDomainSpec) -> api.MaskBasis:
+    """What a Frozen mask is pinned to; node changes are not part of it, so they never re-level."""
+    material = json.dumps(
+        {
+            "arch": spec.arch,
+            "mode": spec.baseline.mode,
+            "preset": spec.baseline.preset,
+            "features": sorted(spec.baseline.features),
+            "exclude": sorted(spec.exclude),
+        },
+        sort_keys=True,
+    )
+    return api.MaskBasis(
+        baseline_mode=spec.baseline.mode,
+        fingerprint=hashlib.sha256(material.encode()).hexdigest()[:16],
+        relevel_generation=spec.leveling.relevel_generation,
+    )
+
+
+def mask_status(mask: FeatureMask, mask_basis: api.MaskBasis) -> api.MaskStatus:
+    """The published mask: hex words, names, canonical string (read back after a restart), id."""
+    hwcap, hwcap2, hwcap3, hwcap4 = mask.hex_words()
+    return api.MaskStatus(
+        id=mask.mask_id,
+        canonical=mask.canonical(),
+        hwcap=hwcap,
+        hwcap2=hwcap2,
+        hwcap3=hwcap3,
+        hwcap4=hwcap4,
+        cpuid=sorted(mask.cpuid),
+        features=mask.names(),
+        popcount=mask.popcount,
+        basis=mask_basis,
+    )
+
+
+def previous_mask(spec: api.MigrationDomainSpec, previous: api.MigrationDomainStatus | None) -> FeatureMask | None:
+    """The mask a previous status published, if it can be read back and is of the spec's arch."""
+    if previous is None or previous.mask is None:
+        return None
+    try:
+        mask = FeatureMask.parse(previous.mask.canonical)
+    except MaskParseError:
+        return None
+    return mask if mask.arch == spec.arch else None
+
+
+def _names(mask: FeatureMask) -> tuple[str, ...]:
+    return tuple(mask.names())
+
+
+# ------------------------------------------------------------------------------------------ evaluate
+
+
+@dataclass
+class _Work:
+    """Mutable scratch of one evaluation (kept private; the result is the frozen DomainState)."""
+
+    excluded: dict[str, Exclusion] = field(default_factory=dict)
+    events: list[DomainEvent] = field(default_factory=list)
+
+    def exclude(self, node: NodeFeatures, reason: str, message: str, missing: Iterable[str] = ()) -> None:
+        self.excluded[node.name] = Exclusion(node.name, reason, message, tuple(missing))
+
+
+def _eligible(spec: api.MigrationDomainSpec, selected: Sequence[NodeFeatures], work: _Work) -> list[NodeFeatures]:
+    required = _mask_from_names(spec.arch, spec.require, "spec.require")
+    inheritance_needed = spec.enforcement.kernel_inheritance == "Required"
+    eligible: list[NodeFeatures] = []
+    for node in selected:
+        if not node.usable or node.mask is None:
+            problems = list(node.errors) or ["no usable feature data"]
+            work.exclude(node, "NodeFeaturesInvalid", "; ".join(problems))
+            continue
+        if inheritance_needed and node.kernel_inheritance != "supported":
+            work.exclude(
+                node,
+                "KernelCannotInherit",
+                f"kernelInheritance is Required and the kernel ({node.kernel_release or 'release unknown'}) "
+                f"inheritance support is {node.kernel_inheritance}",
+            )
+            continue
+        lacking = required - node.mask
+        if not lacking.is_empty:
+            names = _names(lacking)
+            work.exclude(node, "MissingRequiredFeatures", f"lacks required {', '.join(names)}", names)
+            continue
+        eligible.append(node)
+    return eligible
+
+
+def _fit(
+    spec: api.MigrationDomainSpec, mask: FeatureMask, eligible: Sequence[NodeFeatures], work: _Work, *, kept: bool
+) -> tuple[FeatureMask, list[NodeFeatures], list[NodeFeatures]]:
+    """Apply Exclude/Lower to nodes lacking features of ``mask``; returns (mask, members, nodes that lowered it).
+
+    For a ``kept`` (frozen) mask, a Lower that would take away a security feature from nodes that have
+    it is refused: those weaker nodes are excluded and the mask stays.
+    """
+    lacking = [n for n in eligible if n.mask is not None and not mask.issubset(n.mask)]
+    if not lacking:
+        return mask, list(eligible), []
+    if spec.leveling.on_missing_features == "Lower":
+        lowered = mask.intersection(*(n.mask for n in lacking if n.mask is not None))
+        lost_security = (mask - lowered) & security_mask(spec.arch)
+        victims = [
+            n.name
+            for n in eligible
+            if n.mask is not None and not lost_security.is_empty and not (lost_security & n.mask).is_empty
+        ]
+        if not (kept and victims and not spec.allow_hiding_security_features):
+            return lowered, list(eligible), lacking
+        for node in lacking:
+            missing = _names(mask - node.mask) if node.mask is not None else ()
+            work.exclude(
+                node,
+                "LowerRefused",
+                f"lacks {', '.join(missing)}; lowering the mask to it would hide security features "
+                f"{', '.join(_names(lost_security))} of {listing(sorted(victims))}",
+                missing,
+            )
+    else:
+        for node in lacking:
+            missing = _names(mask - node.mask) if node.mask is not None else ()
+            note = ""
+            if node.unobserved and set(missing) & node.unobserved:
+                note = f" (its source {node.source} cannot show some of them)"
+            work.exclude(
+                node, "MissingMaskFeatures", f"lacks {', '.join(missing)} of mask {mask.mask_id}{note}", missing
+            )
+    out = {n.name for n in lacking}
+    return mask, [n for n in eligible if n.name not in out], []
+
+
+def _representatives(members: Sequence[NodeFeatures]) -> list[NodeFeatures]:
+    """One member per distinct (feature set, kernel inheritance): what the exec model needs to see."""
+    seen: dict[tuple[str, str], NodeFeatures] = {}
+    for node in members:
+        if node.mask is not None:
+            seen.setdefault((node.mask.canonical(), node.kernel_inheritance), node)
+    return list(seen.values())
+
+
+def check_spec_names(spec: api.MigrationDomainSpec) -> None:
+    """Raise :class:`SpecError` when the spec names a preset or feature unknown for its arch."""
+    _mask_from_names(spec.arch, spec.require, "spec.require")
+    _mask_from_names(spec.arch, spec.exclude, "spec.exclude")
+    if spec.baseline.mode != "Auto":
+        target_baseline(spec, [])
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """The decisions of one evaluation before they are rendered into a status."""
+
+    mask: FeatureMask | None
+    basis: api.MaskBasis | None
+    members: list[NodeFeatures]
+    lowering: list[NodeFeatures]
+    refused: FeatureMask | None = None
+    refused_on: tuple[str, ...] = ()
+    spec_error: SpecError | None = None
+
+
+def _decide(
+    spec: api.MigrationDomainSpec,
+    selected: Sequence[NodeFeatures],
+    previous_status: api.MigrationDomainStatus | None,
+    work: _Work,
+) -> _Outcome:
+    new_basis = basis(spec)
+    old_mask = previous_mask(spec, previous_status)
+    old_basis = previous_status.mask.basis if previous_status and previous_status.mask else None
+    try:
+        check_spec_names(spec)
+    except SpecError as err:
+        # Keep serving the mask pods already run under; membership is judged against it alone.
+        usable = [n for n in selected if n.usable]
+        if old_mask is None:
+            return _Outcome(None, None, [], [], spec_error=err)
+        mask, members, _ = _fit(spec.model_copy(update={"leveling": api.Leveling()}), old_mask, usable, work, kept=True)
+        return _Outcome(mask, old_basis, members, [], spec_error=err)
+
+    eligible = _eligible(spec, selected, work)
+    keep = spec.leveling.mode == "Frozen" and old_mask is not None and old_basis == new_basis
+    if keep and old_mask is not None:
+        mask, members, lowering = _fit(spec, old_mask, eligible, work, kept=True)
+        return _Outcome(mask, new_basis, members, lowering)
+    target = target_baseline(spec, eligible)
+    if target is None:  # nothing eligible: keep the last mask rather than publish none
+        return _Outcome(old_mask, old_basis, [], [])
+    trial = _Work(dict(work.excluded))
+    candidate, members, lowering = _fit(spec, target, eligible, trial, kept=False)
+    refused_on = tuple(
+        n.name for n in members if n.mask is not None and not hidden_security(candidate, n.mask).is_empty
+    )
+    if refused_on and not spec.allow_hiding_security_features:
+        if old_mask is None:
+            return _Outcome(None, None, [], [], refused=candidate, refused_on=refused_on)
+        mask, members, lowering = _fit(spec, old_mask, eligible, work, kept=True)
+        return _Outcome(mask, old_basis, members, lowering, refused=candidate, refused_on=refused_on)
+    work.excluded = trial.excluded
+    return _Outcome(candidate, new_basis, members, lowering)
+
+
+def _drop_hiding_members(spec: api.MigrationDomainSpec, outcome: _Outcome, work: _Work) -> list[NodeFeatures]:
+    """Exclude members whose security features the published mask hides (unless allowed)."""
+    if outcome.mask is None or spec.allow_hiding_security_features:
+        return outcome.members
+    kept: list[NodeFeatures] = []
+    for node in outcome.members:
+        hidden = hidden_security(outcome.mask, node.mask) if node.mask is not None else None
+        if hidden is None or hidden.is_empty:
+            kept.append(node)
+            continue
+        names = _names(hidden)
+        work.exclude(
+            node, "SecurityFeaturesHidden", f"the mask would hide its security features {', '.join(names)}", names
+        )
+    return kept
+
+
+def evaluate(
+    spec: api.MigrationDomainSpec,
+    nodes: Iterable[NodeFeatures],
+    previous_status: api.MigrationDomainStatus | None,
+    generation: int,
+    *,
+    pods: Iterable[InjectedPod] = (),
+    validate: MaskValidator = no_validation,
+    now: datetime | None = None,
+) -> DomainState:
+    """Evaluate a domain (see the module doc for the rules); never raises on bad nodes or spec names.
+
+    ``nodes`` may include nodes the domain does not select (they are filtered here; pass only the
+    candidates from an index to keep the cost O(candidates)). ``pods`` are the pods injected for this
+    domain (for the impact report). ``validate`` is the exec-model check behind MaskValid. ``now`` is
+    the time written into changed conditions (default: the clock).
+    """
+    when = now or datetime.now(UTC)
+    selector = node_selector(spec)
+    selected = sorted((n for n in nodes if selects(spec, selector, n.arch, n.labels)), key=lambda n: n.name)
+    work = _Work()
+    outcome = _decide(spec, selected, previous_status, work)
+    members = _drop_hiding_members(spec, outcome, work)
+    old_mask = previous_mask(spec, previous_status)
+    old_basis = previous_status.mask.basis if previous_status and previous_status.mask else None
+    if outcome.mask is not None and outcome.basis is not None:
+        _leveling_events(spec, outcome.mask, old_mask, old_basis, outcome.basis, outcome.lowering, work)
+    findings: tuple[MaskFinding, ...] = ()
+    if outcome.mask is not None and members and outcome.spec_error is None:
+        findings = tuple(validate(outcome.mask, _representatives(members)))
+    return _finish(spec, outcome, members, work, findings, selected, previous_status, generation, when, pods)
+
+
+def _leveling_events(
+    spec: api.MigrationDomainSpec,
+    mask: FeatureMask,
+    old_mask: FeatureMask | None,
+    old_basis: api.MaskBasis | None,
+    new_basis: api.MaskBasis,
+    lowering: Sequence[NodeFeatures],
+    work: _Work,
+) -> None:
+    if old_mask is None:
+        work.events.append(
+            DomainEvent("MaskEstablished", f"mask {mask.mask_id} with {mask.popcount} features", "Normal")
+        )
+        return
+    if mask == old_mask:
+        return
+    lost = _names(old_mask - mask)
+    gained = _names(mask - old_mask)
+    change = f"mask {old_mask.mask_id} → {mask.mask_id}"
+    if lost:
+        change += f"; removed {', '.join(lost)}"
+    if gained:
+        change += f"; added {', '.join(gained)}"
+    if lowering:
+        work.events.append(
+            DomainEvent("MaskLowered", f"{change} (to admit {listing([n.name for n in lowering])})", "Warning")
+        )
+    elif old_basis is not None and old_basis.relevel_generation != new_basis.relevel_generation:
+        work.events.append(
+            DomainEvent("MaskReleveled", f"{change} (relevelGeneration {new_basis.relevel_generation})", "Normal")
+        )
+    elif old_basis is not None and old_basis.fingerprint != new_basis.fingerprint:
+        work.events.append(DomainEvent("BaselineChanged", change, "Normal"))
+    else:
+        work.events.append(DomainEvent("MaskFollowed", f"{change} (leveling {spec.leveling.mode})", "Normal"))
+
+
+def _kernel_lists(members: Sequence[NodeFeatures]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    unsupported = tuple(n.name for n in members if n.kernel_inheritance == "unsupported")
+    unknown = tuple(n.name for n in members if n.kernel_inheritance == "unknown")
+    return unsupported, unknown
+
+
+def _node_issues(selected: Sequence[NodeFeatures]) -> list[api.NodeSourceIssue]:
+    issues = [
+        api.NodeSourceIssue(
+            name=n.name,
+            source=n.source or "none",
+            errors=[e[:1024] for e in (*n.errors, *n.warnings)][:16],
+            unknown_features=list(n.unknown_features[: api.FEATURE_CAP]),
+        )
+        for n in selected
+        if n.errors or n.warnings or n.unknown_features
+    ]
+    return issues[: api.NAME_CAP]
+
+
+def _is_bad(update: ConditionUpdate) -> bool:
+    """Conditions whose abnormal state deserves a Warning Event (Degraded is abnormal when True)."""
+    return update.status == "True" if update.type == "Degraded" else update.status != "True"
+
+
+def _conditions(
+    spec: api.MigrationDomainSpec,
+    outcome: _Outcome,
+    members: Sequence[NodeFeatures],
+    work: _Work,
+    findings: Sequence[MaskFinding],
+    selected: Sequence[NodeFeatures],
+    impact: api.PodImpact,
+) -> list[ConditionUpdate]:
+    mask, refused = outcome.mask, outcome.refused
+    unsupported, unknown = _kernel_lists(members)
+    errors = [f for f in findings if f.severity == "error"]
+    kept = f"; keeping mask {mask.mask_id}" if mask is not None else "; no mask is published"
+    updates: list[ConditionUpdate] = []
+    # MaskValid: is the mask we would publish acceptable?
+    if outcome.spec_error is not None:
+        updates.append(ConditionUpdate("MaskValid", "False", outcome.spec_error.reason, f"{outcome.spec_error}{kept}"))
+    elif refused is not None:
+        by_name = {n.name: n for n in selected}
+        hidden = sorted(
+            {
+                name
+                for node in outcome.refused_on
+                if (n := by_name.get(node)) is not None and n.mask is not None
+                for name in _names(hidden_security(refused, n.mask))
+            }
+        )
+        updates.append(
+            ConditionUpdate(
+                "MaskValid",
+                "False",
+                "SecurityFeatureHidden",
+                f"the computed mask {refused.mask_id} would hide security features {', '.join(hidden)} of "
+                f"{listing(list(outcome.refused_on))}{kept}. Set spec.allowHidingSecurityFeatures: true, or "
+                "select nodes that agree on them",
+            )
+        )
+    elif mask is None:
+        updates.append(ConditionUpdate("MaskValid", "Unknown", "NoMask", "no eligible node to compute a mask from"))
+    elif errors:
+        updates.append(ConditionUpdate("MaskValid", "False", errors[0].code, "; ".join(f.message for f in errors[:5])))
+    else:
+        warnings = [f.message for f in findings if f.severity == "warning"]
+        message = f"mask {mask.mask_id} validated by the exec model"
+        updates.append(
+            ConditionUpdate(
+                "MaskValid", "True", "Valid", message + ("; " + "; ".join(warnings[:5]) if warnings else "")
+            )
+        )
+    # Ready: may the webhook inject this domain's mask?
+    if outcome.spec_error is not None:
+        updates.append(ConditionUpdate("Ready", "False", "SpecInvalid", f"{outcome.spec_error}{kept}"))
+    elif mask is None:
+        updates.append(
+            ConditionUpdate(
+                "Ready",
+                "False",
+                "MaskRefused" if refused is not None else "NoEligibleNodes",
+                "the computed mask was refused (see MaskValid)"
+                if refused is not None
+                else f"{len(selected)} node(s) selected, none eligible",
+            )
+        )
+    elif not members:
+        updates.append(ConditionUpdate("Ready", "False", "NoMembers", f"no selected node fits mask {mask.mask_id}"))
+    elif errors:
+        updates.append(ConditionUpdate("Ready", "False", "MaskInvalid", f"mask {mask.mask_id} failed validation"))
+    else:
+        updates.append(
+            ConditionUpdate("Ready", "True", "MaskPublished", f"mask {mask.mask_id} on {len(members)} member node(s)")
+        )
+    # Degraded: works, but not everything selected is served.
+    degraded: list[str] = []
+    if refused is not None:
+        degraded.append("computed mask refused")
+    if work.excluded:
+        degraded.append(f"{len(work.excluded)} node(s) excluded")
+    if impact.stranded_pods:
+        degraded.append(f"{impact.stranded_pods} pod(s) fit no member")
+    if degraded:
+        reason = "MaskRefused" if refused is not None else ("NodesExcluded" if work.excluded else "PodsStranded")
+        updates.append(ConditionUpdate("Degraded", "True", reason, "; ".join(degraded)))
+    else:
+        updates.append(ConditionUpdate("Degraded", "False", "AllNodesMembers", "every selected node is a member"))
+    # KernelSupport: will descendants of the wrapped process see the mask?
+    if spec.enforcement.kernel_inheritance == "Off":
+        updates.append(ConditionUpdate("KernelSupport", "Unknown", "NotChecked", "kernelInheritance is Off"))
+    elif unsupported:
+        updates.append(
+            ConditionUpdate(
+                "KernelSupport",
+                "False",
+                "InheritanceUnsupported",
+                f"{len(unsupported)} member(s) cannot inherit HWCAPs across exec ({listing(list(unsupported))}): "
+                "only the wrapped process itself sees the mask there",
+            )
+        )
+    elif unknown:
+        updates.append(
+            ConditionUpdate(
+                "KernelSupport",
+                "Unknown",
+                "InheritanceUnknown",
+                f"{len(unknown)} member(s) have not reported HWCAP inheritance ({listing(list(unknown))})",
+            )
+        )
+    elif members:
+        updates.append(ConditionUpdate("KernelSupport", "True", "InheritanceSupported", "every member inherits HWCAPs"))
+    else:
+        updates.append(ConditionUpdate("KernelSupport", "Unknown", "NoMembers", "no member to check"))
+    return updates
+
+
+def _finish(
+    spec: api.MigrationDomainSpec,
+    outcome: _Outcome,
+    members: Sequence[NodeFeatures],
+    work: _Work,
+    findings: Sequence[MaskFinding],
+    selected: Sequence[NodeFeatures],
+    previous: api.MigrationDomainStatus | None,
+    generation: int,
+    now: datetime,
+    pods: Iterable[InjectedPod],
+) -> DomainState:
+    mask = outcome.mask
+    previous_conditions = previous.conditions if previous else []
+    member_names = tuple(sorted(n.name for n in members))
+    dropped: FeatureMask | None = None
+    if mask is not None and members:
+        dropped = FeatureMask.empty(spec.arch).union(*(n.mask for n in members if n.mask is not None)) - mask
+    dropped_names = _names(dropped) if dropped is not None else ()
+    unsupported, unknown = _kernel_lists(members)
+    impact = pod_impact(pods, mask, members)
+    updates = _conditions(spec, outcome, members, work, findings, selected, impact)
+
+    events = list(work.events)
+    events += [
+        DomainEvent(u.reason, u.message, "Warning")
+        for u in updates
+        if _is_bad(u) and condition_changed(previous_conditions, u)
+    ]
+    events += [
+        DomainEvent("NodeSourceDisagreement", f"node {n.name}: {w}", "Warning", n.name)
+        for n in selected
+        for w in n.warnings
+    ]
+    mask_basis = outcome.basis or basis(spec)
+    status = api.MigrationDomainStatus(
+        observed_generation=generation,
+        mask=mask_status(mask, mask_basis) if mask is not None else None,
+        members=node_names(member_names),
+        excluded=excluded_nodes(list(work.excluded.values())),
+        dropped_features=list(dropped_names),
+        fallback_only_features=sorted(dropped.cpuid) if dropped is not None else [],
+        kernel=api.KernelSupportStatus(unsupported=node_names(unsupported), unknown=node_names(unknown)),
+        node_issues=_node_issues(selected),
+        pod_impact=impact,
+        conditions=merge_conditions(previous_conditions, updates, generation, now),
+    )
+    return DomainState(
+        mask=mask,
+        members=member_names,
+        excluded=dict(sorted(work.excluded.items())),
+        dropped=dropped_names,
+        kernel_unsupported=unsupported,
+        kernel_unknown=unknown,
+        status=status,
+        events=tuple(events),
+        metrics=DomainMetrics(
+            members=len(member_names),
+            excluded=len(work.excluded),
+            mask_features=mask.popcount if mask is not None else 0,
+            stale_pods=impact.stale_pods,
+            kernel_unsupported=len(unsupported),
+            node_source_issues=sum(1 for n in selected if n.errors),
+        ),
+        findings=tuple(findings),
+    )
