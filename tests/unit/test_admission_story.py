@@ -15,6 +15,7 @@ import jsonpatch
 
 from hwcap_operator import keys
 from hwcap_operator.admission import DomainView, LabelSelector, MutationConfig, NoResolver, mutate_pod
+from hwcap_operator.domain.api import MigrationDomainSpec
 from hwcap_operator.features.cpuinfo import parse_cpuinfo
 
 PROFILES = Path(__file__).resolve().parents[1] / "data" / "profiles"
@@ -68,3 +69,44 @@ def test_avx512_only_on_intel_is_switched_off_in_glibc_go_and_openssl() -> None:
     ann = out["metadata"]["annotations"]
     assert ann[keys.POD_MASK_ID_ANNOTATION] == common.mask_id
     assert ann[keys.POD_HWCAP_WORDS_ANNOTATION] == ",".join(common.hex_words())
+
+
+def test_domain_spec_as_users_write_it_drives_selection_and_enforcement() -> None:
+    """A Graviton2+3 domain written in YAML: only the `web` pods of `team=shop` namespaces, batch excluded."""
+    spec = MigrationDomainSpec.model_validate(
+        {
+            "arch": "arm64",
+            "workloads": {
+                "namespaceSelector": {"matchLabels": {"team": "shop"}},
+                "podSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web"]}]},
+                "excludedNamespaces": ["shop-batch"],
+                "unresolvedEntrypoint": "Warn",
+            },
+            "enforcement": {"kernelInheritance": "Required"},
+        }
+    )
+    dumps = [PROFILES / "arm64-aws-graviton2-neoverse-n1.txt", PROFILES / "arm64-aws-graviton3-neoverse-v1.txt"]
+    masks = [parse_cpuinfo(p.read_text(), source=p.name).mask for p in dumps]
+    common = masks[0] & masks[1]
+    domain = DomainView.from_spec("graviton", spec, common)
+    assert domain.on_failure == "fail" and domain.unresolved_entrypoint == "Warn"
+
+    def admit(ns: str, ns_labels: dict[str, str], pod_labels: dict[str, str]) -> Any:
+        pod = {"metadata": {"name": "p", "labels": pod_labels},
+               "spec": {"containers": [{"name": "c", "image": "web:1", "command": ["/web"]}]}}
+        return mutate_pod(pod, namespace=ns, namespace_labels=ns_labels, domains=[domain],
+                          config=MutationConfig(operator_namespace="hwcap-system", init_image="op:1"),
+                          resolver=NoResolver())
+
+    decision = admit("shop-web", {"team": "shop"}, {"tier": "web"})
+    command = jsonpatch.apply_patch(
+        {"metadata": {"name": "p", "labels": {"tier": "web"}},
+         "spec": {"containers": [{"name": "c", "image": "web:1", "command": ["/web"]}]}},
+        decision.patch,
+    )["spec"]["containers"][0]["command"]
+    assert command[command.index("--hwcap") + 1] == f"{common.hwcap[0]:#x}"
+    assert command[command.index("--hwcap2") + 1] == f"{common.hwcap[1]:#x}"
+    assert "--on-failure=fail" in command
+    assert admit("shop-web", {"team": "shop"}, {"tier": "db"}).patch == []
+    assert admit("shop-batch", {"team": "shop"}, {"tier": "web"}).patch == []
+    assert admit("other", {"team": "other"}, {"tier": "web"}).patch == []

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from hwcap_operator import features, keys
 from hwcap_operator.admission.fallbacks import FallbackKind, FallbackPlan, plan_fallbacks
 from hwcap_operator.admission.selection import LabelSelector
+from hwcap_operator.domain.api import MigrationDomainSpec
 from hwcap_operator.mask import FeatureMask
 
 #: Value of the member label the reconciler puts on each member node.
@@ -80,6 +81,26 @@ class DomainView:
             fallbacks=plan_fallbacks(dropped, fallbacks),
             unresolved_entrypoint=unresolved_entrypoint,
             on_failure="fail" if kernel_inheritance == "Required" else "warn",
+        )
+
+    @classmethod
+    def from_spec(
+        cls, name: str, spec: MigrationDomainSpec, mask: FeatureMask, dropped_features: Iterable[str] = ()
+    ) -> DomainView:
+        """The view of a MigrationDomain from its spec and the mask/dropped features its status publishes."""
+        workloads = spec.workloads
+        return cls.from_mask(
+            name,
+            mask,
+            namespace_selector=LabelSelector.parse(
+                workloads.namespace_selector.to_wire(), field="spec.workloads.namespaceSelector"
+            ),
+            pod_selector=LabelSelector.parse(workloads.pod_selector.to_wire(), field="spec.workloads.podSelector"),
+            excluded_namespaces=workloads.excluded_namespaces,
+            dropped_features=dropped_features,
+            fallbacks=spec.enforcement.userspace_fallbacks,
+            unresolved_entrypoint=workloads.unresolved_entrypoint,
+            kernel_inheritance=spec.enforcement.kernel_inheritance,
         )
 
     @property
