@@ -414,3 +414,22 @@ def test_evaluation_is_deterministic_whatever_the_node_order() -> None:
     a = evaluate(spec(allowHidingSecurityFeatures=True), nodes, None, 1, now=at(0))
     b = evaluate(spec(allowHidingSecurityFeatures=True), list(reversed(nodes)), None, 1, now=at(0))
     assert a.status.to_wire() == b.status.to_wire() and a.events == b.events
+
+
+# ------------------------------------------------------------------------------------ the real exec model
+
+
+def test_the_exec_model_accepts_a_graviton_mask_and_warns_about_aarch32_children() -> None:
+    state = evaluate(spec(allowHidingSecurityFeatures=True), [*graviton3s(), node("g2", G2)], None, 1, now=at(0))
+    valid = condition(state.status, "MaskValid")
+    assert (valid.status, valid.reason) == ("True", "Valid"), "hiding was allowed: not the exec model's call"
+    assert "cross" in valid.message.lower() and "compat-child" not in valid.message
+    assert [f.code for f in state.findings] == ["CrossAbiExecDropsMask"]
+    assert all(f.severity == "warning" for f in state.findings)
+
+
+def test_the_exec_model_says_x86_cpuid_features_need_fallbacks() -> None:
+    nodes = [node(n, d, agent=False, node_feature=True) for n, d in (("zen2", ZEN2), ("skylake", SKYLAKE))]
+    state = evaluate(spec("amd64", baseline={"mode": "Preset", "preset": "x86-64-v3"}), nodes, None, 1, now=at(0))
+    assert "X86CpuidUnhideable" in [f.code for f in state.findings]
+    assert "fallbacks" in condition(state.status, "MaskValid").message

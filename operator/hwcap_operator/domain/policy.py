@@ -30,11 +30,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from typing import Literal
 
 from hwcap_operator import presets
 from hwcap_operator.admission.selection import LabelSelector, SelectorError
@@ -52,30 +51,21 @@ from hwcap_operator.domain.status import (
     merge_conditions,
     node_names,
 )
+from hwcap_operator.domain.validation import MaskFinding, MaskValidator, exec_model_validator, no_validation
 from hwcap_operator.features import UnknownFeatureError, catalog
 from hwcap_operator.mask import FeatureMask, MaskParseError, intersect_all
 
-# ----------------------------------------------------------------------------------------- validation
-
-
-@dataclass(frozen=True, slots=True)
-class MaskFinding:
-    """One finding of the exec-model validation: ``error`` findings make MaskValid False."""
-
-    code: str
-    message: str
-    severity: Literal["error", "warning"] = "error"
-    node: str | None = None
-
-
-#: Validates a mask against member nodes (one representative per distinct feature set and kernel).
-MaskValidator = Callable[[FeatureMask, Sequence[NodeFeatures]], Sequence[MaskFinding]]
-
-
-def no_validation(mask: FeatureMask, nodes: Sequence[NodeFeatures]) -> Sequence[MaskFinding]:
-    """A validator that finds nothing (for callers that validate elsewhere)."""
-    return ()
-
+__all__ = [
+    "DomainMetrics",
+    "DomainState",
+    "MaskFinding",
+    "MaskValidator",
+    "SpecError",
+    "domains_affected_by",
+    "evaluate",
+    "exec_model_validator",
+    "no_validation",
+]
 
 # ---------------------------------------------------------------------------------------------- state
 
@@ -429,14 +419,14 @@ def evaluate(
     generation: int,
     *,
     pods: Iterable[InjectedPod] = (),
-    validate: MaskValidator = no_validation,
+    validate: MaskValidator = exec_model_validator,
     now: datetime | None = None,
 ) -> DomainState:
     """Evaluate a domain (see the module doc for the rules); never raises on bad nodes or spec names.
 
     ``nodes`` may include nodes the domain does not select (they are filtered here; pass only the
     candidates from an index to keep the cost O(candidates)). ``pods`` are the pods injected for this
-    domain (for the impact report). ``validate`` is the exec-model check behind MaskValid. ``now`` is
+    domain (for the impact report). ``validate`` is the check behind MaskValid (default: the exec model). ``now`` is
     the time written into changed conditions (default: the clock).
     """
     when = now or datetime.now(UTC)
