@@ -1,23 +1,18 @@
-"""Entrypoint resolution against real registries: Debian's ``docker-registry`` on loopback, plain HTTP,
-one open and one behind htpasswd Basic auth. Images are pushed by the test over the registry API."""
+"""Entrypoint resolution against real registries: Debian's ``docker-registry`` on loopback, plain HTTP, one
+open, one behind htpasswd Basic auth, one behind Bearer tokens (the Docker Hub / GHCR scheme). Images are
+pushed by the test over the registry API (tests/unit/registry_support.py)."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
-import shutil
-import socket
-import subprocess
-import time
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jsonpatch
 import pytest
-import requests
+from registry_support import OCI_INDEX, OCI_MANIFEST, PASSWORD, USER, Registry, free_port, run_registry
 
 from hwcap_operator.admission import (
     DomainView,
@@ -30,89 +25,22 @@ from hwcap_operator.admission import (
 )
 from hwcap_operator.admission.oci import OciResolver, credentials_for, parse_image_ref
 
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
+@dataclass(frozen=True)
+class Registries:
+    open: Registry
+    basic: Registry
+    bearer: Registry
 
-@dataclass
-class Registry:
-    host: str
-    auth: tuple[str, str] | None
-
-    @property
-    def base(self) -> str:
-        return f"http://{self.host}"
-
-    def push_blob(self, repo: str, data: bytes) -> dict[str, Any]:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        # the two-step monolithic upload: POST opens a session, PUT ?digest= sends the content
-        r = requests.post(f"{self.base}/v2/{repo}/blobs/uploads/", auth=self.auth, timeout=10)
-        assert r.status_code == 202, r.text
-        location = requests.compat.urljoin(self.base, r.headers["Location"])
-        r = requests.put(location, params={"digest": digest}, data=data, auth=self.auth, timeout=10,
-                         headers={"Content-Type": "application/octet-stream"})
-        assert r.status_code == 201, r.text
-        return {"mediaType": OCI_CONFIG, "digest": digest, "size": len(data)}
-
-    def push_manifest(self, repo: str, ref: str, doc: dict[str, Any]) -> str:
-        body = json.dumps(doc).encode()
-        r = requests.put(f"{self.base}/v2/{repo}/manifests/{ref}", data=body,
-                         headers={"Content-Type": doc["mediaType"]}, auth=self.auth, timeout=10)
-        assert r.status_code == 201, r.text
-        return "sha256:" + hashlib.sha256(body).hexdigest()
-
-    def push_image(self, repo: str, tag: str, entrypoint: list[str] | None, cmd: list[str] | None,
-                   arch: str = "arm64") -> str:
-        config = {"architecture": arch, "os": "linux", "config": {"Entrypoint": entrypoint, "Cmd": cmd},
-                  "rootfs": {"type": "layers", "diff_ids": []}}
-        descriptor = self.push_blob(repo, json.dumps(config).encode())
-        return self.push_manifest(repo, tag, {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                                              "config": descriptor, "layers": []})
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    def hosts(self) -> list[str]:
+        return [self.open.host, self.basic.host, self.bearer.host]
 
 
 @pytest.fixture(scope="module")
-def registries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, Registry]]:
-    binary = shutil.which("docker-registry")
-    htpasswd = shutil.which("htpasswd")
-    assert binary and htpasswd, "docker-registry and apache2-utils come from tools/system-packages.txt"
+def registries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registries]:
     root = tmp_path_factory.mktemp("registry")
-    (root / "htpasswd").write_text(
-        subprocess.run([htpasswd, "-Bbn", "alice", "s3cret"], check=True, capture_output=True, text=True).stdout
-    )
-    procs, regs = [], []
-    for name, auth in (("open", None), ("locked", ("alice", "s3cret"))):
-        port = _free_port()
-        config = {"version": 0.1, "log": {"level": "error"},
-                  "storage": {"filesystem": {"rootdirectory": str(root / name)}},
-                  "http": {"addr": f"127.0.0.1:{port}"}}
-        if auth:
-            config["auth"] = {"htpasswd": {"realm": "basic-realm", "path": str(root / "htpasswd")}}
-        path = Path(root / f"{name}.json")
-        path.write_text(json.dumps(config))  # YAML is a superset of JSON
-        procs.append(subprocess.Popen([binary, "serve", str(path)], stdout=subprocess.DEVNULL,
-                                      stderr=open(root / f"{name}.log", "w")))  # noqa: SIM115
-        regs.append(Registry(f"127.0.0.1:{port}", auth))
-    try:
-        for reg, proc in zip(regs, procs, strict=True):
-            for _ in range(200):  # readiness, not a timing assertion
-                assert proc.poll() is None, (root / "open.log").read_text()
-                try:
-                    requests.get(f"{reg.base}/v2/", timeout=1)
-                    break
-                except requests.ConnectionError:
-                    time.sleep(0.05)
-        yield regs[0], regs[1]
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with contextlib.ExitStack() as stack:
+        yield Registries(*(stack.enter_context(run_registry(root / a, a)) for a in ("none", "basic", "bearer")))
 
 
 def dockerconfig(host: str, user: str, password: str) -> dict[str, Any]:
@@ -131,31 +59,31 @@ class Secrets:
         return [self.data[namespace][n] for n in names if n in self.data.get(namespace, {})]
 
 
-def resolver(regs: tuple[Registry, Registry], secrets: Secrets | None = None, **kw: Any) -> OciResolver:
-    return OciResolver(secrets or Secrets(), insecure_registries=[r.host for r in regs], timeout=5, **kw)
+def resolver(regs: Registries, secrets: Secrets | None = None, **kw: Any) -> OciResolver:
+    return OciResolver(secrets or Secrets(), insecure_registries=regs.hosts(), timeout=5, **kw)
 
 
 # ------------------------------------------------------------------------------------------------ resolve
 
 
-def test_open_registry_tag(registries: tuple[Registry, Registry]) -> None:
-    open_, _ = registries
+def test_open_registry_tag(registries: Registries) -> None:
+    open_ = registries.open
     open_.push_image("team/web", "1.0", ["/docker-entrypoint.sh"], ["nginx", "-g", "daemon off;"])
     got = resolver(registries).resolve(ImageRequest(f"{open_.host}/team/web:1.0", "shop", (), "arm64"))
     assert got == ImageEntrypoint(("/docker-entrypoint.sh",), ("nginx", "-g", "daemon off;"))
 
 
-def test_null_entrypoint_and_cmd_are_empty(registries: tuple[Registry, Registry]) -> None:
-    open_, _ = registries
+def test_null_entrypoint_and_cmd_are_empty(registries: Registries) -> None:
+    open_ = registries.open
     open_.push_image("team/nothing", "1", None, ["sh"])
     got = resolver(registries).resolve(ImageRequest(f"{open_.host}/team/nothing:1", "shop", (), "arm64"))
     assert got == ImageEntrypoint((), ("sh",))
 
 
-def test_basic_auth_with_pull_secret(registries: tuple[Registry, Registry]) -> None:
-    _, locked = registries
+def test_basic_auth_with_pull_secret(registries: Registries) -> None:
+    locked = registries.basic
     locked.push_image("private/app", "v2", ["/app"], ["--serve"])
-    secrets = Secrets({"shop": {"regcred": dockerconfig(locked.host, "alice", "s3cret")}})
+    secrets = Secrets({"shop": {"regcred": dockerconfig(locked.host, USER, PASSWORD)}})
     image = f"{locked.host}/private/app:v2"
     got = resolver(registries, secrets).resolve(ImageRequest(image, "shop", ("regcred",), "arm64"))
     assert got == ImageEntrypoint(("/app",), ("--serve",))
@@ -164,14 +92,14 @@ def test_basic_auth_with_pull_secret(registries: tuple[Registry, Registry]) -> N
         with pytest.raises(Unresolvable) as err:
             resolver(registries, secrets).resolve(ImageRequest(image, ns, names, "arm64"))
         assert "pull secret" in str(err.value)
-    wrong = Secrets({"shop": {"regcred": dockerconfig(locked.host, "alice", "nope")}})
+    wrong = Secrets({"shop": {"regcred": dockerconfig(locked.host, USER, "nope")}})
     with pytest.raises(Unresolvable) as err:
         resolver(registries, wrong).resolve(ImageRequest(image, "shop", ("regcred",), "arm64"))
     assert "401" in str(err.value)
 
 
-def test_multi_arch_index_picks_the_domain_arch(registries: tuple[Registry, Registry]) -> None:
-    open_, _ = registries
+def test_multi_arch_index_picks_the_domain_arch(registries: Registries) -> None:
+    open_ = registries.open
     repo = "team/multi"
     digests = {arch: open_.push_image(repo, f"only-{arch}", [f"/bin/{arch}"], [], arch) for arch in ("arm64", "amd64")}
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
@@ -188,35 +116,50 @@ def test_multi_arch_index_picks_the_domain_arch(registries: tuple[Registry, Regi
     assert "linux/s390x" in str(err.value) and "linux/arm64" in str(err.value)
 
 
-def test_missing_image_and_unreachable_registry_are_unresolvable(registries: tuple[Registry, Registry]) -> None:
-    open_, _ = registries
+def test_missing_image_and_unreachable_registry_are_unresolvable(registries: Registries) -> None:
+    open_ = registries.open
     with pytest.raises(Unresolvable) as err:
         resolver(registries).resolve(ImageRequest(f"{open_.host}/team/absent:1", "shop", (), "arm64"))
     assert "404" in str(err.value) and "team/absent" in str(err.value)
-    dead = f"127.0.0.1:{_free_port()}"
+    dead = f"127.0.0.1:{free_port()}"
     with pytest.raises(Unresolvable) as err:
         OciResolver(Secrets(), insecure_registries=[dead], timeout=2).resolve(
             ImageRequest(f"{dead}/x/y:1", "shop", (), "arm64"))
     assert "unreachable" in str(err.value)
 
 
+def test_bearer_token_registry_anonymous_and_with_pull_secret(registries: Registries) -> None:
+    reg = registries.bearer
+    reg.push_image("public/tool", "1", ["/tool"], ["--help"])
+    reg.push_image("private/app", "1", ["/app"], [])
+    got = resolver(registries).resolve(ImageRequest(f"{reg.host}/public/tool:1", "shop", (), "arm64"))
+    assert got == ImageEntrypoint(("/tool",), ("--help",))  # anonymous token, pull granted on public/*
+    with pytest.raises(Unresolvable) as err:
+        resolver(registries).resolve(ImageRequest(f"{reg.host}/private/app:1", "shop", (), "arm64"))
+    assert "anonymously" in str(err.value) and "private/app" in str(err.value)
+    secrets = Secrets({"shop": {"regcred": dockerconfig(reg.host, USER, PASSWORD)}})
+    request = ImageRequest(f"{reg.host}/private/app:1", "shop", ("regcred",), "arm64")
+    got = resolver(registries, secrets).resolve(request)
+    assert got == ImageEntrypoint(("/app",), ())
+
+
 # ------------------------------------------------------------------------------------------------ caching
 
 
-def test_digest_pinned_refs_are_served_from_cache(registries: tuple[Registry, Registry]) -> None:
-    open_, _ = registries
+def test_digest_pinned_refs_are_served_from_cache(registries: Registries) -> None:
+    open_ = registries.open
     digest = open_.push_image("team/pinned", "1", ["/pinned"], [])
     results: list[str] = []
     res = resolver(registries, on_cache=results.append)
     request = ImageRequest(f"{open_.host}/team/pinned@{digest}", "shop", (), "arm64")
     first = res.resolve(request)
-    requests.delete(f"{open_.base}/v2/team/pinned/manifests/{digest}", timeout=10)  # registry forgets it
+    open_.delete_manifest("team/pinned", digest)  # the registry forgets it
     assert res.resolve(request) == first == ImageEntrypoint(("/pinned",), ())
     assert results == ["miss", "hit"]
 
 
-def test_tag_results_expire_after_the_ttl(registries: tuple[Registry, Registry]) -> None:
-    open_, _ = registries
+def test_tag_results_expire_after_the_ttl(registries: Registries) -> None:
+    open_ = registries.open
     now = [0.0]
     results: list[str] = []
     res = resolver(registries, tag_ttl=60, clock=lambda: now[0], on_cache=results.append)
@@ -234,10 +177,10 @@ def test_tag_results_expire_after_the_ttl(registries: tuple[Registry, Registry])
 # ------------------------------------------------------------------------------------------------ webhook
 
 
-def test_pod_without_command_is_wrapped_from_the_registry(registries: tuple[Registry, Registry]) -> None:
-    _, locked = registries
+def test_pod_without_command_is_wrapped_from_the_registry(registries: Registries) -> None:
+    locked = registries.basic
     locked.push_image("private/api", "3", ["/api"], ["--port", "8080"])
-    secrets = Secrets({"shop": {"regcred": dockerconfig(f"http://{locked.host}/v2/", "alice", "s3cret")}})
+    secrets = Secrets({"shop": {"regcred": dockerconfig(f"http://{locked.host}/v2/", USER, PASSWORD)}})
     domain = DomainView(name="d", arch="arm64", hwcap=(0xF, 0, 0, 0), mask_id="m", mask_canonical="arm64:x",
                         namespace_selector=LabelSelector.parse({}))
     pod = {"metadata": {"name": "api"},
