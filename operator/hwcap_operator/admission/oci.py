@@ -23,6 +23,7 @@ import fnmatch
 import functools
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -34,6 +35,8 @@ import oras.provider
 import requests
 
 from hwcap_operator.admission.entrypoint import ImageEntrypoint, ImageRequest, Unresolvable
+
+log = logging.getLogger(__name__)
 
 DOCKER_HUB = "docker.io"
 _DOCKER_HUB_API = "registry-1.docker.io"
@@ -248,10 +251,15 @@ class OciResolver:
         self._on_cache("miss")
         errors: list[str] = []
         for cred in creds:
+            who = f"as {cred.username}" if cred else "anonymously"
             try:
                 result = self._fetch(ref, request.arch, cred)
             except Unresolvable as exc:
-                errors.append(f"{'as ' + cred.username if cred else 'anonymously'}: {exc}")
+                errors.append(f"{who}: {exc}")
+                continue
+            except Exception as exc:  # a library surprise must reach the domain's policy, not fail the webhook
+                log.warning("entrypoint lookup of %s failed unexpectedly", ref, exc_info=True)
+                errors.append(f"{who}: {exc.__class__.__name__}: {exc}")
                 continue
             cache.put(key, result, ttl)
             return result
