@@ -145,6 +145,11 @@ def test_opt_out_annotation(value: str, touched: bool) -> None:
     assert bool(decision.patch) is touched
 
 
+def test_opt_out_label_is_honoured_like_the_annotation() -> None:
+    decision = decide(pod(labels={keys.POD_OPT_OUT_ANNOTATION: "false"}), "shop", {}, [domain("gv3", {})])
+    assert decision.allowed and decision.patch == []
+
+
 def test_unselected_pod_gets_no_patch() -> None:
     decision = decide(pod(), "shop", {"hwcap": "off"}, [domain("gv3", {"matchLabels": {"hwcap": "on"}})])
     assert decision.allowed and decision.patch == [] and decision.result == "untouched"

@@ -134,10 +134,17 @@ def never_touched_namespaces(
 
 
 def opted_out(pod: Mapping[str, Any]) -> bool:
-    """The per-pod opt-out: annotation ``hwcap.dev/inject: "false"`` (case-insensitive)."""
-    annotations = (pod.get("metadata") or {}).get("annotations") or {}
-    value = annotations.get(keys.POD_OPT_OUT_ANNOTATION)
-    return isinstance(value, str) and value.strip().lower() == "false"
+    """The per-pod opt-out: ``hwcap.dev/inject: "false"`` (case-insensitive) as annotation or label.
+
+    The label form is what the chart's webhook ``objectSelector`` filters on (the pod is then never even
+    sent to us); honouring it here too keeps the opt-out working where that selector is not installed.
+    """
+    meta = pod.get("metadata") or {}
+    for source in (meta.get("annotations") or {}, meta.get("labels") or {}):
+        value = source.get(keys.POD_OPT_OUT_ANNOTATION)
+        if isinstance(value, str) and value.strip().lower() == "false":
+            return True
+    return False
 
 
 def is_mirror_pod(pod: Mapping[str, Any]) -> bool:
