@@ -7,6 +7,7 @@ that raises is answered as a denial with the error text, so a bug never turns in
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -36,6 +37,8 @@ class AdmissionOutcome:
     warnings: tuple[str, ...] = ()
     message: str = ""
     code: int = 200
+    #: Events to post once answered: (involved object, type, reason, message).
+    events: tuple[tuple[dict[str, Any], str, str, str], ...] = ()
 
 
 AdmissionDecider = Callable[[Mapping[str, Any]], AdmissionOutcome]
@@ -54,8 +57,16 @@ def review_response(request: Mapping[str, Any], outcome: AdmissionOutcome) -> di
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
 
-def webhook_app(decide: AdmissionDecider, metrics: OperatorMetrics) -> web.Application:
-    """The TLS-served application: POST /mutate-pods."""
+EventSink = Callable[[dict[str, Any], str, str, str], None]
+
+
+def webhook_app(decide: AdmissionDecider, metrics: OperatorMetrics, post_event: EventSink | None = None
+                ) -> web.Application:  # fmt: skip
+    """The TLS-served application: POST /mutate-pods.
+
+    ``decide`` runs in a worker thread: it may wait on an image registry to resolve an entrypoint, and the
+    event loop must keep serving other reviews and the operator's watches meanwhile.
+    """
 
     async def mutate(http_request: web.Request) -> web.Response:
         try:
@@ -66,13 +77,16 @@ def webhook_app(decide: AdmissionDecider, metrics: OperatorMetrics) -> web.Appli
             return web.json_response({"error": f"not an AdmissionReview: {exc}"}, status=400)
         started = time.perf_counter()
         try:
-            outcome = decide(request)
+            outcome = await asyncio.to_thread(decide, request)
         except Exception as exc:  # a bug must answer, not hang the API server's call
             log.exception("admission decision failed", extra={"uid": request.get("uid")})
             outcome = AdmissionOutcome(allowed=False, result="error", message=f"hwcap-operator: internal error: {exc}",
                                        code=500)
         metrics.admission_duration.observe(time.perf_counter() - started)
         metrics.admissions.labels(result=outcome.result).inc()
+        if post_event is not None:
+            for involved, event_type, reason, message in outcome.events:
+                post_event(involved, event_type, reason, message)
         return web.json_response(review_response(request, outcome))
 
     app = web.Application()

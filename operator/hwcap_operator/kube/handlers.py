@@ -1,0 +1,119 @@
+"""kopf handlers: translate watch events into ClusterView updates and wake the affected domain daemons.
+
+Thin on purpose. Nodes, NodeFeatures, namespaces and injected pods are *indexed* (kopf fills every index
+before any daemon starts, so a restarted operator never evaluates a domain against a half-listed cluster
+and never flaps the member labels); each MigrationDomain has one daemon that sleeps until something it
+depends on changed, then runs :class:`~hwcap_operator.kube.reconcile.Reconciler`. No handler writes to a
+Node except the member-label patch, and no persistence annotations are put on Nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import kopf
+
+from hwcap_operator import keys
+from hwcap_operator.kube.reconcile import Reconciler
+from hwcap_operator.kube.view import ClusterView
+
+log = logging.getLogger("hwcap_operator.handlers")
+
+NFD_GROUP, NFD_VERSION, NFD_PLURAL = "nfd.k8s-sigs.io", "v1alpha1", "nodefeatures"
+
+
+def build_registry(view: ClusterView, reconciler: Reconciler, *, resync_seconds: float = 300.0,
+                   debounce_seconds: float = 0.5) -> kopf.OperatorRegistry:  # fmt: skip
+    """All handlers of the operator on a registry of their own (tests can run several operators)."""
+    registry = kopf.OperatorRegistry()
+
+    # ---- inputs: indexes (pre-populated before daemons start) and deletions --------------------------
+    @kopf.index("nodes", registry=registry)
+    async def node_index(body: kopf.Body, **_: Any) -> None:
+        view.wake(view.update_node(body))
+
+    @kopf.on.event("nodes", registry=registry, when=lambda type, **_: type == "DELETED")
+    async def node_deleted(name: str, **_: Any) -> None:
+        view.wake(view.delete_node(name))
+
+    @kopf.index(NFD_GROUP, NFD_VERSION, NFD_PLURAL, registry=registry)
+    async def nodefeature_index(body: kopf.Body, **_: Any) -> None:
+        view.wake(view.update_nodefeature(body))
+
+    @kopf.on.event(NFD_GROUP, NFD_VERSION, NFD_PLURAL, registry=registry,
+                   when=lambda type, **_: type == "DELETED")  # fmt: skip
+    async def nodefeature_deleted(body: kopf.Body, **_: Any) -> None:
+        view.wake(view.delete_nodefeature(body))
+
+    @kopf.index("namespaces", registry=registry)
+    async def namespace_index(body: kopf.Body, **_: Any) -> None:
+        view.update_namespace(body)
+
+    @kopf.on.event("namespaces", registry=registry, when=lambda type, **_: type == "DELETED")
+    async def namespace_deleted(name: str, **_: Any) -> None:
+        view.delete_namespace(name)
+
+    injected = {keys.POD_DOMAIN_ANNOTATION: kopf.PRESENT}
+
+    @kopf.index("pods", registry=registry, annotations=injected)
+    async def pod_index(body: kopf.Body, **_: Any) -> None:
+        domain = view.update_pod(body)
+        if domain:
+            view.wake([domain])
+
+    @kopf.on.event("pods", registry=registry, annotations=injected, when=lambda type, **_: type == "DELETED")
+    async def pod_deleted(namespace: str | None, name: str, **_: Any) -> None:
+        domain = view.delete_pod(namespace or "", name)
+        if domain:
+            view.wake([domain])
+
+    # ---- the domains ---------------------------------------------------------------------------------
+    @kopf.on.event(keys.GROUP, keys.VERSION, keys.PLURAL, registry=registry,
+                   when=lambda type, **_: type != "DELETED")  # fmt: skip
+    async def domain_changed(body: kopf.Body, name: str, **_: Any) -> None:
+        record = view.upsert_domain(body)
+        # Another domain's selector may now cover this one's nodes, and the webhook must see a new spec.
+        record.wake.set()
+        view.refresh_webhook_domains()
+        del name
+
+    @kopf.daemon(keys.GROUP, keys.VERSION, keys.PLURAL, registry=registry, cancellation_timeout=5.0)
+    async def domain_daemon(body: kopf.Body, name: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
+        record = view.domains.get(name) or view.upsert_domain(body)
+        record.wake.set()  # evaluate once at start (or after an operator restart)
+        while not stopped:
+            with contextlib.suppress(TimeoutError):  # a timeout is the periodic resync: writes nothing if idle
+                await asyncio.wait_for(record.wake.wait(), timeout=resync_seconds)
+            await asyncio.sleep(debounce_seconds)  # let a burst of node events settle into one evaluation
+            record.wake.clear()
+            if stopped:
+                break
+            await reconciler.reconcile(view.domains.get(name, record))
+
+    @kopf.on.delete(keys.GROUP, keys.VERSION, keys.PLURAL, registry=registry)
+    async def domain_deleted(name: str, **_: Any) -> None:
+        await asyncio.to_thread(reconciler.release_members, name)
+        view.remove_domain(name)
+        reconciler.metrics.forget_domain(name)
+
+    return registry
+
+
+def configure_settings(settings: kopf.OperatorSettings, *, peering: str | None) -> None:
+    """Settings that keep kopf's own bookkeeping off built-in objects and in our own API group."""
+    settings.persistence.finalizer = f"{keys.GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=keys.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=keys.GROUP, key="last-handled-configuration"
+    )
+    settings.posting.reporting_component = "hwcap-operator"
+    settings.posting.level = logging.INFO
+    settings.queueing.worker_limit = None  # indexes over thousands of nodes must not deadlock
+    settings.watching.inactivity_timeout = 70
+    settings.peering.standalone = peering is None
+    if peering is not None:
+        settings.peering.name = peering
+        settings.peering.clusterwide = True

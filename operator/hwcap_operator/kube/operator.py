@@ -1,0 +1,90 @@
+"""Run the operator: kopf reconcilers, the pod webhook (TLS) and the health/metrics endpoint in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import kopf
+
+from hwcap_operator.admission.entrypoint import EntrypointResolver, NoResolver
+from hwcap_operator.admission.model import MutationConfig
+from hwcap_operator.domain.policy import MaskValidator, no_validation
+from hwcap_operator.kube import admission_server
+from hwcap_operator.kube.client import api_client
+from hwcap_operator.kube.handlers import build_registry, configure_settings
+from hwcap_operator.kube.metrics import OperatorMetrics
+from hwcap_operator.kube.reconcile import Reconciler
+from hwcap_operator.kube.view import ClusterView
+from hwcap_operator.kube.webhook import make_decider
+
+log = logging.getLogger("hwcap_operator.operator")
+
+
+@dataclass
+class OperatorOptions:
+    """Everything ``hwcap-operator run`` can be told (the chart passes these as flags)."""
+
+    namespace: str
+    init_image: str
+    kubeconfig: str | None = None
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = 9443  # 0 disables the webhook
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 8080  # 0 disables health and metrics
+    excluded_namespaces: frozenset[str] = frozenset()
+    nfd_namespace: str = "node-feature-discovery"
+    peering: str | None = None
+    resync_seconds: float = 300.0
+    resolver: EntrypointResolver = field(default_factory=NoResolver)
+    validate: MaskValidator = no_validation
+
+
+def _post_event(body: dict[str, Any], event_type: str, reason: str, message: str) -> None:
+    kopf.event(kopf.Body(cast(kopf.RawBody, body)), type=event_type, reason=reason, message=message)
+
+
+async def run_operator(options: OperatorOptions, stop_flag: threading.Event | asyncio.Event | None = None,
+                       ready_flag: threading.Event | asyncio.Event | None = None) -> None:  # fmt: skip
+    """Serve until ``stop_flag`` (or a signal, when run from the CLI)."""
+    view = ClusterView(operator_namespace=options.namespace)
+    metrics = OperatorMetrics()
+    client = api_client(options.kubeconfig)
+    reconciler = Reconciler(view, client, metrics, _post_event, options.validate)
+    registry = build_registry(view, reconciler, resync_seconds=options.resync_seconds)
+    mutation = MutationConfig(operator_namespace=options.namespace, init_image=options.init_image,
+                              nfd_namespace=options.nfd_namespace,
+                              extra_excluded_namespaces=options.excluded_namespaces)  # fmt: skip
+    started = asyncio.Event()
+    runners: list[Any] = []
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure_settings(settings, peering=options.peering)
+        if options.webhook_port:
+            if options.tls_cert_file is None or options.tls_key_file is None:
+                raise kopf.PermanentError("the webhook needs --tls-cert-file and --tls-key-file (or --webhook-port 0)")
+            app = admission_server.webhook_app(make_decider(view, mutation, options.resolver), metrics, _post_event)
+            tls = admission_server.server_ssl_context(options.tls_cert_file, options.tls_key_file)
+            runners.append(await admission_server.start_site(app, options.webhook_host, options.webhook_port, tls))
+        if options.metrics_port:
+            health = admission_server.health_app(metrics, ready=started.is_set)
+            runners.append(await admission_server.start_site(health, options.metrics_host, options.metrics_port, None))
+        started.set()
+        log.info("operator started", extra={"namespace": options.namespace, "webhook_port": options.webhook_port,
+                                            "metrics_port": options.metrics_port})  # fmt: skip
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        for runner in runners:
+            await runner.cleanup()
+        client.close()  # type: ignore[no-untyped-call]
+
+    await kopf.operator(registry=registry, clusterwide=True, standalone=options.peering is None,
+                        peering_name=options.peering, stop_flag=stop_flag, ready_flag=ready_flag)  # fmt: skip

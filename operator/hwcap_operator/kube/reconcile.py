@@ -1,0 +1,134 @@
+"""One domain reconciliation: evaluate with the pure policy, then write what changed (status, labels, Events).
+
+The writes are the only side effects and each is skipped when nothing changed, so a resync of an idle
+domain costs no API call. Status is a merge patch in which removed fields are explicit nulls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from hwcap_operator import keys
+from hwcap_operator.domain import api
+from hwcap_operator.domain.policy import DomainState, MaskValidator, evaluate
+from hwcap_operator.kube.metrics import OperatorMetrics
+from hwcap_operator.kube.view import ClusterView, DomainRecord
+
+log = logging.getLogger("hwcap_operator.reconcile")
+
+#: Posts an Event: (object body, type, reason, message). kopf.event in the operator, a recorder in tests.
+EventPoster = Callable[[dict[str, Any], str, str, str], None]
+
+
+@dataclass
+class Reconciler:
+    """Everything a domain reconciliation needs; one instance per operator."""
+
+    view: ClusterView
+    api_client: client.ApiClient
+    metrics: OperatorMetrics
+    post_event: EventPoster
+    validate: MaskValidator
+
+    def evaluate(self, record: DomainRecord) -> DomainState | None:
+        if record.spec is None:
+            return None
+        return evaluate(record.spec, self.view.candidates(record.spec), record.status, record.generation,
+                        pods=self.view.injected_pods(record.name), validate=self.validate)  # fmt: skip
+
+    async def reconcile(self, record: DomainRecord) -> None:
+        """Evaluate and publish one domain; API errors are logged and counted, the next wake-up retries."""
+        started = time.perf_counter()
+        result = "ok"
+        try:
+            if record.spec is None:
+                await asyncio.to_thread(self._publish_invalid_spec, record)
+                result = "invalid-spec"
+            else:
+                state = self.evaluate(record)
+                assert state is not None
+                await asyncio.to_thread(self._publish, record, state)
+        except ApiException as exc:
+            result = "api-error"
+            self.metrics.reconcile_errors.labels(kind=keys.KIND).inc()
+            log.error("publishing the domain failed", extra={"domain": record.name, "status": exc.status,
+                                                             "reason": exc.reason})  # fmt: skip
+            record.wake.set()  # retry on the next loop turn (after the daemon's back-off)
+        except Exception:
+            result = "error"
+            self.metrics.reconcile_errors.labels(kind=keys.KIND).inc()
+            log.exception("reconciling the domain failed", extra={"domain": record.name})
+        finally:
+            self.metrics.reconciles.labels(kind=keys.KIND, result=result).inc()
+            self.metrics.reconcile_duration.labels(kind=keys.KIND).observe(time.perf_counter() - started)
+
+    # ---- writes (run in a worker thread: the kubernetes client is synchronous) -----------------------
+    def _publish(self, record: DomainRecord, state: DomainState) -> None:
+        self._patch_status(record, state.status)
+        self._label_members(record.name, state.members)
+        for event in state.events:
+            self.post_event(record.body, event.type, event.reason, event.message)
+            if event.node and event.node in self.view.nodes:
+                self.post_event(self.view.nodes[event.node], event.type, event.reason,
+                                f"MigrationDomain {record.name}: {event.message}")  # fmt: skip
+        m = state.metrics
+        self.metrics.domain_members.labels(domain=record.name).set(m.members)
+        self.metrics.domain_excluded.labels(domain=record.name).set(m.excluded)
+        self.metrics.domain_mask_features.labels(domain=record.name).set(m.mask_features)
+        self.metrics.domain_stale_pods.labels(domain=record.name).set(m.stale_pods)
+        record.status = state.status
+        for problem in self.view.refresh_webhook_domains():
+            log.error("domain cannot be served by the webhook", extra={"problem": problem})
+
+    def _publish_invalid_spec(self, record: DomainRecord) -> None:
+        message = f"the spec cannot be used: {record.spec_error}"
+        self.post_event(record.body, "Warning", "InvalidSpec", message)
+        log.error("invalid MigrationDomain spec", extra={"domain": record.name, "error": record.spec_error})
+
+    def _patch_status(self, record: DomainRecord, status: api.MigrationDomainStatus) -> None:
+        new = status.model_dump(by_alias=True, mode="json", exclude_none=True)
+        old = (record.status.model_dump(by_alias=True, mode="json", exclude_none=True)
+               if record.status is not None else None)  # fmt: skip
+        if new == old:
+            return
+        body = {"status": merge_patch(old or {}, new)}
+        client.CustomObjectsApi(self.api_client).patch_cluster_custom_object_status(
+            keys.GROUP, keys.VERSION, keys.PLURAL, record.name, body
+        )
+
+    def _label_members(self, domain: str, members: Sequence[str]) -> None:
+        key = f"{keys.DOMAIN_MEMBER_LABEL_PREFIX}{domain}"
+        current = self.view.labelled_members(domain)
+        wanted = {m for m in members if m in self.view.nodes}
+        core = client.CoreV1Api(self.api_client)
+        for node in sorted(wanted - current):
+            core.patch_node(node, {"metadata": {"labels": {key: "true"}}})
+        for node in sorted(current - wanted):
+            core.patch_node(node, {"metadata": {"labels": {key: None}}})
+
+    def release_members(self, domain: str) -> None:
+        """Remove the member label from every node (the domain is being deleted)."""
+        self._label_members(domain, ())
+
+
+def merge_patch(old: Any, new: Any) -> Any:
+    """RFC 7386 merge patch turning ``old`` into ``new``: removed keys become null; lists are replaced."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    patch: dict[str, Any] = {}
+    for key in old.keys() - new.keys():
+        patch[key] = None
+    for key, value in new.items():
+        if key not in old:
+            patch[key] = value
+        elif old[key] != value:
+            patch[key] = merge_patch(old[key], value)
+    return patch
