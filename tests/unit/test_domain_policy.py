@@ -433,3 +433,14 @@ def test_the_exec_model_says_x86_cpuid_features_need_fallbacks() -> None:
     state = evaluate(spec("amd64", baseline={"mode": "Preset", "preset": "x86-64-v3"}), nodes, None, 1, now=at(0))
     assert "X86CpuidUnhideable" in [f.code for f in state.findings]
     assert "fallbacks" in condition(state.status, "MaskValid").message
+
+
+def test_a_node_source_problem_is_reported_once_not_on_every_evaluation() -> None:
+    manifest = node_object("bad", G3)
+    manifest["metadata"]["annotations"][keys.AGENT_INHERITANCE_ANNOTATION] = "perhaps"
+    nodes = [*graviton3s(), node_features(manifest)]
+    first = evaluate(spec(), nodes, None, 1, now=at(0))
+    assert [(e.reason, e.node) for e in first.events if e.node] == [("NodeFeaturesInvalid", "bad")]
+    again = evaluate(spec(), nodes, roundtrip(first.status), 1, now=at(5))
+    assert [e for e in again.events if e.node] == []
+    assert again.status.node_issues == first.status.node_issues

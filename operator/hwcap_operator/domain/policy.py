@@ -28,32 +28,38 @@ Rules, in order (see docs/concepts.md for the why):
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
 
-from hwcap_operator import presets
 from hwcap_operator.admission.selection import LabelSelector, SelectorError
-from hwcap_operator.arch import Arch
 from hwcap_operator.domain import api
+from hwcap_operator.domain.baseline import (
+    SpecError,
+    basis,
+    check_spec_names,
+    feature_names,
+    hidden_security,
+    mask_from_names,
+    previous_mask,
+    security_mask,
+    target_baseline,
+)
+from hwcap_operator.domain.conditions import Verdict, domain_conditions, is_bad
 from hwcap_operator.domain.impact import InjectedPod, pod_impact
 from hwcap_operator.domain.nodes import NodeFeatures
 from hwcap_operator.domain.status import (
-    ConditionUpdate,
     DomainEvent,
     Exclusion,
     condition_changed,
     excluded_nodes,
     listing,
+    mask_status,
     merge_conditions,
     node_names,
 )
 from hwcap_operator.domain.validation import MaskFinding, MaskValidator, exec_model_validator, no_validation
-from hwcap_operator.features import UnknownFeatureError, catalog
-from hwcap_operator.mask import FeatureMask, MaskParseError, intersect_all
+from hwcap_operator.mask import FeatureMask
 
 __all__ = [
     "DomainMetrics",
@@ -105,14 +111,6 @@ class DomainState:
 # ------------------------------------------------------------------------------------------- helpers
 
 
-class SpecError(ValueError):
-    """A spec that names an unknown preset or feature for its arch; the message names field and value."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason
-        super().__init__(message)
-
-
 def node_selector(spec: api.MigrationDomainSpec) -> LabelSelector:
     """The compiled node selector (same semantics as the webhook's pod/namespace selectors)."""
     return LabelSelector.parse(spec.node_selector.to_wire(), field="spec.nodeSelector")
@@ -150,97 +148,6 @@ def domains_affected_by(
     return sorted(hit)
 
 
-def _mask_from_names(arch: Arch, names: Iterable[str], field_name: str) -> FeatureMask:
-    try:
-        return FeatureMask.from_names(arch, names)
-    except UnknownFeatureError as err:
-        raise SpecError("UnknownFeature", f"{field_name}: {err}") from err
-
-
-def target_baseline(spec: api.MigrationDomainSpec, eligible: Sequence[NodeFeatures]) -> FeatureMask | None:
-    """The mask before leveling: Auto over ``eligible`` (None when there is none), preset, or explicit."""
-    baseline = spec.baseline
-    if baseline.mode == "Preset":
-        try:
-            mask = presets.preset(baseline.preset or "")
-        except presets.UnknownPresetError as err:
-            raise SpecError("UnknownPreset", f"spec.baseline.preset: {err}") from err
-        if mask.arch != spec.arch:
-            raise SpecError(
-                "UnknownPreset", f"spec.baseline.preset: {baseline.preset!r} is a {mask.arch} preset, not {spec.arch}"
-            )
-    elif baseline.mode == "Explicit":
-        mask = _mask_from_names(spec.arch, baseline.features, "spec.baseline.features")
-    else:
-        masks = [n.mask for n in eligible if n.mask is not None]
-        if not masks:
-            return None
-        mask = intersect_all(masks)
-    return mask - _mask_from_names(spec.arch, spec.exclude, "spec.exclude")
-
-
-@cache
-def security_mask(arch: Arch) -> FeatureMask:
-    """Every security feature of ``arch`` as one mask, so "does this hide one" is a few int ANDs."""
-    return FeatureMask.from_features(arch, [f for f in catalog.features(arch) if f.security])
-
-
-def hidden_security(mask: FeatureMask, node: FeatureMask) -> FeatureMask:
-    """Security features ``node`` has that ``mask`` does not advertise."""
-    return (node - mask) & security_mask(node.arch)
-
-
-def basis(spec: api.MigrationDomainSpec) -> api.MaskBasis:
-    """What a Frozen mask is pinned to; node changes are not part of it, so they never re-level."""
-    material = json.dumps(
-        {
-            "arch": spec.arch,
-            "mode": spec.baseline.mode,
-            "preset": spec.baseline.preset,
-            "features": sorted(spec.baseline.features),
-            "exclude": sorted(spec.exclude),
-        },
-        sort_keys=True,
-    )
-    return api.MaskBasis(
-        baseline_mode=spec.baseline.mode,
-        fingerprint=hashlib.sha256(material.encode()).hexdigest()[:16],
-        relevel_generation=spec.leveling.relevel_generation,
-    )
-
-
-def mask_status(mask: FeatureMask, mask_basis: api.MaskBasis) -> api.MaskStatus:
-    """The published mask: hex words, names, canonical string (read back after a restart), id."""
-    hwcap, hwcap2, hwcap3, hwcap4 = mask.hex_words()
-    return api.MaskStatus(
-        id=mask.mask_id,
-        canonical=mask.canonical(),
-        hwcap=hwcap,
-        hwcap2=hwcap2,
-        hwcap3=hwcap3,
-        hwcap4=hwcap4,
-        cpuid=sorted(mask.cpuid),
-        features=mask.names(),
-        popcount=mask.popcount,
-        basis=mask_basis,
-    )
-
-
-def previous_mask(spec: api.MigrationDomainSpec, previous: api.MigrationDomainStatus | None) -> FeatureMask | None:
-    """The mask a previous status published, if it can be read back and is of the spec's arch."""
-    if previous is None or previous.mask is None:
-        return None
-    try:
-        mask = FeatureMask.parse(previous.mask.canonical)
-    except MaskParseError:
-        return None
-    return mask if mask.arch == spec.arch else None
-
-
-def _names(mask: FeatureMask) -> tuple[str, ...]:
-    return tuple(mask.names())
-
-
 # ------------------------------------------------------------------------------------------ evaluate
 
 
@@ -256,7 +163,7 @@ class _Work:
 
 
 def _eligible(spec: api.MigrationDomainSpec, selected: Sequence[NodeFeatures], work: _Work) -> list[NodeFeatures]:
-    required = _mask_from_names(spec.arch, spec.require, "spec.require")
+    required = mask_from_names(spec.arch, spec.require, "spec.require")
     inheritance_needed = spec.enforcement.kernel_inheritance == "Required"
     eligible: list[NodeFeatures] = []
     for node in selected:
@@ -274,7 +181,7 @@ def _eligible(spec: api.MigrationDomainSpec, selected: Sequence[NodeFeatures], w
             continue
         lacking = required - node.mask
         if not lacking.is_empty:
-            names = _names(lacking)
+            names = feature_names(lacking)
             work.exclude(node, "MissingRequiredFeatures", f"lacks required {', '.join(names)}", names)
             continue
         eligible.append(node)
@@ -303,17 +210,17 @@ def _fit(
         if not (kept and victims and not spec.allow_hiding_security_features):
             return lowered, list(eligible), lacking
         for node in lacking:
-            missing = _names(mask - node.mask) if node.mask is not None else ()
+            missing = feature_names(mask - node.mask) if node.mask is not None else ()
             work.exclude(
                 node,
                 "LowerRefused",
                 f"lacks {', '.join(missing)}; lowering the mask to it would hide security features "
-                f"{', '.join(_names(lost_security))} of {listing(sorted(victims))}",
+                f"{', '.join(feature_names(lost_security))} of {listing(sorted(victims))}",
                 missing,
             )
     else:
         for node in lacking:
-            missing = _names(mask - node.mask) if node.mask is not None else ()
+            missing = feature_names(mask - node.mask) if node.mask is not None else ()
             note = ""
             if node.unobserved and set(missing) & node.unobserved:
                 note = f" (its source {node.source} cannot show some of them)"
@@ -331,14 +238,6 @@ def _representatives(members: Sequence[NodeFeatures]) -> list[NodeFeatures]:
         if node.mask is not None:
             seen.setdefault((node.mask.canonical(), node.kernel_inheritance), node)
     return list(seen.values())
-
-
-def check_spec_names(spec: api.MigrationDomainSpec) -> None:
-    """Raise :class:`SpecError` when the spec names a preset or feature unknown for its arch."""
-    _mask_from_names(spec.arch, spec.require, "spec.require")
-    _mask_from_names(spec.arch, spec.exclude, "spec.exclude")
-    if spec.baseline.mode != "Auto":
-        target_baseline(spec, [])
 
 
 @dataclass(frozen=True)
@@ -405,7 +304,7 @@ def _drop_hiding_members(spec: api.MigrationDomainSpec, outcome: _Outcome, work:
         if hidden is None or hidden.is_empty:
             kept.append(node)
             continue
-        names = _names(hidden)
+        names = feature_names(hidden)
         work.exclude(
             node, "SecurityFeaturesHidden", f"the mask would hide its security features {', '.join(names)}", names
         )
@@ -461,8 +360,8 @@ def _leveling_events(
         return
     if mask == old_mask:
         return
-    lost = _names(old_mask - mask)
-    gained = _names(mask - old_mask)
+    lost = feature_names(old_mask - mask)
+    gained = feature_names(mask - old_mask)
     change = f"mask {old_mask.mask_id} → {mask.mask_id}"
     if lost:
         change += f"; removed {', '.join(lost)}"
@@ -493,7 +392,7 @@ def _node_issues(selected: Sequence[NodeFeatures]) -> list[api.NodeSourceIssue]:
         api.NodeSourceIssue(
             name=n.name,
             source=n.source or "none",
-            errors=[e[:1024] for e in (*n.errors, *n.warnings)][:16],
+            errors=[p[:1024] for p in (*n.errors, *n.warnings)][:16],
             unknown_features=list(n.unknown_features[: api.FEATURE_CAP]),
         )
         for n in selected
@@ -502,122 +401,18 @@ def _node_issues(selected: Sequence[NodeFeatures]) -> list[api.NodeSourceIssue]:
     return issues[: api.NAME_CAP]
 
 
-def _is_bad(update: ConditionUpdate) -> bool:
-    """Conditions whose abnormal state deserves a Warning Event (Degraded is abnormal when True)."""
-    return update.status == "True" if update.type == "Degraded" else update.status != "True"
-
-
-def _conditions(
-    spec: api.MigrationDomainSpec,
-    outcome: _Outcome,
-    members: Sequence[NodeFeatures],
-    work: _Work,
-    findings: Sequence[MaskFinding],
-    selected: Sequence[NodeFeatures],
-    impact: api.PodImpact,
-) -> list[ConditionUpdate]:
-    mask, refused = outcome.mask, outcome.refused
-    unsupported, unknown = _kernel_lists(members)
-    errors = [f for f in findings if f.severity == "error"]
-    kept = f"; keeping mask {mask.mask_id}" if mask is not None else "; no mask is published"
-    updates: list[ConditionUpdate] = []
-    # MaskValid: is the mask we would publish acceptable?
-    if outcome.spec_error is not None:
-        updates.append(ConditionUpdate("MaskValid", "False", outcome.spec_error.reason, f"{outcome.spec_error}{kept}"))
-    elif refused is not None:
-        by_name = {n.name: n for n in selected}
-        hidden = sorted(
-            {
-                name
-                for node in outcome.refused_on
-                if (n := by_name.get(node)) is not None and n.mask is not None
-                for name in _names(hidden_security(refused, n.mask))
-            }
-        )
-        updates.append(
-            ConditionUpdate(
-                "MaskValid",
-                "False",
-                "SecurityFeatureHidden",
-                f"the computed mask {refused.mask_id} would hide security features {', '.join(hidden)} of "
-                f"{listing(list(outcome.refused_on))}{kept}. Set spec.allowHidingSecurityFeatures: true, or "
-                "select nodes that agree on them",
-            )
-        )
-    elif mask is None:
-        updates.append(ConditionUpdate("MaskValid", "Unknown", "NoMask", "no eligible node to compute a mask from"))
-    elif errors:
-        updates.append(ConditionUpdate("MaskValid", "False", errors[0].code, "; ".join(f.message for f in errors[:5])))
-    else:
-        warnings = [f.message for f in findings if f.severity == "warning"]
-        message = f"mask {mask.mask_id} validated by the exec model"
-        updates.append(
-            ConditionUpdate(
-                "MaskValid", "True", "Valid", message + ("; " + "; ".join(warnings[:5]) if warnings else "")
-            )
-        )
-    # Ready: may the webhook inject this domain's mask?
-    if outcome.spec_error is not None:
-        updates.append(ConditionUpdate("Ready", "False", "SpecInvalid", f"{outcome.spec_error}{kept}"))
-    elif mask is None:
-        updates.append(
-            ConditionUpdate(
-                "Ready",
-                "False",
-                "MaskRefused" if refused is not None else "NoEligibleNodes",
-                "the computed mask was refused (see MaskValid)"
-                if refused is not None
-                else f"{len(selected)} node(s) selected, none eligible",
-            )
-        )
-    elif not members:
-        updates.append(ConditionUpdate("Ready", "False", "NoMembers", f"no selected node fits mask {mask.mask_id}"))
-    elif errors:
-        updates.append(ConditionUpdate("Ready", "False", "MaskInvalid", f"mask {mask.mask_id} failed validation"))
-    else:
-        updates.append(
-            ConditionUpdate("Ready", "True", "MaskPublished", f"mask {mask.mask_id} on {len(members)} member node(s)")
-        )
-    # Degraded: works, but not everything selected is served.
-    degraded: list[str] = []
-    if refused is not None:
-        degraded.append("computed mask refused")
-    if work.excluded:
-        degraded.append(f"{len(work.excluded)} node(s) excluded")
-    if impact.stranded_pods:
-        degraded.append(f"{impact.stranded_pods} pod(s) fit no member")
-    if degraded:
-        reason = "MaskRefused" if refused is not None else ("NodesExcluded" if work.excluded else "PodsStranded")
-        updates.append(ConditionUpdate("Degraded", "True", reason, "; ".join(degraded)))
-    else:
-        updates.append(ConditionUpdate("Degraded", "False", "AllNodesMembers", "every selected node is a member"))
-    # KernelSupport: will descendants of the wrapped process see the mask?
-    if spec.enforcement.kernel_inheritance == "Off":
-        updates.append(ConditionUpdate("KernelSupport", "Unknown", "NotChecked", "kernelInheritance is Off"))
-    elif unsupported:
-        updates.append(
-            ConditionUpdate(
-                "KernelSupport",
-                "False",
-                "InheritanceUnsupported",
-                f"{len(unsupported)} member(s) cannot inherit HWCAPs across exec ({listing(list(unsupported))}): "
-                "only the wrapped process itself sees the mask there",
-            )
-        )
-    elif unknown:
-        updates.append(
-            ConditionUpdate(
-                "KernelSupport",
-                "Unknown",
-                "InheritanceUnknown",
-                f"{len(unknown)} member(s) have not reported HWCAP inheritance ({listing(list(unknown))})",
-            )
-        )
-    elif members:
-        updates.append(ConditionUpdate("KernelSupport", "True", "InheritanceSupported", "every member inherits HWCAPs"))
-    else:
-        updates.append(ConditionUpdate("KernelSupport", "Unknown", "NoMembers", "no member to check"))
-    return updates
+def _source_events(
+    selected: Sequence[NodeFeatures], previous: api.MigrationDomainStatus | None, cap: int = 10
+) -> list[DomainEvent]:
+    """Warnings about a node's feature sources, once: not again while the status still lists them."""
+    reported = {(i.name, tuple(i.errors)) for i in previous.node_issues} if previous else set()
+    events: list[DomainEvent] = []
+    for node in selected:
+        problems = tuple(p[:1024] for p in (*node.errors, *node.warnings))[:16]
+        if problems and (node.name, problems) not in reported:
+            reason = "NodeFeaturesInvalid" if node.errors else "NodeSourceDisagreement"
+            events.append(DomainEvent(reason, f"node {node.name}: {'; '.join(problems)}", "Warning", node.name))
+    return events[:cap]
 
 
 def _finish(
@@ -638,22 +433,39 @@ def _finish(
     dropped: FeatureMask | None = None
     if mask is not None and members:
         dropped = FeatureMask.empty(spec.arch).union(*(n.mask for n in members if n.mask is not None)) - mask
-    dropped_names = _names(dropped) if dropped is not None else ()
+    dropped_names = feature_names(dropped) if dropped is not None else ()
     unsupported, unknown = _kernel_lists(members)
     impact = pod_impact(pods, mask, members)
-    updates = _conditions(spec, outcome, members, work, findings, selected, impact)
-
+    refused_hides: set[str] = set()
+    if outcome.refused is not None:
+        by_name = {n.name: n for n in selected}
+        for name in outcome.refused_on:
+            node_mask = by_name[name].mask if name in by_name else None
+            if node_mask is not None:
+                refused_hides.update(feature_names(hidden_security(outcome.refused, node_mask)))
+    verdict = Verdict(
+        kernel_inheritance=spec.enforcement.kernel_inheritance,
+        mask=mask,
+        selected=len(selected),
+        members=len(members),
+        excluded=len(work.excluded),
+        stranded_pods=impact.stranded_pods,
+        kernel_unsupported=unsupported,
+        kernel_unknown=unknown,
+        findings=tuple(findings),
+        spec_error=(outcome.spec_error.reason, str(outcome.spec_error)) if outcome.spec_error else None,
+        refused=outcome.refused,
+        refused_hides=tuple(sorted(refused_hides)),
+        refused_on=outcome.refused_on,
+    )
+    updates = domain_conditions(verdict)
     events = list(work.events)
     events += [
         DomainEvent(u.reason, u.message, "Warning")
         for u in updates
-        if _is_bad(u) and condition_changed(previous_conditions, u)
+        if is_bad(u) and condition_changed(previous_conditions, u)
     ]
-    events += [
-        DomainEvent("NodeSourceDisagreement", f"node {n.name}: {w}", "Warning", n.name)
-        for n in selected
-        for w in n.warnings
-    ]
+    events += _source_events(selected, previous)
     mask_basis = outcome.basis or basis(spec)
     status = api.MigrationDomainStatus(
         observed_generation=generation,

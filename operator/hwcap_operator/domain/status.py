@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Literal, NamedTuple
 
 from hwcap_operator.domain import api
+from hwcap_operator.mask import FeatureMask
 
 ConditionType = Literal["Ready", "MaskValid", "Degraded", "KernelSupport"]
 #: The order conditions appear in; foreign condition types (another controller's) follow, untouched.
@@ -153,3 +154,20 @@ def node_change_events(
     rest = len(events) - cap
     summary = DomainEvent("NodesChanged", f"{rest} more node changes not reported one by one", "Normal")
     return [*events[:cap], summary]
+
+
+def mask_status(mask: FeatureMask, mask_basis: api.MaskBasis) -> api.MaskStatus:
+    """The published mask: hex words, names, canonical string (read back after a restart), id."""
+    hwcap, hwcap2, hwcap3, hwcap4 = mask.hex_words()
+    return api.MaskStatus(
+        id=mask.mask_id,
+        canonical=mask.canonical(),
+        hwcap=hwcap,
+        hwcap2=hwcap2,
+        hwcap3=hwcap3,
+        hwcap4=hwcap4,
+        cpuid=sorted(mask.cpuid),
+        features=mask.names(),
+        popcount=mask.popcount,
+        basis=mask_basis,
+    )
