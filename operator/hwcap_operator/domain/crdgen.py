@@ -1,11 +1,12 @@
 """Generate the MigrationDomain CRD from the pydantic models, as a Kubernetes *structural* schema.
 
 pydantic emits JSON Schema; the apiserver wants a structural OpenAPI v3 subset. The differences (the same
-fixes stackhpc/kube-custom-resource applies): no ``$ref`` (inline every definition), no ``title``, ``Optional``
-as ``nullable: true`` instead of ``anyOf [X, null]``, no ``additionalProperties: false`` beside
-``properties`` (the apiserver prunes unknown fields instead). Defaults of ``default_factory`` fields are
-written as ``{}``/``[]`` so the apiserver fills in nested defaults and ``kubectl get -o yaml`` shows the
-effective spec. Status carries no defaults: only the operator writes it.
+fixes stackhpc/kube-custom-resource applies): no ``$ref`` (inline every definition), no ``title``, no
+``additionalProperties: false`` beside ``properties`` (the apiserver prunes unknown fields instead).
+``Optional[X]`` becomes plain ``X``, not ``nullable: true``: the apiserver prunes a ``null`` in a non-nullable
+field before defaulting (so ``preset: null`` means "unset"), whereas a nullable enum would have to list null.
+Object fields built by ``default_factory`` get ``default: {}`` so the apiserver fills in their nested defaults
+and ``kubectl get -o yaml`` shows the effective spec. Status carries no defaults: only the operator writes it.
 
 Usage::
 
@@ -79,7 +80,7 @@ def _structural(node: Any) -> Any:
     if isinstance(any_of, list):
         rest = [branch for branch in any_of if branch != {"type": "null"}]
         if len(rest) == 1 and len(rest) < len(any_of):
-            merged = {**rest[0], **{k: v for k, v in node.items() if k != "anyOf"}, "nullable": True}
+            merged = {**rest[0], **{k: v for k, v in node.items() if k != "anyOf"}}
             if merged.get("default", 0) is None:
                 del merged["default"]
             return _structural(merged)

@@ -6,7 +6,7 @@ domain had (which is how a restarted operator finds its frozen mask again), and 
 :class:`DomainState`: the mask, full member and exclusion lists (for node labels), the status to write,
 Events and metric values. Same inputs, same output; no clock read unless ``now`` is omitted.
 
-Rules, in order (see docs/concepts.md for the why):
+Rules, in order (the why: prior-art lessons, Deckhouse froze its baseline after moving it under running VMs):
 
 1. Selection: the node's arch equals ``spec.arch`` and ``spec.nodeSelector`` matches its labels; other
    nodes are not mentioned at all.
@@ -18,12 +18,16 @@ Rules, in order (see docs/concepts.md for the why):
 4. Leveling: a Frozen domain keeps the mask its status records while the basis (arch, baseline,
    exclude, relevelGeneration) is unchanged; anything else (first time, re-level request, baseline
    change, Follow) takes the target. A node lacking features of the mask is then excluded
-   (``MissingMaskFeatures``) or, with ``onMissingFeatures: Lower``, lowers the mask.
+   (``MissingMaskFeatures``) or, with ``onMissingFeatures: Lower``, lowers the mask. With no eligible
+   node at all the last mask stays published (pods keep running under it) and Ready says NoMembers.
 5. Security: unless ``allowHidingSecurityFeatures``, a *new* mask that hides a security feature a member
    has is refused (MaskValid=False, ``SecurityFeatureHidden``; the previous mask, if any, stays); for a
    kept frozen mask, a richer node whose security features it would hide is excluded instead
    (``SecurityFeaturesHidden``), and a Lower that would hide one is refused (``LowerRefused``).
 6. The exec model's validation (a :class:`MaskValidator`) decides MaskValid for an accepted mask.
+
+A spec naming a preset or feature unknown for its arch changes nothing: the published mask stays, members
+are judged against it, and Ready/MaskValid say SpecInvalid/UnknownFeature|UnknownPreset.
 """
 
 from __future__ import annotations
