@@ -9,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from hwcap_operator.cli import verbs_cluster as verbs_cluster
 from hwcap_operator.cli import verbs_local as verbs_local
 from hwcap_operator.cli.inputs import BadInput
 from hwcap_operator.cli.output import FORMATS
@@ -42,9 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{word}", default="0", metavar="0x..")
     p.add_argument("--compat", action="store_true", help="AArch32 (COMPAT_HWCAP) meaning of the bits on arm64")
 
-    p = add("check", verbs_local.check, "may a process holding MASK run on (migrate to) NODE")
-    p.add_argument("--mask", required=True, help="canonical mask, preset:NAME, or a file (baseline JSON, node dump)")
-    p.add_argument("--node", required=True, metavar="FILE", help="cpuinfo dump, NFD labels, Node or NodeFeature")
+    p = add("check", _check, "may a process holding MASK run on NODE (files), or may a pod move (cluster)")
+    p.add_argument("--mask", help="canonical mask, preset:NAME, or a file (baseline JSON, node dump)")
+    p.add_argument("--node", required=True, help="FILE with --mask (cpuinfo, NFD labels, Node); a node NAME "
+                   "with --domain/--pod")
+    p.add_argument("--domain", help="with --pod: check the pod's recorded mask against a cluster node")
+    p.add_argument("--pod", metavar="NS/NAME")
+    p.add_argument("--kubeconfig")
+
+    p = add("get", verbs_cluster.get_domains, "list MigrationDomains with their masks and dropped features")
+    p.add_argument("kind", metavar="domains")
+    p.add_argument("--kubeconfig")
+
+    p = add("what-if", verbs_cluster.what_if, "dry run: would this node be admitted, excluded, or lower the mask")
+    p.add_argument("--domain", required=True)
+    p.add_argument("--node", required=True, metavar="FILE")
+    p.add_argument("--kubeconfig")
 
     p = add("auxv", verbs_local.auxv, "decode a raw auxiliary vector (/proc/PID/auxv) and name its HWCAP bits")
     p.add_argument("file", metavar="FILE")
@@ -60,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs=argparse.REMAINDER, help="up | down | kubeconfig | build")
     p.set_defaults(func=_dev_cluster)
     return parser
+
+
+def _check(args: argparse.Namespace) -> int:
+    if args.domain or args.pod:
+        if not (args.domain and args.pod) or args.mask:
+            raise BadInput("check: give either --mask MASK --node FILE, or --domain NAME --pod NS/NAME --node NODE")
+        args.node_name = args.node
+        return verbs_cluster.check_pod(args)
+    if not args.mask:
+        raise BadInput("check: --mask is required (or --domain and --pod for a pod in the cluster)")
+    return verbs_local.check(args)
 
 
 def _dev_cluster(args: argparse.Namespace) -> int:
