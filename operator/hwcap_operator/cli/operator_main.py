@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--excluded-namespaces", type=_csv, default=frozenset(), help="comma-separated")
     run.add_argument("--nfd-namespace", default="node-feature-discovery")
     run.add_argument("--resync-seconds", type=float, default=300.0)
+    run.add_argument("--insecure-registries", type=_csv, default=frozenset(),
+                     help="registries (host:port) spoken to over plain HTTP for entrypoint lookups")
+    run.add_argument("--no-registry-lookup", action="store_true",
+                     help="never fetch image configs; containers without command fall to the domain's policy")
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--peering", default=None, help="kopf peering name (several replicas)")
     mode.add_argument("--standalone", action="store_true", help="one replica, no peering (the default)")
@@ -56,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from hwcap_operator.admission.entrypoint import NoResolver
     from hwcap_operator.domain.validation import exec_model_validator
     from hwcap_operator.kube.operator import OperatorOptions, run_operator
 
@@ -65,6 +70,7 @@ def _run(args: argparse.Namespace) -> int:
         tls_key_file=args.tls_key_file, metrics_host=args.metrics_host, metrics_port=args.metrics_port,
         excluded_namespaces=args.excluded_namespaces, nfd_namespace=args.nfd_namespace, peering=args.peering,
         resync_seconds=args.resync_seconds, validate=exec_model_validator,
+        insecure_registries=args.insecure_registries, resolver=NoResolver() if args.no_registry_lookup else None,
     )  # fmt: skip
     asyncio.run(run_operator(options))
     return 0

@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import kopf
 
-from hwcap_operator.admission.entrypoint import EntrypointResolver, NoResolver
+from hwcap_operator.admission.entrypoint import EntrypointResolver
 from hwcap_operator.admission.model import MutationConfig
+from hwcap_operator.admission.oci import OciResolver
 from hwcap_operator.domain.policy import MaskValidator, no_validation
 from hwcap_operator.kube import admission_server
 from hwcap_operator.kube.client import api_client
 from hwcap_operator.kube.handlers import build_registry, configure_settings
 from hwcap_operator.kube.metrics import OperatorMetrics
+from hwcap_operator.kube.pullsecrets import PullSecretReader
 from hwcap_operator.kube.reconcile import Reconciler
 from hwcap_operator.kube.view import ClusterView
 from hwcap_operator.kube.webhook import make_decider
@@ -42,7 +44,9 @@ class OperatorOptions:
     nfd_namespace: str = "node-feature-discovery"
     peering: str | None = None
     resync_seconds: float = 300.0
-    resolver: EntrypointResolver = field(default_factory=NoResolver)
+    #: None: look image entrypoints up in their registries (pull secrets honoured); NoResolver() disables it.
+    resolver: EntrypointResolver | None = None
+    insecure_registries: frozenset[str] = frozenset()
     validate: MaskValidator = no_validation
 
 
@@ -57,6 +61,10 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
     metrics = OperatorMetrics()
     client = api_client(options.kubeconfig)
     reconciler = Reconciler(view, client, metrics, _post_event, options.validate)
+    resolver = options.resolver or OciResolver(
+        PullSecretReader(client), insecure_registries=options.insecure_registries,
+        on_cache=lambda result: metrics.entrypoint_cache.labels(result=result).inc(),
+    )  # fmt: skip
     registry = build_registry(view, reconciler, resync_seconds=options.resync_seconds)
     mutation = MutationConfig(operator_namespace=options.namespace, init_image=options.init_image,
                               nfd_namespace=options.nfd_namespace,
@@ -70,7 +78,7 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
         if options.webhook_port:
             if options.tls_cert_file is None or options.tls_key_file is None:
                 raise kopf.PermanentError("the webhook needs --tls-cert-file and --tls-key-file (or --webhook-port 0)")
-            app = admission_server.webhook_app(make_decider(view, mutation, options.resolver), metrics, _post_event)
+            app = admission_server.webhook_app(make_decider(view, mutation, resolver), metrics, _post_event)
             tls = admission_server.server_ssl_context(options.tls_cert_file, options.tls_key_file)
             runners.append(await admission_server.start_site(app, options.webhook_host, options.webhook_port, tls))
         if options.metrics_port:

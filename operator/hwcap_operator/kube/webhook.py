@@ -24,7 +24,7 @@ def make_decider(view: ClusterView, config: MutationConfig, resolver: Entrypoint
         domains = view.webhook_domains  # one immutable snapshot for the whole decision
         decision = mutate_pod(pod, namespace=namespace, namespace_labels=view.namespaces.get(namespace, {}),
                               domains=domains, config=config, resolver=resolver)  # fmt: skip
-        events = tuple(
+        events = () if request.get("dryRun") else tuple(  # a dry run must leave no trace
             (view.domains[e.domain].body, e.type, e.reason, e.message)
             for e in decision.events
             if e.domain in view.domains
