@@ -7,6 +7,9 @@ the dumps' text, never from the operator's output.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -224,3 +227,64 @@ def test_operator_restart_resumes_from_status_without_flapping(
     # The existing members' labels were never removed and re-added.
     for name, version in node_versions.items():
         assert core_v1.read_node(name).metadata.resource_version == version
+
+
+def events_for(core_v1: client.CoreV1Api, kind: str, name: str) -> list[Any]:
+    items = core_v1.list_event_for_all_namespaces(field_selector=f"involvedObject.name={name}").items
+    return [e for e in items if e.involved_object.kind == kind]
+
+
+def test_a_malformed_label_excludes_the_node_with_events_and_the_operator_keeps_running(
+    operator: OperatorProcess, node_factory: Any, namespace: str, kubectl: Any, domains: Domains,
+    core_v1: client.CoreV1Api, cleanup_domains: list[str],
+) -> None:  # fmt: skip
+    label = {"hwcap.dev/test": namespace}
+    good = node_factory(G2, labels=label)
+    bad = node_factory(G2, labels={**label, f"{NFD_PREFIX}ASIMD": "maybe"})
+    apply(kubectl, "careful", namespace, cleanup_domains)
+    status = domains.wait_status("careful", lambda s: (s.get("excluded") or {}).get("count") == 1, "the exclusion")
+    [excluded] = status["excluded"]["nodes"]
+    assert excluded["name"] == bad["metadata"]["name"] and excluded["reason"] == "NodeFeaturesInvalid"
+    assert "ASIMD" in excluded["message"] and "maybe" in excluded["message"]
+    assert status["members"]["names"] == [good["metadata"]["name"]]
+    wait_for("an Event on the bad Node", lambda: events_for(core_v1, "Node", bad["metadata"]["name"]))
+    wait_for("an Event on the domain", lambda: [e for e in events_for(core_v1, keys.KIND, "careful")
+                                                 if bad["metadata"]["name"] in (e.message or "")])  # fmt: skip
+    malformed = [line for line in operator.metrics().splitlines()
+                 if line.startswith("hwcap_node_source_errors_total{") and 'reason="malformed"' in line]
+    assert malformed and float(malformed[0].rsplit(" ", 1)[1]) >= 1, malformed
+    # Fixing the label brings the node in; the operator never stopped.
+    core_v1.patch_node(bad["metadata"]["name"], {"metadata": {"labels": {f"{NFD_PREFIX}ASIMD": "true"}}})
+    domains.wait_status("careful", lambda s: s["members"]["count"] == 2, "both members")
+    assert operator.proc is not None and operator.proc.poll() is None
+
+
+def hwcapctl(control_plane: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hwcap_operator.cli.main", *args, "--kubeconfig",
+                           str(control_plane.kubeconfig)], capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_cluster_verbs_of_hwcapctl(
+    operator: OperatorProcess, node_factory: Any, namespace: str, kubectl: Any, domains: Domains,
+    control_plane: Any, profiles_dir: Path, cleanup_domains: list[str],
+) -> None:  # fmt: skip
+    label = {"hwcap.dev/test": namespace}
+    g3a, g3b = node_factory(G3, labels=label), node_factory(G3, labels=label)
+    apply(kubectl, "whatif", namespace, cleanup_domains)
+    domains.wait_condition("whatif", "Ready", "True")
+    listed = hwcapctl(control_plane, "get", "domains", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    [row] = [d for d in json.loads(listed.stdout)["domains"] if d["name"] == "whatif"]
+    assert row["members"] == 2 and row["ready"] == "True"
+    # A Graviton2 joining this frozen Graviton3 domain would be excluded, and the dry run says why.
+    weaker = hwcapctl(control_plane, "what-if", "--domain", "whatif", "--node",
+                      str(profiles_dir / f"{G2}.txt"), "-o", "json")  # fmt: skip
+    assert weaker.returncode == 1, weaker.stderr
+    verdict = json.loads(weaker.stdout)
+    assert verdict["verdict"] == "excluded" and "sve" in " ".join(verdict["reasons"])
+    same = hwcapctl(control_plane, "what-if", "--domain", "whatif", "--node", str(profiles_dir / f"{G3}.txt"))
+    assert same.returncode == 0 and same.stdout.startswith("admitted"), same.stdout + same.stderr
+    missing = hwcapctl(control_plane, "what-if", "--domain", "no-such-domain", "--node",
+                       str(profiles_dir / f"{G3}.txt"))  # fmt: skip
+    assert missing.returncode == 2 and "no-such-domain" in missing.stderr
+    del g3a, g3b

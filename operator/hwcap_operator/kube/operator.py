@@ -14,6 +14,7 @@ import kopf
 from hwcap_operator.admission.entrypoint import EntrypointResolver
 from hwcap_operator.admission.model import MutationConfig
 from hwcap_operator.admission.oci import OciResolver
+from hwcap_operator.domain.nodes import NodeFeatures
 from hwcap_operator.domain.policy import MaskValidator, no_validation
 from hwcap_operator.kube import admission_server
 from hwcap_operator.kube.client import api_client
@@ -54,11 +55,22 @@ def _post_event(body: dict[str, Any], event_type: str, reason: str, message: str
     kopf.event(kopf.Body(cast(kopf.RawBody, body)), type=event_type, reason=reason, message=message)
 
 
+def _count_node_issue(metrics: OperatorMetrics, node: NodeFeatures) -> None:
+    """One count per problem kind each time a node's data is (re)read with problems; logged with the node."""
+    source = node.source or "none"
+    for reason, present in (("malformed", node.errors), ("unknown-feature", node.unknown_features),
+                            ("sources-disagree", node.warnings)):  # fmt: skip
+        if present:
+            metrics.node_source_errors.labels(source=source, reason=reason).inc()
+    if node.errors:
+        log.warning("node feature data unusable", extra={"node": node.name, "errors": "; ".join(node.errors)})
+
+
 async def run_operator(options: OperatorOptions, stop_flag: threading.Event | asyncio.Event | None = None,
                        ready_flag: threading.Event | asyncio.Event | None = None) -> None:  # fmt: skip
     """Serve until ``stop_flag`` (or a signal, when run from the CLI)."""
-    view = ClusterView(operator_namespace=options.namespace)
     metrics = OperatorMetrics()
+    view = ClusterView(operator_namespace=options.namespace, on_node_issue=lambda n: _count_node_issue(metrics, n))
     client = api_client(options.kubeconfig)
     reconciler = Reconciler(view, client, metrics, _post_event, options.validate)
     resolver = options.resolver or OciResolver(

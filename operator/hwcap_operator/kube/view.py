@@ -9,7 +9,7 @@ Nothing here imports kopf, so the view is unit-tested on its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +87,8 @@ class ClusterView:
     _by_arch: dict[str | None, set[str]] = field(default_factory=dict)
     #: What the webhook reads: replaced whole (never mutated), so a worker thread can read it safely.
     webhook_domains: tuple[DomainView, ...] = ()
+    #: Called once per (re)parse of a node whose feature data has errors or unknown names (metrics, logs).
+    on_node_issue: Callable[[NodeFeatures], None] | None = None
 
     # ---- nodes -------------------------------------------------------------------------------------
     def update_node(self, body: Mapping[str, Any]) -> set[str]:
@@ -137,6 +139,8 @@ class ClusterView:
             return cached[1]
         parsed = node_features(node, nf)
         self._features[name] = (key, parsed)
+        if self.on_node_issue is not None and (parsed.errors or parsed.unknown_features or parsed.warnings):
+            self.on_node_issue(parsed)
         return parsed
 
     def candidates(self, spec: api.MigrationDomainSpec) -> list[NodeFeatures]:
