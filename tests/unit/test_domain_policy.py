@@ -444,3 +444,13 @@ def test_a_node_source_problem_is_reported_once_not_on_every_evaluation() -> Non
     again = evaluate(spec(), nodes, roundtrip(first.status), 1, now=at(5))
     assert [e for e in again.events if e.node] == []
     assert again.status.node_issues == first.status.node_issues
+
+
+def test_lower_does_not_lower_for_a_node_that_would_stay_out_for_its_security_features() -> None:
+    domain = spec(leveling={"onMissingFeatures": "Lower"})
+    first = evaluate(domain, graviton3s(), None, 1, now=at(0))
+    second = evaluate(domain, [*graviton3s(), node("g4", G4)], roundtrip(first.status), 1, now=at(5))
+    assert second.mask == first.mask, "lowering to admit g4 would be pointless: sb and bti stay hidden on it"
+    exclusion = second.excluded["g4"]
+    assert set(exclusion.missing) == G3_WORDS - G4_WORDS
+    assert all(name in exclusion.message for name in sorted((G4_WORDS - G3_WORDS) & ARM64_SECURITY))

@@ -192,46 +192,62 @@ def _eligible(spec: api.MigrationDomainSpec, selected: Sequence[NodeFeatures], w
     return eligible
 
 
+def _exclude_lacking(mask: FeatureMask, nodes: Iterable[NodeFeatures], work: _Work, why: str = "") -> None:
+    for node in nodes:
+        missing = feature_names(mask - node.mask) if node.mask is not None else ()
+        note = why
+        if node.unobserved and set(missing) & node.unobserved:
+            note += f" (its source {node.source} cannot show some of them)"
+        work.exclude(node, "MissingMaskFeatures", f"lacks {', '.join(missing)} of mask {mask.mask_id}{note}", missing)
+
+
 def _fit(
     spec: api.MigrationDomainSpec, mask: FeatureMask, eligible: Sequence[NodeFeatures], work: _Work, *, kept: bool
 ) -> tuple[FeatureMask, list[NodeFeatures], list[NodeFeatures]]:
     """Apply Exclude/Lower to nodes lacking features of ``mask``; returns (mask, members, nodes that lowered it).
 
-    For a ``kept`` (frozen) mask, a Lower that would take away a security feature from nodes that have
-    it is refused: those weaker nodes are excluded and the mask stays.
+    Lower never lowers for a node that would stay out anyway because the mask hides its security features.
+    For a ``kept`` (frozen) mask, a Lower that would take a security feature away from nodes that have it
+    is refused: the weaker nodes are excluded (``LowerRefused``) and the mask stays.
     """
     lacking = [n for n in eligible if n.mask is not None and not mask.issubset(n.mask)]
+    out = {n.name for n in lacking}
     if not lacking:
         return mask, list(eligible), []
-    if spec.leveling.on_missing_features == "Lower":
-        lowered = mask.intersection(*(n.mask for n in lacking if n.mask is not None))
-        lost_security = (mask - lowered) & security_mask(spec.arch)
-        victims = [
-            n.name
-            for n in eligible
-            if n.mask is not None and not lost_security.is_empty and not (lost_security & n.mask).is_empty
-        ]
-        if not (kept and victims and not spec.allow_hiding_security_features):
-            return lowered, list(eligible), lacking
-        for node in lacking:
-            missing = feature_names(mask - node.mask) if node.mask is not None else ()
-            work.exclude(
-                node,
-                "LowerRefused",
-                f"lacks {', '.join(missing)}; lowering the mask to it would hide security features "
-                f"{', '.join(feature_names(lost_security))} of {listing(sorted(victims))}",
-                missing,
-            )
-    else:
-        for node in lacking:
-            missing = feature_names(mask - node.mask) if node.mask is not None else ()
-            note = ""
-            if node.unobserved and set(missing) & node.unobserved:
-                note = f" (its source {node.source} cannot show some of them)"
-            work.exclude(
-                node, "MissingMaskFeatures", f"lacks {', '.join(missing)} of mask {mask.mask_id}{note}", missing
-            )
-    out = {n.name for n in lacking}
+    if spec.leveling.on_missing_features == "Exclude":
+        _exclude_lacking(mask, lacking, work)
+        return mask, [n for n in eligible if n.name not in out], []
+    guard = not spec.allow_hiding_security_features
+    hopeless: list[NodeFeatures] = []
+    for node in lacking:
+        hidden = hidden_security(mask, node.mask) if guard and node.mask is not None else None
+        if hidden is not None and not hidden.is_empty:
+            hopeless.append(node)
+            hides = ", ".join(feature_names(hidden))
+            why = f"; lowering would not admit it: the mask hides its security features {hides}"
+            _exclude_lacking(mask, [node], work, why)
+    lowerers = [n for n in lacking if n not in hopeless]
+    rest = [n for n in eligible if n.name not in {h.name for h in hopeless}]
+    if not lowerers:
+        return mask, rest, []
+    lowered = mask.intersection(*(n.mask for n in lowerers if n.mask is not None))
+    lost_security = (mask - lowered) & security_mask(spec.arch)
+    victims = [
+        n.name
+        for n in rest
+        if n.mask is not None and not lost_security.is_empty and not (lost_security & n.mask).is_empty
+    ]
+    if not (kept and victims and guard):
+        return lowered, rest, lowerers
+    for node in lowerers:
+        missing = feature_names(mask - node.mask) if node.mask is not None else ()
+        work.exclude(
+            node,
+            "LowerRefused",
+            f"lacks {', '.join(missing)}; lowering the mask to it would hide security features "
+            f"{', '.join(feature_names(lost_security))} of {listing(sorted(victims))}",
+            missing,
+        )
     return mask, [n for n in eligible if n.name not in out], []
 
 
