@@ -13,7 +13,7 @@
  * each done by one named process: "OP PROC key=value...". Processes run their own steps in the global order:
  * a shared counter (/run/SCN.seq) holds the index of the next step; a process waits until the step at the
  * counter is its own, does it and advances the counter; when the counter reaches the end, everybody exits.
- * Ops: spawn (by init) fork thread exec set_auxv set_mm_map setresuid set_dumpable drop_caps observe.
+ * Ops: spawn (by init) fork thread exec hwcap_exec set_auxv set_mm_map setresuid set_dumpable drop_caps observe.
  *
  * Output, one JSON object per line prefixed with "@lab " on stdout (the serial console):
  *   {"scn","step","op","proc","result"}       every step; result 0 or -errno (lab errors are <= -1000)
@@ -203,7 +203,12 @@ static int seq_open(const char *id, int create)
 
 	snprintf(path, sizeof(path), "/run/%s.seq", id);
 	seq_fd = open(path, O_RDWR | (create ? O_CREAT | O_TRUNC : 0), 0666);
-	return seq_fd < 0 ? -errno : 0;
+	if (seq_fd < 0)
+		return -errno;
+	/* every process of the scenario, whatever its uid, advances the counter (the umask would drop o+w) */
+	if (create && fchmod(seq_fd, 0666))
+		return -errno;
+	return 0;
 }
 
 static int32_t seq_get(void)
@@ -417,7 +422,8 @@ struct exec_req {
 	char path[128];
 	char stepbuf[16];
 	char names[600];
-	char *argv[6];
+	char masks[4][24];
+	char *argv[20];
 };
 
 static long do_exec(struct exec_req *req, const char *path, int step, const char *names)
@@ -434,6 +440,43 @@ static long do_exec(struct exec_req *req, const char *path, int step, const char
 	req->argv[4] = req->names;
 	req->argv[5] = NULL;
 	execve(req->path, req->argv, environ);
+	return -errno;
+}
+
+/*
+ * hwcap_exec: run the operator's init step /hwcap-exec with the step's mask (mask=W0,W1,..), which applies
+ * it and execs PATH in place; --on-failure=warn because the model's hwcap_exec runs PROGRAM either way.
+ */
+static long do_hwcap_exec(struct exec_req *req, const struct step *s, int step, const char *names)
+{
+	static const char *opts[4] = {"--hwcap", "--hwcap2", "--hwcap3", "--hwcap4"};
+	extern char **environ;
+	const char *m = kv(s, "mask");
+	char *end;
+	int a = 0;
+
+	snprintf(req->path, sizeof(req->path), "%s", kv(s, "path") ? kv(s, "path") : "");
+	snprintf(req->stepbuf, sizeof(req->stepbuf), "%d", step);
+	snprintf(req->names, sizeof(req->names), "%s", names);
+	req->argv[a++] = "/hwcap-exec";
+	for (int w = 0; m && *m && w < 4; w++, m = *end == ',' ? end + 1 : end) {
+		unsigned long long v = strtoull(m, &end, 0);
+
+		if (end == m)
+			return -(LAB_ERR_BASE + 6);
+		snprintf(req->masks[w], sizeof(req->masks[w]), "%#llx", v);
+		req->argv[a++] = (char *)opts[w];
+		req->argv[a++] = req->masks[w];
+	}
+	req->argv[a++] = "--on-failure=warn";
+	req->argv[a++] = "--";
+	req->argv[a++] = req->path;
+	req->argv[a++] = "run";
+	req->argv[a++] = (char *)scn;
+	req->argv[a++] = req->stepbuf;
+	req->argv[a++] = req->names;
+	req->argv[a] = NULL;
+	execve("/hwcap-exec", req->argv, environ);
 	return -errno;
 }
 
@@ -485,6 +528,10 @@ static void *loop(void *arg)
 			else
 				snprintf(all, sizeof(all), "%s,%s", names, process_names);
 			r = do_exec(&req, kv(s, "path") ? kv(s, "path") : "", i, all);
+		} else if (!strcmp(s->op, "hwcap_exec")) {
+			static struct exec_req req;
+
+			r = do_hwcap_exec(&req, s, i, names);
 		} else if (!strcmp(s->op, "set_auxv") || !strcmp(s->op, "set_mm_map")) {
 			r = set_vector(s);
 		} else if (!strcmp(s->op, "setresuid")) {

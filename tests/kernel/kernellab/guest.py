@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .build import LabError, source_tree
-from .paths import CACHE_ROOT, GUEST_DIR
+from .paths import CACHE_ROOT, GUEST_DIR, REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,26 @@ def probe_binary(arch: str) -> Path:
     return _compile(arch, GUEST_DIR / "probe.c")
 
 
+def hwcap_exec_binary(arch: str) -> Path:
+    """The operator's init step (operator/shim/hwcap-exec.c) built static for the guest with the shim's own
+    Makefile and the lab's cross compiler; cached by the hash of its source and Makefile."""
+    shim = REPO_ROOT / "operator" / "shim"
+    cc = _COMPILERS[arch]
+    digest = hashlib.sha256(
+        (shim / "hwcap-exec.c").read_bytes() + (shim / "Makefile").read_bytes() + cc.encode()
+    ).hexdigest()[:12]
+    out = CACHE_ROOT / "guest" / f"hwcap-exec-{arch}-{digest}"
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    r = subprocess.run(["make", "-s", "-C", str(shim), f"CC={cc}", f"OUT={tmp}"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise LabError(f"building hwcap-exec for {arch} with {cc} failed:\n{r.stdout}{r.stderr}")
+    tmp.replace(out)
+    return out
+
+
 def gen_init_cpio() -> Path:
     """The kernel's own initramfs writer, compiled from the unpacked source tree."""
     src = source_tree() / "usr" / "gen_init_cpio.c"
@@ -117,9 +137,14 @@ class Initramfs:
 
     def binaries(self) -> list[tuple[str, Path, int]]:
         """(guest path, host file, mode): /init and /probe are the native probe, /probe-suid its set-uid-root
-        copy, /probe32 the AArch32 probe (arm64 only)."""
+        copy, /probe32 the AArch32 probe (arm64 only), /hwcap-exec the operator's init step."""
         native = probe_binary(self.arch)
-        out = [("/init", native, 0o755), ("/probe", native, 0o755), ("/probe-suid", native, 0o4755)]
+        out = [
+            ("/init", native, 0o755),
+            ("/probe", native, 0o755),
+            ("/probe-suid", native, 0o4755),
+            ("/hwcap-exec", hwcap_exec_binary(self.arch), 0o755),
+        ]
         if self.arch == "arm64":
             out.append(("/probe32", probe_binary("arm"), 0o755))
         return out

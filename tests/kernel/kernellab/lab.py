@@ -16,8 +16,8 @@ from typing import Any
 
 from hwcap_operator.auxv_types import HWCAP_TYPES, at_name
 from hwcap_operator.execmodel.auxv import compat_layout, hwcap_entries, native_layout
-from hwcap_operator.execmodel.kernel import KernelConfig, PatchLevel
-from hwcap_operator.execmodel.scenarios import Observation, Scenario, lab_scenarios
+from hwcap_operator.execmodel.kernel import Binary, KernelConfig, PatchLevel
+from hwcap_operator.execmodel.scenarios import Observation, Scenario, Step, lab_scenarios
 from hwcap_operator.execmodel.scenarios import run as run_model
 
 from . import build as kbuild
@@ -35,9 +35,28 @@ MASKS: dict[str, tuple[int, int]] = {
 VARIANT_PATCH: dict[str, PatchLevel] = {"v5": "v5", "none": "none"}
 
 
+def init_step_scenario(arch: str) -> Scenario:
+    """The operator's init step for real: /hwcap-exec applies the mask as uid 65534 and execs the entrypoint,
+    which forks and execs a grandchild; both must see the mask (issue 7 item 4 without the cluster part)."""
+    native = Binary("/probe")
+    return Scenario(
+        "hwcap-exec-entrypoint",
+        "hwcap-exec --hwcap .. --hwcap2 .. -- entrypoint; the entrypoint's fork+exec grandchild",
+        (
+            Step("spawn", "init", binary=native, uid=65534),
+            Step("hwcap_exec", "init", mask=MASKS[arch], binary=native),
+            Step("observe", "init"),
+            Step("fork", "init", child="c1"),
+            Step("exec", "c1", binary=native),
+            Step("observe", "c1"),
+        ),
+    )
+
+
 def scenarios_for(model: CpuModel) -> list[Scenario]:
-    """The issue's scenarios for this model (the compat child only where the CPU has a 32-bit EL0)."""
-    return lab_scenarios(MASKS[model.arch], compat=model.compat)
+    """The issue's scenarios for this model (the compat child only where the CPU has a 32-bit EL0), plus the
+    real init-step binary."""
+    return [*lab_scenarios(MASKS[model.arch], compat=model.compat), init_step_scenario(model.arch)]
 
 
 @dataclass

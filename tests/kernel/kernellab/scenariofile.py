@@ -89,6 +89,11 @@ def step_line(arch: str, step: Step, where: str) -> str:
             words.append("caps=" + ",".join(str(CAP_NUMBERS[c]) for c in step.caps))
         except KeyError as exc:
             raise LabError(f"{where}: unknown capability {exc.args[0]!r}") from None
+    elif step.op == "hwcap_exec":
+        if not step.mask:
+            raise LabError(f"{where}: hwcap_exec needs a mask")
+        words.append("mask=" + ",".join(f"{w:#x}" for w in step.mask))
+        words.append(_binary(arch, step.binary, where))
     elif step.op == "observe":
         pass
     else:
