@@ -68,15 +68,15 @@ vectors = st.lists(st.tuples(entry_types, st.integers(0, WORD)), max_size=24)
 mask_words = st.lists(st.one_of(st.none(), st.integers(0, WORD)), min_size=4, max_size=4)
 
 
-@settings(max_examples=150, deadline=None)
-@given(saved=vectors, mask=st.lists(st.integers(0, WORD), min_size=4, max_size=4))
-def test_agrees_with_the_execmodel_when_every_word_is_given(driver: Path, saved: list[Pair], mask: list[int]) -> None:
-    """All four words given (as the webhook does) and a kernel offering all four with every bit set: the
-    binary writes exactly execmodel.hwcap_exec.masked_vector."""
-    stack = [(t, WORD) for t in HWCAP_TYPES]
-    expected = masked_vector(saved, mask)
+@settings(max_examples=200, deadline=None)
+@given(saved=vectors, masks=mask_words, stack=vectors)
+def test_agrees_with_the_execmodel(driver: Path, saved: list[Pair], masks: list[int | None], stack: list[Pair]) -> None:
+    """The binary writes exactly execmodel.hwcap_exec.masked_vector, given the HWCAP words on its initial stack:
+    options given or not, duplicated words, words missing from the saved vector, words the kernel lacks."""
+    provided = {t: v for t, v in stack if t in HWCAP_TYPES}  # stack_find: the last entry of a type wins
+    expected = masked_vector(saved, masks, provided)
     assert expected[-1] == (AT_NULL, 0)
-    assert pairs_of(build(driver, mask, stack, saved)) == expected[:-1]
+    assert pairs_of(build(driver, masks, stack, saved)) == expected[:-1]
 
 
 @settings(max_examples=150, deadline=None)
@@ -94,7 +94,15 @@ def test_a_duplicate_keeps_its_first_place_and_its_last_value(driver: Path) -> N
 
 def test_a_word_missing_from_the_saved_vector_is_added_from_the_kernels(driver: Path) -> None:
     stack = [(16, 0xFF), (26, 0x6)]
-    assert pairs_of(build(driver, [0x3C, 0x2, 0, 0], stack, [(16, 0xFF)])) == [(16, 0x3C), (26, 0x2)]
+    assert pairs_of(build(driver, [0x3C, 0x3, 0, 0], stack, [(16, 0xFF)])) == [(16, 0x3C), (26, 0x2)]
+
+
+def test_a_word_the_kernel_does_not_provide_is_never_added(driver: Path) -> None:
+    """x86 gives AT_HWCAP and AT_HWCAP2 only: --hwcap3/--hwcap4 words add no entry."""
+    stack = [(16, 0xFF), (26, 0x6)]
+    saved = [(16, 0xFF), (26, 0x6)]
+    assert pairs_of(build(driver, [0x3C, 0x2, WORD, WORD], stack, saved)) == [(16, 0x3C), (26, 0x2)]
+    assert masked_vector(saved, [0x3C, 0x2, WORD, WORD], dict(stack))[:-1] == [(16, 0x3C), (26, 0x2)]
 
 
 def test_a_vector_larger_than_saved_auxv_is_refused(driver: Path) -> None:

@@ -8,9 +8,9 @@ import json
 import pytest
 from execmodel_dumps import COMPAT_WORDS, GRAVITON2, GRAVITON4, arm64_words
 
-from hwcap_operator.auxv_types import AT_HWCAP, AT_HWCAP2, AT_NULL, AT_PAGESZ
+from hwcap_operator.auxv_types import AT_HWCAP, AT_HWCAP2, AT_HWCAP3, AT_HWCAP4, AT_NULL, AT_PAGESZ
 from hwcap_operator.execmodel.hwcap_exec import apply_mask, masked_vector
-from hwcap_operator.execmodel.kernel import CAP_SYS_RESOURCE, Creds, Kernel, KernelConfig, PatchLevel
+from hwcap_operator.execmodel.kernel import CAP_SYS_RESOURCE, Creds, Kernel, KernelConfig, PatchLevel, PrctlMmMap
 from hwcap_operator.execmodel.scenarios import (
     AuxvEdit,
     Observation,
@@ -25,6 +25,7 @@ G2 = arm64_words(GRAVITON2)
 # Graviton4's words plus HWCAP3 bit 0 (MTE_FAR, §3.3) so that the third word is visible in the tests.
 NODE = (*arm64_words(GRAVITON4)[:2], 0x1)
 MASK = (G2[0], G2[1], 0x1)
+WORD = 2**64 - 1
 
 
 def config(patch: PatchLevel = "v5", whole: bool = False) -> KernelConfig:
@@ -46,9 +47,43 @@ def masked() -> tuple[int, ...]:
 # ------------------------------------------------------------------------------------ hwcap-exec
 
 
-def test_masked_vector_ands_dedups_and_adds_missing_words() -> None:
+def test_masked_vector_ands_dedups_and_adds_missing_words_the_kernel_provides() -> None:
+    """The binary's header, step 3: a missing word is added as (kernel's value & mask)."""
     pairs = [(AT_PAGESZ, 4096), (AT_HWCAP, 0xFF), (AT_HWCAP, 0xF0), (AT_NULL, 0)]
-    assert masked_vector(pairs, (0x3C, 0x2)) == [(AT_PAGESZ, 4096), (AT_HWCAP, 0x30), (AT_HWCAP2, 0x2), (AT_NULL, 0)]
+    provided = {AT_HWCAP: 0xFF, AT_HWCAP2: 0x6}
+    expected = [(AT_PAGESZ, 4096), (AT_HWCAP, 0x30), (AT_HWCAP2, 0x2), (AT_NULL, 0)]
+    assert masked_vector(pairs, (0x3C, 0x3), provided) == expected
+
+
+def test_masked_vector_never_adds_a_word_the_kernel_does_not_provide() -> None:
+    """--hwcap3/--hwcap4 on a kernel without ELF_HWCAP3/4 (x86): no entry, whatever the mask says."""
+    pairs = [(AT_HWCAP, 0xFF), (AT_PAGESZ, 4096), (AT_NULL, 0)]
+    provided = {AT_HWCAP: 0xFF, AT_HWCAP2: 0x6}
+    expected = [(AT_HWCAP, 0x0F), (AT_PAGESZ, 4096), (AT_HWCAP2, 0x4), (AT_NULL, 0)]
+    assert masked_vector(pairs, (0x0F, 0x5, 0x1, 0x1), provided) == expected
+    assert masked_vector(pairs, (0x0F,), {}) == [(AT_HWCAP, 0x0F), (AT_PAGESZ, 4096), (AT_NULL, 0)]
+
+
+def test_masked_vector_keeps_a_word_whose_option_is_not_given_whole_but_once() -> None:
+    pairs = [(AT_HWCAP2, 0x1), (AT_HWCAP, 0xFF), (AT_HWCAP2, 0x7), (AT_NULL, 0)]
+    assert masked_vector(pairs, (0x3, None), {AT_HWCAP3: 0x5}) == [
+        (AT_HWCAP2, 0x7), (AT_HWCAP, 0x3), (AT_HWCAP3, 0x5), (AT_NULL, 0)
+    ]  # fmt: skip
+
+
+def test_apply_mask_adds_back_a_dropped_word_from_the_stack_but_no_word_arm64_lacks() -> None:
+    """An earlier write dropped AT_HWCAP2 from saved_auxv: hwcap-exec re-adds it from its own stack. arm64
+    has no ELF_HWCAP4 (kernel-facts §3), so a --hwcap4 word adds nothing."""
+    k = Kernel(config())
+    pid = k.spawn("u", creds=Creds.user(65534))
+    layout = k.config.native_layout
+    saved = [(t, v) for t, v in layout.pairs(k.proc_auxv(pid)) if t not in (AT_HWCAP2, AT_NULL)]
+    assert k.prctl_set_mm_map(pid, PrctlMmMap(k.proc_stat_layout(pid), layout.encode([*saved, (AT_NULL, 0)]))) == 0
+    # An all-ones --hwcap2 word: the re-added entry must carry the node's value, not the mask word.
+    assert apply_mask(k, pid, (MASK[0], WORD, MASK[2], WORD)).method == "PR_SET_MM_MAP"
+    after = layout.pairs(k.proc_auxv(pid))
+    hwcaps = [(t, v) for t, v in after if t in (AT_HWCAP, AT_HWCAP2, AT_HWCAP3, AT_HWCAP4)]
+    assert hwcaps == [(AT_HWCAP, NODE[0] & MASK[0]), (AT_HWCAP3, NODE[2] & MASK[2]), (AT_HWCAP2, NODE[1])]
 
 
 def test_apply_prefers_map_and_falls_back_to_auxv_with_cap_sys_resource() -> None:

@@ -1,16 +1,18 @@
 """What the init binary ``hwcap-exec`` does, run on the simulated kernel (issue 5's contract).
 
-The C binary and this function must agree; its tests compare the real auxv after the prctl with
-:func:`masked_vector`. Steps: read the own saved_auxv (PR_GET_AUXV), AND each HWCAP word with the mask,
-keep exactly one entry per HWCAP type and add the missing ones (a missing word becomes 0 in children and a
-duplicate eats into ``inherit_hwcap``'s ``n``, §1.7.3), apply with PR_SET_MM_MAP (no capability; address
-fields from /proc/self/stat), fall back to PR_SET_MM_AUXV with the full buffer size when that fails and
+The C binary and this module must agree step for step (its header, "WHAT IS WRITTEN"); its tests compare
+the binary's own ``build_masked`` and the real auxv after the prctl with :func:`masked_vector`. Steps: read
+the own saved_auxv (PR_GET_AUXV), AND each HWCAP word with its mask, keep exactly one entry per HWCAP type
+(a duplicate eats into ``inherit_hwcap``'s ``n``, §1.7.3) and add a missing word only when the kernel put it
+on the process's initial stack (a missing word becomes 0 in children; a word the kernel does not provide,
+e.g. AT_HWCAP4 on arm64, is never added), apply with PR_SET_MM_MAP (no capability; address fields from
+/proc/self/stat), fall back to PR_SET_MM_AUXV with the full buffer size when that fails and
 CAP_SYS_RESOURCE is held (a full-size write replaces the whole vector on every kernel, §2.4), then exec.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from hwcap_operator.auxv_types import AT_NULL, HWCAP_TYPES
@@ -18,23 +20,31 @@ from hwcap_operator.execmodel.auxv import Pair, hwcap_entries, terminated
 from hwcap_operator.execmodel.kernel import CAP_SYS_RESOURCE, Binary, Kernel, PrctlMmMap
 
 
-def masked_vector(pairs: Sequence[Pair], mask: Sequence[int]) -> list[Pair]:
-    """The vector hwcap-exec writes: ``mask[k]`` ANDed into AT_HWCAP(k+1), one entry per type, AT_NULL last.
+def masked_vector(pairs: Sequence[Pair], mask: Sequence[int | None], provided: Mapping[int, int]) -> list[Pair]:
+    """The vector hwcap-exec writes (``build_masked``): each HWCAP word ANDed with its mask, one entry per
+    HWCAP type where it first stood with its last value, missing words the kernel provides appended, AT_NULL.
 
-    ``mask`` holds the words given on the command line (``--hwcap``, ``--hwcap2``, ...); a type that is absent
-    from ``pairs`` is added with the mask word itself (the kernel ANDs with ELF_HWCAP at the next exec).
+    ``mask[k]`` is the ``--hwcap{k+1}`` word; ``None`` or absent means the option was not given and the word
+    is kept whole. ``provided`` maps the HWCAP types on the process's initial stack (what getauxval sees) to
+    their values: a type missing from ``pairs`` is added as ``provided & mask`` only if it is there, because
+    the patched kernel turns a missing word into 0 in children but ignores types without ELF_HWCAPn.
     """
-    wanted = dict(zip(HWCAP_TYPES, mask, strict=False))
-    last = hwcap_entries(pairs, tuple(wanted))
+    words = dict(zip(HWCAP_TYPES, mask, strict=False))
+
+    def masked(entry_type: int, value: int) -> int:
+        word = words.get(entry_type)
+        return value if word is None else value & word
+
+    last = hwcap_entries(pairs, HWCAP_TYPES)
     out: list[Pair] = []
     for entry_type, value in pairs:
         if entry_type == AT_NULL:
             break
-        if entry_type not in wanted:
+        if entry_type not in HWCAP_TYPES:
             out.append((entry_type, value))
         elif all(t != entry_type for t, _ in out):
-            out.append((entry_type, last[entry_type] & wanted[entry_type]))
-    out += [(t, m) for t, m in wanted.items() if t not in last]
+            out.append((entry_type, masked(entry_type, last[entry_type])))
+    out += [(t, masked(t, provided[t])) for t in HWCAP_TYPES if t in provided and t not in last]
     return terminated(out)
 
 
@@ -51,12 +61,14 @@ class ApplyResult:
         return bool(self.method)
 
 
-def apply_mask(kernel: Kernel, tid: int, mask: Sequence[int]) -> ApplyResult:
+def apply_mask(kernel: Kernel, tid: int, mask: Sequence[int | None]) -> ApplyResult:
     """Run hwcap-exec's apply step in task ``tid``; the kernel's trace records each syscall."""
     task = kernel.task(tid)
     layout = kernel.config.layout(task.abi)
     size, raw = kernel.prctl_get_auxv(tid)
-    vector = layout.encode(masked_vector(layout.pairs(raw), mask))
+    # stack_find(): the last entry of each HWCAP type before AT_NULL on the task's own initial stack.
+    provided = hwcap_entries(task.mm.stack_auxv, HWCAP_TYPES)
+    vector = layout.encode(masked_vector(layout.pairs(raw), mask, provided))
     map_result = kernel.prctl_set_mm_map(tid, PrctlMmMap(kernel.proc_stat_layout(tid), vector))
     if map_result == 0:
         return ApplyResult("PR_SET_MM_MAP", map_result, None)
@@ -67,7 +79,7 @@ def apply_mask(kernel: Kernel, tid: int, mask: Sequence[int]) -> ApplyResult:
     return ApplyResult("PR_SET_MM_AUXV" if auxv_result == 0 else "", map_result, auxv_result)
 
 
-def hwcap_exec(kernel: Kernel, tid: int, mask: Sequence[int], program: Binary) -> ApplyResult:
+def hwcap_exec(kernel: Kernel, tid: int, mask: Sequence[int | None], program: Binary) -> ApplyResult:
     """``hwcap-exec --hwcap .. -- PROGRAM``: apply, then exec PROGRAM (also when applying failed: warn mode)."""
     result = apply_mask(kernel, tid, mask)
     kernel.execve(tid, program)

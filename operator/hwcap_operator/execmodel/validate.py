@@ -188,7 +188,7 @@ def validate(
     config = node.kernel_config()
     kernel = Kernel(config)
     init = kernel.spawn("hwcap-exec", Binary("/hwcap/hwcap-exec"), Creds.user(uid, caps=frozenset(caps)))
-    applied = apply_mask(kernel, init, mask.hwcap[: len(config.hwcap)])
+    applied = apply_mask(kernel, init, mask.hwcap)  # all four words, as the webhook passes them
     kernel.execve(init, Binary("/app/entrypoint"))
     pids, parents = {"entrypoint": init}, {"entrypoint": "hwcap-exec"}
     for name, parent, binary in _TREE:
