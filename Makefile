@@ -44,6 +44,14 @@ chart-lint: binaries
 	    --api-versions monitoring.coreos.com/v1 >/dev/null || exit 1; \
 	done
 
+## The main job: local control plane + chart + operator + agent, nodes from real arm64 dumps, example domains, an
+## injected pod, a migration check. Stays up (detached) until `make demo-down`. Builds binaries on first use.
+demo: system-packages venv shim
+	$(BIN)/python -m hwcap_operator.demo up
+
+demo-down: venv
+	$(BIN)/python -m hwcap_operator.demo down
+
 ## The whole test suite, as CI runs it from a clean clone (.ci/run calls exactly this).
 test: system-packages venv lint shim binaries
 	$(BIN)/pytest
