@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from kernellab.e2e import domain_baseline, observed_words, run_init_step
 from kernellab.lab import MASKS, ModelRun, report
 
 from hwcap_operator.execmodel.kernel import Kernel, KernelConfig
@@ -160,3 +161,34 @@ def test_lab_catches_a_wrong_model_rule(
     _, cells = report([r for r in lab_runs if r.variant == "v5"])
     caught = {(c.model, c.scenario) for c in cells if not c.ok}
     assert any(s == scenario for _, s in caught), f"flipped rule not caught; mismatching cells: {sorted(caught)}"
+
+
+def test_hwcap_exec_probe_tells_patched_from_unpatched(lab_runs: list[ModelRun]) -> None:
+    """The init step's own --probe (what the node agent publishes) agrees with the kernel each guest booted."""
+    for run in lab_runs:
+        probes = [r for r in run.boot.records if r.get("scn") == "baseline" and r.get("event") == "probe"]
+        assert len(probes) == 1, f"{run.model.key} {run.variant}: no hwcap-exec --probe line"
+        want = ("supported", 0) if run.variant == "v5" else ("unsupported", 3)
+        assert (probes[0]["output"], probes[0]["exit"]) == want, f"{run.model.key} {run.variant}: {probes[0]}"
+
+
+def test_end_to_end_agent_baseline_init_step(lab_runs: list[ModelRun]) -> None:
+    """Item 4: agent readings of every arm64 guest -> operator Auto baseline -> hwcap-exec on the richest
+    model: the entrypoint, its child and grandchild see exactly the mask (words of the intersection)."""
+    v5 = [r for r in lab_runs if r.variant == "v5" and r.model.arch == "arm64"]
+    domain = domain_baseline(v5)
+    assert all(n.kernel_inheritance == "supported" and n.source == "agent" for n in domain.nodes)
+    expected = [0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF]
+    for run in v5:  # the intersection, computed here from the raw baselines, not by the operator
+        native, _ = run.baseline()
+        expected = [expected[0] & native[0], expected[1] & native[1]]
+    assert tuple(domain.mask.hwcap[:2]) == tuple(expected)
+    run = run_init_step(domain)
+    seen = observed_words(run, "domain-init-step")
+    assert set(seen) == {"entry", "child", "grandchild"}
+    for proc, words in seen.items():
+        assert words == tuple(expected), f"{proc} on {run.model.key}: {[hex(w) for w in words]}"
+    richest, _ = domain.richest.baseline()
+    assert tuple(expected) != richest[:2], "the baseline hides nothing on the richest model: a vacuous check"
+    _, cells = report([run])
+    assert all(c.ok for c in cells), [m for c in cells for m in c.mismatches]

@@ -657,6 +657,37 @@ static void baseline_compat(void)
 	waitpid(pid, &st, 0);
 }
 
+/* What the node agent asks each node: does this kernel inherit HWCAPs? (hwcap-exec --probe, first line) */
+static void probe_inheritance(void)
+{
+	char buf[256] = "";
+	int fds[2], st = 0;
+	ssize_t n = 0, r;
+	pid_t pid;
+
+	if (access("/hwcap-exec", X_OK) || pipe(fds))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		char *argv[] = {"/hwcap-exec", "--probe", NULL};
+		extern char **environ;
+
+		dup2(fds[1], 1);
+		close(fds[0]);
+		execve(argv[0], argv, environ);
+		_exit(127);
+	}
+	close(fds[1]);
+	while (n < (ssize_t)sizeof(buf) - 1 && (r = read(fds[0], buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += r;
+	close(fds[0]);
+	buf[n] = 0;
+	buf[strcspn(buf, "\n\"\\")] = 0;
+	waitpid(pid, &st, 0);
+	out("@lab {\"scn\":\"baseline\",\"event\":\"probe\",\"exit\":%d,\"output\":\"%s\"}",
+	    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), buf);
+}
+
 static void as_init(void)
 {
 	char ids[128][64];
@@ -671,6 +702,7 @@ static void as_init(void)
 	scn = "baseline";
 	observe(-1, "init");
 	baseline_compat();
+	probe_inheritance();
 	f = fopen("/lab/index", "r");
 	if (!f)
 		lab_error("open /lab/index", errno);
