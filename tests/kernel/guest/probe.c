@@ -137,11 +137,14 @@ static unsigned long stack_value(unsigned long type)
 	return 0;
 }
 
+static int read_stat_layout(struct lab_prctl_mm_map *m);
+
 static void observe(int step, const char *proc)
 {
 	static const char digits[] = "0123456789abcdef";
 	unsigned char raw[MAX_WORDS * sizeof(unsigned long)];
 	char rawhex[sizeof(raw) * 2 + 1];
+	struct lab_prctl_mm_map layout;
 	ssize_t n = 0, r;
 	int fd = open("/proc/self/auxv", O_RDONLY);
 
@@ -155,12 +158,16 @@ static void observe(int step, const char *proc)
 		rawhex[2 * i + 1] = digits[raw[i] & 15];
 	}
 	rawhex[2 * (n > 0 ? n : 0)] = 0;
+	memset(&layout, 0, sizeof(layout));
+	read_stat_layout(&layout);
 	out("@lab {\"scn\":\"%s\",\"step\":%d,\"op\":\"observe\",\"proc\":\"%s\",\"result\":%d,\"arch\":\"%s\","
 	    "\"abi\":\"%s\",\"uid\":%u,\"euid\":%u,\"stack\":[\"%#lx\",\"%#lx\"],"
-	    "\"getauxval\":[\"%#lx\",\"%#lx\"],\"secure\":%lu,\"auxv\":\"%s\"}",
+	    "\"getauxval\":[\"%#lx\",\"%#lx\"],\"secure\":%lu,\"dumpable\":%d,"
+	    "\"stat_code\":[\"%#llx\",\"%#llx\"],\"auxv\":\"%s\"}",
 	    scn, step, proc, fd < 0 ? -errno : 0, PROBE_ARCH, PROBE_ABI, getuid(), geteuid(),
 	    stack_value(AT_HWCAP), stack_value(AT_HWCAP2), getauxval(AT_HWCAP), getauxval(AT_HWCAP2),
-	    stack_value(AT_SECURE), rawhex);
+	    stack_value(AT_SECURE), prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), (unsigned long long)layout.start_code,
+	    (unsigned long long)layout.end_code, rawhex);
 }
 
 /* ---------------------------------------------------------------------------------------- scenario file */
