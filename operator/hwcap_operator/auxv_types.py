@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from hwcap_operator.arch import Arch
+
 AT_NULL: Final = 0
 AT_IGNORE: Final = 1
 AT_EXECFD: Final = 2
@@ -41,6 +43,12 @@ AT_MINSIGSTKSZ: Final = 51
 
 #: The HWCAP entry types by word index 0..3 (the project-wide convention: word i is ``HWCAP_TYPES[i]``).
 HWCAP_TYPES: Final[tuple[int, int, int, int]] = (AT_HWCAP, AT_HWCAP2, AT_HWCAP3, AT_HWCAP4)
+
+#: How many HWCAP words each arch's kernel provides (ELF_HWCAPn defined), kernel-facts.md §2.5/§3: the
+#: loader emits AT_HWCAP..HWCAP_TYPES[n-1] and nothing else. arm64: ELF_HWCAP..ELF_HWCAP3 (no ELF_HWCAP4);
+#: x86: ELF_HWCAP + ELF_HWCAP2; powerpc: HWCAP + HWCAP2 (whether newer powerpc defines HWCAP3/4 is
+#: unverified, §7); s390x and riscv: AT_HWCAP only.
+KERNEL_HWCAP_WORDS: Final[dict[Arch, int]] = {"arm64": 3, "amd64": 2, "ppc64le": 2, "s390x": 1, "riscv64": 1}
 
 #: Names for rendering (``AT_HWCAP2`` rather than ``26``) in traces and ``--print`` output.
 AT_NAMES: Final[dict[int, str]] = {

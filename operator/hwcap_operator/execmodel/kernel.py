@@ -39,6 +39,7 @@ from hwcap_operator.auxv_types import (
     AT_SYSINFO_EHDR,
     AT_UID,
     HWCAP_TYPES,
+    KERNEL_HWCAP_WORDS,
     at_name,
 )
 from hwcap_operator.execmodel.auxv import ByteOrder, Layout, Pair, compat_layout, hwcap_entries, native_layout
@@ -81,17 +82,24 @@ class _ArchFacts:
     platform: bool  # whether k_platform is set (AT_PLATFORM emitted)
 
 
-# §3.6 (x86 n=2), §2.5 (arm64 ELF_HWCAP..3 and COMPAT_ELF_HWCAP..3), §2.2 (AT_VECTOR_SIZE_ARCH).
-# ppc64le/s390x/riscv64 word counts and the ARCH_DLINFO lists are not in the kernel facts (§7): they only
-# shape the non-HWCAP entries and can be overridden through KernelConfig.
+# Word counts: auxv_types.KERNEL_HWCAP_WORDS (§3.6 x86 n=2, §2.5 arm64 ELF_HWCAP..3); §2.5 COMPAT_ELF_HWCAP..3,
+# §2.2 AT_VECTOR_SIZE_ARCH. ppc64le/s390x/riscv64 word counts and the ARCH_DLINFO lists are not in the kernel
+# facts (§7): they only shape the non-HWCAP entries and can be overridden through KernelConfig.
+_N: Final = KERNEL_HWCAP_WORDS
 _ARCH: Final[dict[Arch, _ArchFacts]] = {
-    "arm64": _ArchFacts(3, 3, 2, "little", (AT_SYSINFO_EHDR, AT_MINSIGSTKSZ), (AT_SYSINFO_EHDR,), True),
+    "arm64": _ArchFacts(_N["arm64"], 3, 2, "little", (AT_SYSINFO_EHDR, AT_MINSIGSTKSZ), (AT_SYSINFO_EHDR,), True),
     "amd64": _ArchFacts(
-        2, 2, 3, "little", (AT_SYSINFO_EHDR, AT_MINSIGSTKSZ), (AT_SYSINFO, AT_SYSINFO_EHDR, AT_MINSIGSTKSZ), True
+        _N["amd64"],
+        2,
+        3,
+        "little",
+        (AT_SYSINFO_EHDR, AT_MINSIGSTKSZ),
+        (AT_SYSINFO, AT_SYSINFO_EHDR, AT_MINSIGSTKSZ),
+        True,
     ),
-    "ppc64le": _ArchFacts(2, None, 6, "little", (AT_SYSINFO_EHDR,), (), True),
-    "s390x": _ArchFacts(1, None, 1, "big", (AT_SYSINFO_EHDR,), (), True),
-    "riscv64": _ArchFacts(1, None, 10, "little", (AT_SYSINFO_EHDR,), (), False),
+    "ppc64le": _ArchFacts(_N["ppc64le"], None, 6, "little", (AT_SYSINFO_EHDR,), (), True),
+    "s390x": _ArchFacts(_N["s390x"], None, 1, "big", (AT_SYSINFO_EHDR,), (), True),
+    "riscv64": _ArchFacts(_N["riscv64"], None, 10, "little", (AT_SYSINFO_EHDR,), (), False),
 }
 
 

@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass
 from typing import Literal, cast
 
+from hwcap_operator.auxv_types import AT_NULL
 from hwcap_operator.features.model import HWCAP_AUXV_TYPES, N_WORDS
 from hwcap_operator.features.result import FeatureParseError
 
@@ -22,7 +23,6 @@ _FORMATS: dict[Layout, str] = {"64le": "<QQ", "64be": ">QQ", "32le": "<II", "32b
 #: Largest AT_* type in include/uapi/linux/auxvec.h is AT_MINSIGSTKSZ (51); anything far above
 #: that means the bytes are being read with the wrong layout.
 _MAX_PLAUSIBLE_TYPE = 64
-AT_NULL = 0
 
 
 class AuxvParseError(FeatureParseError):

@@ -11,23 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwcap_operator.arch import Arch
+
+# Re-exported under their catalog names (``X as X``): the numbers live only in hwcap_operator.auxv_types.
+from hwcap_operator.auxv_types import AT_HWCAP as AT_HWCAP
+from hwcap_operator.auxv_types import AT_HWCAP2 as AT_HWCAP2
+from hwcap_operator.auxv_types import AT_HWCAP3 as AT_HWCAP3
+from hwcap_operator.auxv_types import AT_HWCAP4 as AT_HWCAP4
+from hwcap_operator.auxv_types import HWCAP_TYPES
+from hwcap_operator.auxv_types import KERNEL_HWCAP_WORDS as KERNEL_HWCAP_WORDS
 from hwcap_operator.keys import NFD_CPUID_LABEL_PREFIX
 
-#: auxv entry types of the four HWCAP words, indexed by word (include/uapi/linux/auxvec.h).
-AT_HWCAP = 16
-AT_HWCAP2 = 26
-AT_HWCAP3 = 29
-AT_HWCAP4 = 30
-HWCAP_AUXV_TYPES: tuple[int, int, int, int] = (AT_HWCAP, AT_HWCAP2, AT_HWCAP3, AT_HWCAP4)
+#: auxv entry types of the four HWCAP words, indexed by word: auxv_types.HWCAP_TYPES under the catalog's name.
+HWCAP_AUXV_TYPES: tuple[int, int, int, int] = HWCAP_TYPES
 #: Lower-case word names used in canonical strings and unknown-bit names ("hwcap2.bit5").
 WORD_NAMES: tuple[str, str, str, str] = ("hwcap", "hwcap2", "hwcap3", "hwcap4")
-N_WORDS = 4
+N_WORDS = len(HWCAP_TYPES)
 WORD_BITS = 64
-
-#: How many HWCAP words each arch's kernel provides (ELF_HWCAPn defined), kernel-facts.md §2.5/§3.
-#: arm64: ELF_HWCAP..ELF_HWCAP3 (no ELF_HWCAP4); x86: ELF_HWCAP + ELF_HWCAP2; powerpc: HWCAP + HWCAP2
-#: (whether newer powerpc defines HWCAP3/4 is unverified, §7); s390x and riscv: AT_HWCAP only.
-KERNEL_HWCAP_WORDS: dict[Arch, int] = {"arm64": 3, "amd64": 2, "ppc64le": 2, "s390x": 1, "riscv64": 1}
 
 
 @dataclass(frozen=True, slots=True)
