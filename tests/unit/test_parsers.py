@@ -187,6 +187,16 @@ def test_node_feature_missing_path_is_named() -> None:
     assert e.value.token == "spec.features.flags" and "missing field" in str(e.value)
 
 
+@pytest.mark.parametrize("parse", [F.parse_node, F.parse_node_feature])
+def test_node_objects_of_another_kind_or_no_mapping_are_named(parse: Callable[..., F.FeatureSet]) -> None:
+    with pytest.raises(F.FeatureParseError) as e:
+        parse({"kind": "Pod", "metadata": {"name": "p"}}, "p.yaml")
+    assert e.value.token == "Pod" and "expected kind" in str(e.value)
+    with pytest.raises(F.FeatureParseError) as e:
+        parse(["not", "a", "mapping"], "l.yaml")
+    assert e.value.token == "list" and "must be a mapping" in str(e.value)
+
+
 def test_node_yaml_document_and_label_lines() -> None:
     name = "arm64-aws-graviton2-neoverse-n1.txt"
     node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "g2", "labels": _labels_for(name)},

@@ -128,16 +128,21 @@ def _dig(source: str, obj: Any, path: tuple[str, ...]) -> Any:
     return cur
 
 
+def _expect_kind(source: str, obj: object, kind: str) -> None:
+    """A Kubernetes object of ``kind`` (or without a kind): anything else is named in the error, not crashed on."""
+    if not isinstance(obj, Mapping):
+        raise FeatureParseError(source, type(obj).__name__, f"a {kind} must be a mapping")
+    found = obj.get("kind")
+    if found is not None and found != kind:
+        raise FeatureParseError(source, str(found), f"expected kind {kind}")
+
+
 def parse_node_feature(obj: Mapping[str, Any], source: str = "<NodeFeature>", arch: str | None = None) -> FeatureSet:
     """Features from an NFD ``NodeFeature`` object (dict as returned by the API), unfiltered flags.
 
     The arch comes from ``arch``, else the object's labels, else ``cpu.model`` vendor, else the names.
     """
-    if not isinstance(obj, Mapping):
-        raise FeatureParseError(source, type(obj).__name__, "a NodeFeature must be a mapping")
-    kind = obj.get("kind")
-    if kind is not None and kind != "NodeFeature":
-        raise FeatureParseError(source, str(kind), "expected kind NodeFeature")
+    _expect_kind(source, obj, "NodeFeature")
     elements = _dig(source, obj, ("spec", "features", "flags", "cpu.cpuid", "elements"))
     if not isinstance(elements, Mapping):
         raise FeatureParseError(source, "spec.features.flags.cpu.cpuid.elements", "must be a mapping")
@@ -163,11 +168,7 @@ def parse_node(obj: Mapping[str, Any], source: str = "<Node>", arch: str | None 
 
     The arch comes from ``arch``, the ``kubernetes.io/arch`` label or ``status.nodeInfo.architecture``.
     """
-    if not isinstance(obj, Mapping):
-        raise FeatureParseError(source, type(obj).__name__, "a Node must be a mapping")
-    kind = obj.get("kind")
-    if kind is not None and kind != "Node":
-        raise FeatureParseError(source, str(kind), "expected kind Node")
+    _expect_kind(source, obj, "Node")
     meta = obj.get("metadata")
     if not isinstance(meta, Mapping):
         raise FeatureParseError(source, "metadata", "missing field")
