@@ -1,7 +1,8 @@
 """Helpers for running the real hwcap-exec binary: as root or as nobody, under a seccomp filter, under gdb.
 
 Nothing here re-implements the binary: the helpers only start it in controlled conditions and read what
-the kernel shows (``/proc/<pid>/auxv``, ``/proc/<pid>/cmdline`` ...).
+the kernel shows (``/proc/<pid>/auxv``, ``/proc/<pid>/cmdline`` ...). The one expectation kept here,
+:func:`documented_after`, is the header's rule as written, for a freshly exec'd vector.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import platform
 import struct
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,12 @@ def parse_auxv(raw: bytes) -> list[Pair]:
             break
         pairs.append((entry_type, value))
     return pairs
+
+
+def documented_after(before: Sequence[Pair], masks: Mapping[int, int]) -> list[Pair]:
+    """The header's rule on a freshly exec'd vector (each HWCAP type once, all provided): every HWCAP entry
+    ANDed with its word's mask (``masks``: type -> word, for the options given), everything else as it was."""
+    return [(t, v & masks[t]) if t in masks else (t, v) for t, v in before]
 
 
 def own_auxv() -> list[Pair]:
@@ -78,10 +85,20 @@ class Result:
 
     def report(self) -> dict[str, Any]:
         """The ``--print=json`` object (the only JSON line on stderr)."""
-        lines = [line for line in self.stderr_lines() if line.startswith("{")]
-        assert len(lines) == 1, f"expected one JSON line on stderr, got: {self.stderr!r}"
-        obj: dict[str, Any] = json.loads(lines[0])
-        return obj
+        return json_report(self.stderr)
+
+
+def json_report(stderr: str) -> dict[str, Any]:
+    """The ``--print=json`` object in ``stderr``: there must be exactly one JSON line."""
+    lines = [line for line in stderr.splitlines() if line.startswith("{")]
+    assert len(lines) == 1, f"expected one JSON line on stderr, got: {stderr!r}"
+    obj: dict[str, Any] = json.loads(lines[0])
+    return obj
+
+
+def vector(report: Mapping[str, Any], key: str) -> list[Pair]:
+    """A report's ``before`` or ``after`` entries as (type, value) tuples (JSON gives two-element lists)."""
+    return [(t, v) for t, v in report[key]]
 
 
 def run(

@@ -8,7 +8,6 @@ never from the binary's output alone.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import signal
@@ -22,12 +21,15 @@ from hwcap_exec_support import (
     PR_SET_MM_MAP,
     Deny,
     auxv_at_execve,
+    documented_after,
+    json_report,
     kernel_hwcap,
     own_auxv,
     parse_auxv,
     root_gets_cap_sys_resource,
     run,
     seccomp_denying,
+    vector,
 )
 
 from hwcap_operator.auxv_types import AT_HWCAP, AT_HWCAP2, HWCAP_TYPES, at_name
@@ -48,11 +50,6 @@ def _mask_clearing_some_bits() -> tuple[list[str], dict[int, int]]:
         masks[AT_HWCAP2] = 0
         args += ["--hwcap2", "0"]
     return args, masks
-
-
-def _expected_after(before: list[tuple[int, int]], masks: dict[int, int]) -> list[tuple[int, int]]:
-    """The documented rule: every HWCAP entry ANDed with its word's mask, everything else as it was."""
-    return [(t, v & masks[t]) if t in masks else (t, v) for t, v in before]
 
 
 # ------------------------------------------------------------------------------------------ the binary
@@ -162,22 +159,20 @@ def test_saved_auxv_at_execve_is_the_masked_vector(hwcap_exec: Path, workdir: Pa
     mask_args, masks = _mask_clearing_some_bits()
     argv = [str(hwcap_exec), *mask_args, "--print=json", "--", "/bin/true"]
     observed, stderr = auxv_at_execve(argv, workdir, user=user)
-    reports = [line for line in stderr.splitlines() if line.startswith("{")]
-    assert len(reports) == 1, stderr
-    report = json.loads(reports[0])
-    before = [(t, v) for t, v in report["before"]]
+    report = json_report(stderr)
+    before = vector(report, "before")
     assert report["ok"] is True and report["method"] == "PR_SET_MM_MAP"
     # The vector before: what the kernel gives every process here (checked against our own auxv's words).
     assert {t: v for t, v in before if t in HWCAP_TYPES} == kernel_hwcap()
-    assert observed == _expected_after(before, masks)
-    assert [tuple(p) for p in report["after"]] == observed
+    assert observed == documented_after(before, masks)
+    assert vector(report, "after") == observed
 
 
 def test_unspecified_words_are_left_unchanged(hwcap_exec: Path, user: str) -> None:
     words = kernel_hwcap()
     res = run([str(hwcap_exec), "--hwcap", "0x1", "--print=json", "--", "/bin/true"], user=user)
     assert res.returncode == 0, res.stderr
-    after = dict((t, v) for t, v in res.report()["after"])
+    after = dict(vector(res.report(), "after"))
     assert after[AT_HWCAP] == words[AT_HWCAP] & 1
     for t in words:
         if t != AT_HWCAP:
@@ -219,7 +214,7 @@ def test_proc_auxv_is_used_when_pr_get_auxv_is_refused(hwcap_exec: Path, user: s
     assert res.returncode == 0, res.stderr
     report = res.report()
     assert report["saved_auxv_size"] == 0  # unknown without PR_GET_AUXV
-    assert dict((t, v) for t, v in report["after"])[AT_HWCAP] == kernel_hwcap()[AT_HWCAP] & 1
+    assert dict(vector(report, "after"))[AT_HWCAP] == kernel_hwcap()[AT_HWCAP] & 1
 
 
 # ---------------------------------------------------------------------------- failures and fallbacks
@@ -255,7 +250,7 @@ def test_refused_prctl_warns_and_runs_with_on_failure_warn(hwcap_exec: Path, use
     report = res.report()
     assert report["ok"] is False and report["method"] is None
     assert report["after"] == report["before"]
-    assert dict((t, v) for t, v in report["after"])[AT_HWCAP] == kernel_hwcap()[AT_HWCAP]
+    assert dict(vector(report, "after"))[AT_HWCAP] == kernel_hwcap()[AT_HWCAP]
 
 
 def test_set_mm_auxv_fallback_needs_cap_sys_resource(hwcap_exec: Path, user: str) -> None:
@@ -268,7 +263,7 @@ def test_set_mm_auxv_fallback_needs_cap_sys_resource(hwcap_exec: Path, user: str
     if user == "root" and root_gets_cap_sys_resource():
         assert res.returncode == 0, res.stderr
         assert report["method"] == "PR_SET_MM_AUXV"
-        assert dict((t, v) for t, v in report["after"])[AT_HWCAP] == kernel_hwcap()[AT_HWCAP] & 1
+        assert dict(vector(report, "after"))[AT_HWCAP] == kernel_hwcap()[AT_HWCAP] & 1
     else:
         assert res.returncode == EX_APPLY
         assert "PR_SET_MM_AUXV not tried (needs CAP_SYS_RESOURCE)" in res.stderr

@@ -12,7 +12,7 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
-from hwcap_exec_support import NOBODY, Pair, kernel_hwcap, own_auxv, parse_auxv, run
+from hwcap_exec_support import NOBODY, Pair, documented_after, kernel_hwcap, own_auxv, parse_auxv, run, vector
 
 from hwcap_operator.arch import normalize_arch
 from hwcap_operator.auxv_types import AT_HWCAP, AT_HWCAP2, AT_NULL, HWCAP_TYPES
@@ -42,8 +42,7 @@ def _load_real_vector(kernel: Kernel, pid: int, pairs: list[Pair]) -> None:
 
 
 def _documented_buffer(kernel: Kernel, before: list[Pair], masks: dict[int, int]) -> bytes:
-    pairs = [(t, v & masks[t]) if t in masks else (t, v) for t, v in before]
-    raw = kernel.config.native_layout.encode([*pairs, (AT_NULL, 0)])
+    raw = kernel.config.native_layout.encode([*documented_after(before, masks), (AT_NULL, 0)])
     return raw.ljust(kernel.config.saved_auxv_bytes, b"\0")
 
 
@@ -56,8 +55,8 @@ def test_model_predicts_the_saved_auxv_pr_set_mm_map_stores(hwcap_exec: Path, us
     )
     assert res.returncode == 0, res.stderr
     report = res.report()
-    before = [(t, v) for t, v in report["before"]]
-    real_after = [(t, v) for t, v in report["after"]]
+    before = vector(report, "before")
+    real_after = vector(report, "after")
 
     kernel = Kernel(_node("none"))
     # sizeof(mm->saved_auxv): the model's AT_VECTOR_SIZE for this arch is what PR_GET_AUXV reported.
@@ -84,8 +83,8 @@ def test_execmodel_hwcap_exec_predicts_the_binary(hwcap_exec: Path, user: str) -
     res = run([str(hwcap_exec), *args, "--print=json", "--", "/bin/true"], user=user)
     assert res.returncode == 0, res.stderr
     report = res.report()
-    before = [(t, v) for t, v in report["before"]]
-    after = [(t, v) for t, v in report["after"]]
+    before = vector(report, "before")
+    after = vector(report, "after")
     assert {t for t, _ in after if t in HWCAP_TYPES} == set(words)  # none added for --hwcap3/4 here
 
     assert masked_vector(before, mask, words)[:-1] == after
