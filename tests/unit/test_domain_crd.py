@@ -130,7 +130,7 @@ def test_schema_is_structural(committed_crd: dict[str, Any]) -> None:
 def test_spec_defaults_come_from_the_models(committed_crd: dict[str, Any]) -> None:
     spec = committed_crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     leveling = spec["leveling"]
-    assert leveling["default"] == {}
+    assert leveling["default"] == {"mode": "Frozen", "relevelGeneration": 0, "onMissingFeatures": "Exclude"}
     assert leveling["properties"]["mode"]["default"] == "Frozen"
     assert leveling["properties"]["onMissingFeatures"]["default"] == "Exclude"
     assert spec["allowHidingSecurityFeatures"]["default"] is False

@@ -118,13 +118,19 @@ class Baseline(_Model):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "self.mode != 'Preset' || has(self.preset)", "message": "mode Preset needs preset"},
+                # has(self.mode): the apiserver checks these rules against a default value as written, before
+                # nested defaults apply (crdgen also writes defaults in full; this keeps a hand edit safe).
                 {
-                    "rule": "self.mode != 'Explicit' || (has(self.features) && size(self.features) > 0)",
+                    "rule": "!has(self.mode) || self.mode != 'Preset' || has(self.preset)",
+                    "message": "mode Preset needs preset",
+                },
+                {
+                    "rule": "!has(self.mode) || self.mode != 'Explicit' "
+                    "|| (has(self.features) && size(self.features) > 0)",
                     "message": "mode Explicit needs features",
                 },
                 {
-                    "rule": "self.mode == 'Preset' || !has(self.preset)",
+                    "rule": "(has(self.mode) && self.mode == 'Preset') || !has(self.preset)",
                     "message": "preset is only allowed with mode Preset",
                 },
             ]

@@ -5,8 +5,8 @@ fixes stackhpc/kube-custom-resource applies): no ``$ref`` (inline every definiti
 ``additionalProperties: false`` beside ``properties`` (the apiserver prunes unknown fields instead).
 ``Optional[X]`` becomes plain ``X``, not ``nullable: true``: the apiserver prunes a ``null`` in a non-nullable
 field before defaulting (so ``preset: null`` means "unset"), whereas a nullable enum would have to list null.
-Object fields built by ``default_factory`` get ``default: {}`` so the apiserver fills in their nested defaults
-and ``kubectl get -o yaml`` shows the effective spec. Status carries no defaults: only the operator writes it.
+Object fields built by ``default_factory`` get their full default value so ``kubectl get -o yaml`` shows the
+effective spec. Status carries no defaults: only the operator writes it.
 
 Usage::
 
@@ -42,8 +42,18 @@ HEADER = (
 JsonDict = dict[str, Any]
 
 
+def _without_empty(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_empty(v) for k, v in value.items() if v not in ({}, [], None)}
+    return value
+
+
 class _DefaultsFromFactories(GenerateJsonSchema):
-    """Show ``default_factory`` defaults as an empty object or list (nested defaults then apply)."""
+    """Write an object field's ``default_factory`` value out in full (empty lists and maps left out).
+
+    In full, not ``{}``: the apiserver checks a default against the CEL rules as written, without first
+    applying the nested defaults, so ``baseline: {}`` would fail ``self.mode != 'Preset'`` (no such key).
+    """
 
     def get_default_value(self, schema: core_schema.WithDefaultSchema) -> Any:
         factory = schema.get("default_factory")
@@ -51,7 +61,7 @@ class _DefaultsFromFactories(GenerateJsonSchema):
             return super().get_default_value(schema)
         value = factory()  # type: ignore[call-arg]
         if isinstance(value, BaseModel):
-            return {}
+            return _without_empty(value.model_dump(mode="json", by_alias=True))
         return NoDefault  # empty lists/maps stay absent, as in core Kubernetes types
 
 

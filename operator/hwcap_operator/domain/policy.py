@@ -348,7 +348,7 @@ def evaluate(
     domain (for the impact report). ``validate`` is the check behind MaskValid (default: the exec model). ``now`` is
     the time written into changed conditions (default: the clock).
     """
-    when = now or datetime.now(UTC)
+    when = (now or datetime.now(UTC)).replace(microsecond=0)  # metav1.Time has second precision
     selector = node_selector(spec)
     selected = sorted((n for n in nodes if selects(spec, selector, n.arch, n.labels)), key=lambda n: n.name)
     work = _Work()
