@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import kopf
 from kubernetes import client, config
 
 
@@ -15,3 +16,20 @@ def api_client(kubeconfig: str | None = None) -> client.ApiClient:
         return client.ApiClient(configuration)
     api: client.ApiClient = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
     return api
+
+
+def connection_info(api: client.ApiClient) -> kopf.ConnectionInfo:
+    """kopf's credentials from the same client configuration the operator uses (``--kubeconfig`` honoured).
+
+    A registry of our own has none of kopf's default login handlers, and those would read only
+    $KUBECONFIG/~/.kube/config anyway; a ``--kubeconfig`` flag must mean the same for watches and writes.
+    """
+    cfg = api.configuration
+    header = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix("authorization")
+    parts = header.split(" ", 1) if header else []
+    scheme, token = (None, None) if not parts else (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+    return kopf.ConnectionInfo(
+        server=cfg.host, ca_path=cfg.ssl_ca_cert, insecure=not cfg.verify_ssl,
+        username=cfg.username or None, password=cfg.password or None, scheme=scheme, token=token,
+        certificate_path=cfg.cert_file, private_key_path=cfg.key_file,
+    )  # fmt: skip

@@ -17,7 +17,8 @@ from hwcap_operator.admission.oci import OciResolver
 from hwcap_operator.domain.nodes import NodeFeatures
 from hwcap_operator.domain.policy import MaskValidator, no_validation
 from hwcap_operator.kube import admission_server
-from hwcap_operator.kube.client import api_client
+from hwcap_operator.kube.client import api_client, connection_info
+from hwcap_operator.kube.events import api_event_sink
 from hwcap_operator.kube.handlers import build_registry, configure_settings
 from hwcap_operator.kube.metrics import OperatorMetrics
 from hwcap_operator.kube.pullsecrets import PullSecretReader
@@ -84,13 +85,17 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
     started = asyncio.Event()
     runners: list[Any] = []
 
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return connection_info(client)
+
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure_settings(settings, peering=options.peering)
         if options.webhook_port:
             if options.tls_cert_file is None or options.tls_key_file is None:
                 raise kopf.PermanentError("the webhook needs --tls-cert-file and --tls-key-file (or --webhook-port 0)")
-            app = admission_server.webhook_app(make_decider(view, mutation, resolver), metrics, _post_event)
+            app = admission_server.webhook_app(make_decider(view, mutation, resolver), metrics, api_event_sink(client))
             tls = admission_server.server_ssl_context(options.tls_cert_file, options.tls_key_file)
             runners.append(await admission_server.start_site(app, options.webhook_host, options.webhook_port, tls))
         if options.metrics_port:
