@@ -43,17 +43,29 @@ def event_for(body: Mapping[str, Any], event_type: str, reason: str, message: st
     )  # fmt: skip
 
 
-def api_event_sink(api: client.ApiClient) -> EventSink:
-    """An ``EventSink`` for the webhook: called on the event loop, posts in the default executor."""
+def api_event_poster(api: client.ApiClient) -> EventSink:
+    """A synchronous ``EventSink`` for code already in a worker thread (the domain reconciler's writes).
+
+    ``kopf.event`` is not safe there either: it hands the Event to kopf's queue through context variables
+    and the event loop, which a worker thread must not touch.
+    """
     core = client.CoreV1Api(api)
 
-    def send(event: client.CoreV1Event) -> None:
+    def post(body: dict[str, Any], event_type: str, reason: str, message: str) -> None:
+        event = event_for(body, event_type, reason, message)
         try:
             core.create_namespaced_event(str(event.metadata.namespace), event)
-        except Exception as exc:  # an Event is best effort: never an error of the admission
-            log.warning("could not post Event %s: %s", event.reason, exc)
+        except Exception as exc:  # best effort, like every Event
+            log.warning("could not post Event %s: %s", reason, exc)
+
+    return post
+
+
+def api_event_sink(api: client.ApiClient) -> EventSink:
+    """An ``EventSink`` for the webhook: called on the event loop, posts in the default executor."""
+    post_now = api_event_poster(api)
 
     def post(body: dict[str, Any], event_type: str, reason: str, message: str) -> None:
-        asyncio.get_running_loop().run_in_executor(None, send, event_for(body, event_type, reason, message))
+        asyncio.get_running_loop().run_in_executor(None, post_now, body, event_type, reason, message)
 
     return post

@@ -7,7 +7,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import kopf
 
@@ -18,7 +18,7 @@ from hwcap_operator.domain.nodes import NodeFeatures
 from hwcap_operator.domain.policy import MaskValidator, no_validation
 from hwcap_operator.kube import admission_server
 from hwcap_operator.kube.client import api_client, connection_info
-from hwcap_operator.kube.events import api_event_sink
+from hwcap_operator.kube.events import api_event_poster, api_event_sink
 from hwcap_operator.kube.handlers import build_registry, configure_settings
 from hwcap_operator.kube.metrics import OperatorMetrics
 from hwcap_operator.kube.pullsecrets import PullSecretReader
@@ -52,10 +52,6 @@ class OperatorOptions:
     validate: MaskValidator = no_validation
 
 
-def _post_event(body: dict[str, Any], event_type: str, reason: str, message: str) -> None:
-    kopf.event(kopf.Body(cast(kopf.RawBody, body)), type=event_type, reason=reason, message=message)
-
-
 def _count_node_issue(metrics: OperatorMetrics, node: NodeFeatures) -> None:
     """One count per problem kind each time a node's data is (re)read with problems; logged with the node."""
     source = node.source or "none"
@@ -73,7 +69,7 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
     metrics = OperatorMetrics()
     view = ClusterView(operator_namespace=options.namespace, on_node_issue=lambda n: _count_node_issue(metrics, n))
     client = api_client(options.kubeconfig)
-    reconciler = Reconciler(view, client, metrics, _post_event, options.validate)
+    reconciler = Reconciler(view, client, metrics, api_event_poster(client), options.validate)
     resolver = options.resolver or OciResolver(
         PullSecretReader(client), insecure_registries=options.insecure_registries,
         on_cache=lambda result: metrics.entrypoint_cache.labels(result=result).inc(),
