@@ -3,6 +3,7 @@ rejects a write carrying a stale resourceVersion."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from typing import Any
@@ -17,10 +18,11 @@ def test_watch_sees_a_change(core_v1: client.CoreV1Api, namespace: str) -> None:
     watcher = watch.Watch()
 
     def consume() -> None:
-        for event in watcher.stream(
-            core_v1.list_namespaced_config_map, namespace, resource_version=start_rv, timeout_seconds=60
-        ):
-            events.put((event["type"], event["object"]))
+        with contextlib.suppress(Exception):  # the stream is cut when the test ends; that is expected
+            for event in watcher.stream(
+                core_v1.list_namespaced_config_map, namespace, resource_version=start_rv, timeout_seconds=60
+            ):
+                events.put((event["type"], event["object"]))
 
     thread = threading.Thread(target=consume, daemon=True)
     thread.start()
@@ -34,7 +36,10 @@ def test_watch_sees_a_change(core_v1: client.CoreV1Api, namespace: str) -> None:
             seen.append((kind, (obj.data or {}).get("step")))
         assert seen == [("ADDED", "1"), ("MODIFIED", "2")]
     finally:
-        watcher.stop()
+        watcher.stop()  # takes effect at the next event: make one so the thread ends now
+        core_v1.delete_namespaced_config_map("watched", namespace)
+        thread.join(timeout=60)
+    assert not thread.is_alive()
 
 
 def test_stale_resource_version_is_a_conflict(core_v1: client.CoreV1Api, namespace: str) -> None:

@@ -162,14 +162,29 @@ def nodefeature_crd() -> dict[str, Any]:
     }
 
 
+#: Taints the NodeTaint admission plugin puts on every new Node; kube-controller-manager's node lifecycle
+#: controller lifts them once the node is Ready. None runs here, so :func:`create_ready_node` does it.
+CONDITION_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+
+
 def create_ready_node(core_v1: Any, manifest: Mapping[str, Any], status: Mapping[str, Any] | None = None) -> Any:
-    """Create a Node through the API and patch its status subresource to Ready (``core_v1``: CoreV1Api)."""
+    """Create a Node through the API, patch its status subresource to Ready and lift the condition
+    taints, as kubelet + node lifecycle controller would (``core_v1``: kubernetes CoreV1Api)."""
     name = manifest["metadata"]["name"]
     core_v1.create_node(dict(manifest))
     body = copy.deepcopy(dict(status or ready_status()))
     arch = manifest["metadata"]["labels"].get("kubernetes.io/arch", "")
     body["status"]["nodeInfo"]["architecture"] = arch
-    return core_v1.patch_node_status(name, body)
+    core_v1.patch_node_status(name, body)
+    node = core_v1.api_client.sanitize_for_serialization(core_v1.read_node(name))
+    taints = node.get("spec", {}).get("taints") or []
+    kept = [t for t in taints if t.get("key") not in CONDITION_TAINTS]
+    if len(kept) != len(taints):
+        core_v1.patch_node(name, [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": node["metadata"]["resourceVersion"]},
+            {"op": "replace", "path": "/spec/taints", "value": kept},
+        ])
+    return core_v1.read_node(name)
 
 
 def profile_paths(directory: Path, names: Sequence[str]) -> list[Path]:

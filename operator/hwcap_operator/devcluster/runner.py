@@ -141,9 +141,9 @@ class ControlPlane:
 
     def start(self) -> None:
         """Start every component and wait until each is healthy; on failure stop them and raise with logs."""
-        if not self.options.detached:
+        if not self.options.detached:  # a detached plane must outlive this process
             _install_cleanup_hooks()
-        _RUNNING.add(self)
+            _RUNNING.add(self)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         attempts = 3
         for attempt in range(1, attempts + 1):
@@ -267,6 +267,8 @@ class ControlPlane:
             f"--etcd-servers=http://{LOOPBACK}:{self.ports.etcd_client}",
             f"--bind-address={LOOPBACK}",
             f"--advertise-address={LOOPBACK}",
+            # the endpoint reconcilers refuse a loopback address; nothing in-cluster needs the endpoints
+            "--endpoint-reconciler-type=none",
             f"--secure-port={self.ports.apiserver}",
             f"--cert-dir={pki}",
             f"--tls-cert-file={pki / 'apiserver.crt'}",

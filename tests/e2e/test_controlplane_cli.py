@@ -1,0 +1,85 @@
+"""The devcluster CLI drives a detached control plane end to end, and a failed start reports its logs
+and leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hwcap_operator.devcluster.assets import Binaries
+from hwcap_operator.devcluster.runner import ControlPlane, Options, StartupError
+from hwcap_operator.devcluster.testing import use_existing_cluster
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hwcap_operator.devcluster", *args],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_up_kubeconfig_down(devcluster_binaries: Binaries, tmp_path: Path) -> None:
+    if use_existing_cluster():
+        pytest.fail("the CLI proof starts its own control plane; unset USE_EXISTING_CLUSTER to run it")
+    state = str(tmp_path / "state")
+    up = _cli("--state-dir", state, "up", "--no-scheduler", "--no-build")
+    assert up.returncode == 0, up.stderr
+    pids = [p["pid"] for p in json.loads((tmp_path / "state" / "state.json").read_text())["processes"]]
+    try:
+        assert len(pids) == 2 and all(_running(p) for p in pids)  # etcd + kube-apiserver, detached
+        again = _cli("--state-dir", state, "up", "--no-build")
+        assert again.returncode == 0 and "already running" in again.stdout
+        kubeconfig = _cli("--state-dir", state, "kubeconfig").stdout.strip()
+        assert f"KUBECONFIG={kubeconfig}" in up.stdout
+        who = subprocess.run(
+            [str(devcluster_binaries.kubectl), "auth", "whoami", "-o", "json"],
+            env={**os.environ, "KUBECONFIG": kubeconfig}, capture_output=True, text=True, check=True,
+        )
+        groups = json.loads(who.stdout)["status"]["userInfo"]["groups"]
+        assert "system:masters" in groups
+    finally:
+        down = _cli("--state-dir", state, "down")
+    assert down.returncode == 0 and "kube-apiserver" in down.stdout
+    assert not any(_running(p) for p in pids)
+    assert _cli("--state-dir", state, "status").returncode == 1
+
+
+def test_failed_start_shows_the_log_and_leaves_nothing_running(
+    devcluster_binaries: Binaries, tmp_path: Path
+) -> None:
+    plane = ControlPlane(
+        devcluster_binaries,
+        Options(state_dir=tmp_path / "bad", scheduler=False, extra_apiserver_args=["--no-such-flag=1"]),
+    )
+    with pytest.raises(StartupError) as err:
+        plane.start()
+    message = str(err.value)
+    assert "kube-apiserver exited" in message
+    assert "unknown flag: --no-such-flag" in message  # the apiserver's own words, from its log
+    assert (tmp_path / "bad" / "logs" / "kube-apiserver.log").is_file()
+    assert _processes_mentioning(str(tmp_path / "bad")) == []  # etcd was started, and stopped
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline and _running(int(entry.name)):
+                found.append(int(entry.name))
+    return found
