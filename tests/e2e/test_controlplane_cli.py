@@ -13,7 +13,6 @@ import pytest
 
 from hwcap_operator.devcluster.assets import Binaries
 from hwcap_operator.devcluster.runner import ControlPlane, Options, StartupError
-from hwcap_operator.devcluster.testing import use_existing_cluster
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -31,8 +30,6 @@ def _running(pid: int) -> bool:
 
 
 def test_up_kubeconfig_down(devcluster_binaries: Binaries, tmp_path: Path) -> None:
-    if use_existing_cluster():
-        pytest.fail("the CLI proof starts its own control plane; unset USE_EXISTING_CLUSTER to run it")
     state = str(tmp_path / "state")
     up = _cli("--state-dir", state, "up", "--no-scheduler", "--no-build")
     assert up.returncode == 0, up.stderr
