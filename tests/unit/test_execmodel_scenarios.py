@@ -97,6 +97,46 @@ def test_apply_prefers_map_and_falls_back_to_auxv_with_cap_sys_resource() -> Non
     assert not apply_mask(no_cr, user, MASK).applied
 
 
+def test_apply_mask_in_a_non_dumpable_process_sets_dumpable_around_the_map() -> None:
+    """The binary's header step 4: a non-dumpable process reads zeros from /proc/self/stat (§2.4), so it sets
+    PR_SET_DUMPABLE 1 for the call and restores 0; no capability needed."""
+    k = Kernel(config())
+    pid = k.spawn("r", creds=Creds())
+    assert k.setresuid(pid, 65534, 65534, 65534) == 0 and not k.task(pid).mm.dumpable
+    assert not k.task(pid).creds.caps  # no PR_SET_MM_AUXV fallback: PR_SET_MM_MAP has to work
+    result = apply_mask(k, pid, MASK)
+    assert (result.method, result.dumpable_fixup) == ("PR_SET_MM_MAP", True)
+    assert not k.task(pid).mm.dumpable
+    ops = [e.op for e in k.trace[-3:]]
+    assert ops[0] == "prctl(PR_SET_DUMPABLE, 1)" and ops[1].startswith("prctl(PR_SET_MM_MAP")
+    assert ops[2] == "prctl(PR_SET_DUMPABLE, 0)"
+
+
+def test_apply_mask_refuses_a_vector_larger_than_saved_auxv_before_any_prctl() -> None:
+    """build_masked: adding a word back must fit sizeof(saved_auxv); otherwise nothing is written."""
+    k = Kernel(config())
+    pid = k.spawn("r", creds=Creds.user(0, caps=frozenset({CAP_SYS_RESOURCE})))
+    size = k.config.saved_auxv_bytes
+    layout = k.config.native_layout
+    kept = [(t, v) for t, v in layout.pairs(k.proc_auxv(pid)) if t not in (AT_HWCAP2, AT_NULL)]
+    filler = [(AT_PAGESZ, 4096)] * (size // 16 - 1 - len(kept))
+    assert k.prctl_set_mm_map(pid, PrctlMmMap(k.proc_stat_layout(pid), layout.encode([*kept, *filler]))) == 0
+    before, trace = k.proc_auxv(pid), len(k.trace)
+    result = apply_mask(k, pid, MASK)
+    assert not result.applied and (result.map_result, result.auxv_result) == (None, None)
+    assert result.refused == f"the masked auxv needs {size + 16} bytes, saved_auxv holds {size}"
+    assert [e.op for e in k.trace[trace:]] == ["prctl(PR_GET_AUXV)"] and k.proc_auxv(pid) == before
+
+
+def test_hwcap_exec_step_reports_the_exec_like_the_guest_even_when_the_mask_did_not_take() -> None:
+    """The lab's guest runs hwcap-exec --on-failure=warn: the step's result is the program's exec."""
+    no_cr = KernelConfig.for_arch("arm64", NODE, checkpoint_restore=False)
+    spawn = Step("spawn", "init", uid=65534)
+    r = run(Scenario("warn", "", (spawn, Step("hwcap_exec", "init", mask=MASK), Step("observe", "init"))), no_cr)
+    assert [o.result for o in r.observations] == [0, 0, 0]
+    assert r.observations[-1].hwcap == NODE
+
+
 # ------------------------------------------------------------------------------------ serialisation
 
 

@@ -5,9 +5,11 @@ the binary's own ``build_masked`` and the real auxv after the prctl with :func:`
 the own saved_auxv (PR_GET_AUXV), AND each HWCAP word with its mask, keep exactly one entry per HWCAP type
 (a duplicate eats into ``inherit_hwcap``'s ``n``, §1.7.3) and add a missing word only when the kernel put it
 on the process's initial stack (a missing word becomes 0 in children; a word the kernel does not provide,
-e.g. AT_HWCAP4 on arm64, is never added), apply with PR_SET_MM_MAP (no capability; address fields from
-/proc/self/stat), fall back to PR_SET_MM_AUXV with the full buffer size when that fails and
-CAP_SYS_RESOURCE is held (a full-size write replaces the whole vector on every kernel, §2.4), then exec.
+e.g. AT_HWCAP4 on arm64, is never added); refuse a vector larger than saved_auxv; apply with PR_SET_MM_MAP
+(no capability; address fields from /proc/self/stat, with PR_SET_DUMPABLE 1 around the call when a
+non-dumpable process reads none there), fall back to PR_SET_MM_AUXV with the full buffer size when that
+fails and CAP_SYS_RESOURCE is held (a full-size write replaces the whole vector on every kernel, §2.4),
+then exec.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 from hwcap_operator.auxv_types import AT_NULL, HWCAP_TYPES
 from hwcap_operator.execmodel.auxv import Pair, hwcap_entries, terminated
-from hwcap_operator.execmodel.kernel import CAP_SYS_RESOURCE, Binary, Kernel, PrctlMmMap
+from hwcap_operator.execmodel.kernel import CAP_SYS_RESOURCE, Binary, Kernel, MmLayout, PrctlMmMap
 
 
 def masked_vector(pairs: Sequence[Pair], mask: Sequence[int | None], provided: Mapping[int, int]) -> list[Pair]:
@@ -50,33 +52,65 @@ def masked_vector(pairs: Sequence[Pair], mask: Sequence[int | None], provided: M
 
 @dataclass(frozen=True)
 class ApplyResult:
-    """How the mask was applied: ``method`` is "PR_SET_MM_MAP", "PR_SET_MM_AUXV" or "" (not applied)."""
+    """How the mask was applied: ``method`` is "PR_SET_MM_MAP", "PR_SET_MM_AUXV" or "" (not applied).
+
+    ``map_result``/``auxv_result`` are the prctl return values, None where the binary did not make that
+    call; ``refused`` is why it made none or skipped PR_SET_MM_MAP (its own checks, before the kernel's).
+    """
 
     method: str
-    map_result: int
+    map_result: int | None
     auxv_result: int | None
+    refused: str = ""
+    #: PR_SET_DUMPABLE was set to 1 around PR_SET_MM_MAP (a non-dumpable process reads no layout, §2.4).
+    dumpable_fixup: bool = False
 
     @property
     def applied(self) -> bool:
         return bool(self.method)
 
 
+def _plausible(m: MmLayout) -> bool:
+    """``layout_plausible()``: no address below 4096 and the pairs ordered (what a zeroed stat fails)."""
+    if any(getattr(m, name) < 4096 for name in MmLayout.__dataclass_fields__):
+        return False
+    return (
+        m.start_code < m.end_code
+        and m.start_data <= m.end_data
+        and m.start_brk <= m.brk
+        and m.arg_start <= m.arg_end
+        and m.env_start <= m.env_end
+    )
+
+
 def apply_mask(kernel: Kernel, tid: int, mask: Sequence[int | None]) -> ApplyResult:
-    """Run hwcap-exec's apply step in task ``tid``; the kernel's trace records each syscall."""
+    """Run hwcap-exec's apply step in task ``tid`` (its ``build_masked`` and ``apply``); the kernel's trace
+    records each syscall."""
     task = kernel.task(tid)
     layout = kernel.config.layout(task.abi)
     size, raw = kernel.prctl_get_auxv(tid)
     # stack_find(): the last entry of each HWCAP type before AT_NULL on the task's own initial stack.
     provided = hwcap_entries(task.mm.stack_auxv, HWCAP_TYPES)
     vector = layout.encode(masked_vector(layout.pairs(raw), mask, provided))
-    map_result = kernel.prctl_set_mm_map(tid, PrctlMmMap(kernel.proc_stat_layout(tid), vector))
+    if len(vector) > size:  # build_masked refuses before any prctl
+        return ApplyResult("", None, None, f"the masked auxv needs {len(vector)} bytes, saved_auxv holds {size}")
+    stat = kernel.proc_stat_layout(tid)
+    fixup = not _plausible(stat) and not task.mm.dumpable and kernel.prctl_set_dumpable(tid, 1) == 0
+    if fixup:
+        stat = kernel.proc_stat_layout(tid)
+    map_result = None
+    refused = "" if _plausible(stat) else "/proc/self/stat shows no plausible memory layout"
+    if not refused:
+        map_result = kernel.prctl_set_mm_map(tid, PrctlMmMap(stat, vector))
+    if fixup:
+        kernel.prctl_set_dumpable(tid, 0)
     if map_result == 0:
-        return ApplyResult("PR_SET_MM_MAP", map_result, None)
+        return ApplyResult("PR_SET_MM_MAP", map_result, None, dumpable_fixup=fixup)
     if CAP_SYS_RESOURCE not in task.creds.caps:  # capget(): the effective set, as the C binary sees it
-        return ApplyResult("", map_result, None)
+        return ApplyResult("", map_result, None, refused, fixup)
     full = vector + bytes(size - len(vector))
     auxv_result = kernel.prctl_set_mm_auxv(tid, full, size)
-    return ApplyResult("PR_SET_MM_AUXV" if auxv_result == 0 else "", map_result, auxv_result)
+    return ApplyResult("PR_SET_MM_AUXV" if auxv_result == 0 else "", map_result, auxv_result, refused, fixup)
 
 
 def hwcap_exec(kernel: Kernel, tid: int, mask: Sequence[int | None], program: Binary) -> ApplyResult:

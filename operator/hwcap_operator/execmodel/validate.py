@@ -248,7 +248,7 @@ def _findings(
             processes=tuple(p.name for p in procs if not p.as_expected),
         ))  # fmt: skip
     elif not applied.applied:
-        detail = f"PR_SET_MM_MAP returned {applied.map_result}"
+        detail = applied.refused or f"PR_SET_MM_MAP returned {applied.map_result}"
         if applied.auxv_result is not None:
             detail += f", PR_SET_MM_AUXV {applied.auxv_result}"
         out.append(Finding(
