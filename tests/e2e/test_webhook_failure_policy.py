@@ -1,0 +1,102 @@
+"""The operator down: the webhook configuration's failurePolicy decides, and the operator's return heals.
+
+``Fail``: the API server refuses pod creation in the selected namespaces, naming the webhook (no pod starts
+unmasked). ``Ignore``: pods are created exactly as written (availability first; the chart's default). Each
+case first proves the webhook injects while the operator is up, and after a restart that it injects again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from hwcap_operator import keys
+from hwcap_operator.devcluster.testing import ClusterAccess
+from tests.e2e.operator_harness import Domains, OperatorProcess, free_port, running_operator
+from tests.e2e.webhook_support import (
+    TEST_LABEL,
+    WEBHOOK_NAME,
+    WebhookTLS,
+    delete_domain,
+    domain_manifest,
+    install_crd,
+    installed_webhook,
+    kubectl_create,
+    label_namespace,
+    pod_annotations,
+    read_pod,
+    strip_server_fields,
+    wait_until_injected,
+    webhook_configuration,
+    webhook_tls,
+)
+
+G3 = "arm64-aws-graviton3-neoverse-v1"
+Json = dict[str, Any]
+
+
+@pytest.fixture
+def operator(kubectl: Any, control_plane: ClusterAccess,
+             tmp_path: Path) -> Iterator[tuple[OperatorProcess, WebhookTLS]]:  # fmt: skip
+    if not control_plane.local:
+        pytest.fail("the webhook tests need the local control plane: a remote apiserver cannot reach 127.0.0.1")
+    install_crd(kubectl)
+    tls = webhook_tls(tmp_path / "tls")
+    with running_operator(control_plane.kubeconfig, tmp_path, webhook=(free_port(), tls.cert, tls.key)) as op:
+        yield op, tls
+
+
+def pod(name: str) -> Json:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1", "command": ["/app"],
+                                     "args": ["--serve"]}]}}  # fmt: skip
+
+
+@pytest.mark.parametrize("failure_policy", ["Fail", "Ignore"])
+def test_operator_down_behaves_as_the_failure_policy_says(
+    failure_policy: str, operator: tuple[OperatorProcess, WebhookTLS], kubectl: Any, api_client: client.ApiClient,
+    core_v1: client.CoreV1Api, node_factory: Any, namespace: str,
+) -> None:  # fmt: skip
+    op, tls = operator
+    assert op.webhook is not None
+    for _ in range(2):
+        node_factory(G3, labels={TEST_LABEL: namespace})
+    label_namespace(core_v1, namespace, {TEST_LABEL: namespace})
+    name = f"fp-{namespace}"[:63]
+    domains = Domains(api_client)
+    config = webhook_configuration(f"hwcap-{namespace}", op.webhook[0], tls, [namespace],
+                                   failure_policy=failure_policy, timeout_seconds=2)  # fmt: skip
+    with installed_webhook(api_client, config):
+        try:
+            kubectl("apply", "-f", "-", input=domain_manifest(name, namespace, {TEST_LABEL: namespace}))
+            domains.wait_condition(name, "Ready", "True")
+            wait_until_injected(core_v1, namespace, name)
+            assert kubectl_create(kubectl, namespace, pod("while-up")).returncode == 0
+            assert pod_annotations(read_pod(core_v1, namespace, "while-up"))[keys.POD_DOMAIN_ANNOTATION] == name
+
+            op.stop()
+            result = kubectl_create(kubectl, namespace, pod("while-down"))
+            if failure_policy == "Fail":
+                assert result.returncode != 0
+                assert f'failed calling webhook "{WEBHOOK_NAME}"' in result.stderr, result.stderr
+                with pytest.raises(client.ApiException) as missing:
+                    core_v1.read_namespaced_pod("while-down", namespace)
+                assert missing.value.status == 404
+            else:
+                assert result.returncode == 0, result.stderr
+                stored = read_pod(core_v1, namespace, "while-down")
+                assert strip_server_fields(stored) == strip_server_fields(pod("while-down"))
+
+            op.start()
+            wait_until_injected(core_v1, namespace, name)
+            assert kubectl_create(kubectl, namespace, pod("after-restart")).returncode == 0
+            stored = read_pod(core_v1, namespace, "after-restart")
+            assert pod_annotations(stored)[keys.POD_DOMAIN_ANNOTATION] == name
+        finally:
+            if op.proc is None or op.proc.poll() is not None:
+                op.start()  # the domain's finalizer needs a running operator
+            delete_domain(api_client, name)
