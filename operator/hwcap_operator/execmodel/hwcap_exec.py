@@ -72,15 +72,7 @@ class ApplyResult:
 
 def _plausible(m: MmLayout) -> bool:
     """``layout_plausible()``: no address below 4096 and the pairs ordered (what a zeroed stat fails)."""
-    if any(getattr(m, name) < 4096 for name in MmLayout.__dataclass_fields__):
-        return False
-    return (
-        m.start_code < m.end_code
-        and m.start_data <= m.end_data
-        and m.start_brk <= m.brk
-        and m.arg_start <= m.arg_end
-        and m.env_start <= m.env_end
-    )
+    return all(v >= 4096 for v in m.addresses()) and m.ordered()
 
 
 def apply_mask(kernel: Kernel, tid: int, mask: Sequence[int | None]) -> ApplyResult:

@@ -279,6 +279,20 @@ class MmLayout:
     env_start: int = 0x7FFF1100
     env_end: int = 0x7FFF1200
 
+    def addresses(self) -> tuple[int, ...]:
+        """Every address field, in struct order."""
+        return tuple(getattr(self, name) for name in MmLayout.__dataclass_fields__)
+
+    def ordered(self) -> bool:
+        """The start/end pairs in order: what both validate_prctl_map_addr() and hwcap-exec's check require."""
+        return (
+            self.start_code < self.end_code
+            and self.start_data <= self.end_data
+            and self.start_brk <= self.brk
+            and self.arg_start <= self.arg_end
+            and self.env_start <= self.env_end
+        )
+
 
 @dataclass(frozen=True)
 class PrctlMmMap:
@@ -740,16 +754,7 @@ def _exec_creds(old: Creds, binary: Binary) -> tuple[Creds, bool]:
 
 def _valid_layout(layout: MmLayout, cfg: KernelConfig) -> bool:
     """``validate_prctl_map_addr()`` (§2.4): every address in [mmap_min_addr, TASK_SIZE), pairs ordered."""
-    values = [getattr(layout, name) for name in MmLayout.__dataclass_fields__]
-    if any(not cfg.mmap_min_addr <= v < cfg.task_size for v in values):
-        return False
-    return (
-        layout.start_code < layout.end_code
-        and layout.start_data <= layout.end_data
-        and layout.start_brk <= layout.brk
-        and layout.arg_start <= layout.arg_end
-        and layout.env_start <= layout.env_end
-    )
+    return all(cfg.mmap_min_addr <= v < cfg.task_size for v in layout.addresses()) and layout.ordered()
 
 
 #: glibc x86_64 replaces dl_hwcap, so getauxval(AT_HWCAP) is 0x2 in 64-bit and 0x1 in ia32 processes
