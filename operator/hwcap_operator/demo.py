@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -55,6 +56,7 @@ RELEASE = "hwcap-operator"
 OPERATOR_NAMESPACE = "hwcap-system"
 OPERATOR_SA = RELEASE  # the chart's fullname when the release is named like the chart
 AGENT_SA = f"{RELEASE}-agent"
+NFD_NAMESPACE = keys.NFD_NAMESPACE_DEFAULT
 INIT_IMAGE = "ghcr.io/hwcap-dev/hwcap-operator:0.1.0"
 TOKEN_DURATION = "168h"
 
@@ -364,6 +366,12 @@ class Demo:
                      "--create-namespace --set logFormat=text")  # fmt: skip
             self.kubectl("get", "-n", OPERATOR_NAMESPACE, "deployment,daemonset,serviceaccount,service,secret",
                          "-l", f"app.kubernetes.io/instance={RELEASE}")  # fmt: skip
+            # Node Feature Discovery's NodeFeature API (a minimal CRD): NFD's labels leave out many x86 flags
+            # (CMOV, SSE4.2, BMI2, ...), its NodeFeature objects do not, and the operator reads them first.
+            self.kubectl("apply", "-f", "-", input_text=json.dumps(nodes.nodefeature_crd()), show=False)
+            self.kubectl("create", "namespace", NFD_NAMESPACE, show=False)
+            self.kubectl("wait", "--for=condition=Established", "crd/nodefeatures.nfd.k8s-sigs.io", "--timeout=60s",
+                         show=False)  # fmt: skip
         self.say("    No kubelet runs here: the Deployment and the DaemonSet exist but never start a pod. The demo\n"
                  "    runs the same `hwcap-operator run` / `hwcap-operator agent` as local processes, with tokens\n"
                  "    of the chart's own ServiceAccounts (so the chart's RBAC is what they get).")  # fmt: skip
@@ -420,15 +428,20 @@ class Demo:
         with self.step("registering fake Ready nodes made from real CPU dumps (tests/data/profiles)"):
             plan = [(name, PROFILES / f"{profile}.txt", "general") for name, profile in ARM64_MEMBERS.items()]
             plan += [(name, PROFILES / f"{profile}.txt", "x86-general") for name, profile in X86_NODES.items()]
-            for name, path, pool in plan:
-                profile = nodes.load_profile(path)
-                nodes.create_ready_node(core, nodes.node_manifest(name, profile, labels={POOL_LABEL: pool}))
+            registered = [(name, nodes.load_profile(path), pool) for name, path, pool in plan]
             # This machine itself, as one more x86 node: the node agent below reports its real AT_HWCAP words.
-            local = nodes.load_profile(Path("/proc/cpuinfo"))
+            local = dataclasses.replace(nodes.load_profile(Path("/proc/cpuinfo")), name="this-machine")
             self.state.info["local_node"] = self.local_node = f"demo-local-{local.arch}"
-            nodes.create_ready_node(core, nodes.node_manifest(self.local_node, local, labels={
-                POOL_LABEL: "x86-general" if local.arch == "amd64" else "local"}))  # fmt: skip
+            registered.append((self.local_node, local, "x86-general" if local.arch == "amd64" else "local"))
+            for name, profile, pool in registered:
+                nodes.create_ready_node(core, nodes.node_manifest(name, profile, labels={POOL_LABEL: pool}))
+                self._node_feature(name, profile)
             self.kubectl("get", "nodes", "-L", f"kubernetes.io/arch,{POOL_LABEL},hwcap.dev/test-profile")
+
+    def _node_feature(self, name: str, profile: nodes.CpuProfile) -> None:
+        """What NFD's worker on that node would publish: its unfiltered cpuid flags."""
+        self.kubectl("apply", "-f", "-", input_text=json.dumps(nodes.node_feature_manifest(name, profile,
+                     NFD_NAMESPACE)), show=False)  # fmt: skip
 
     def _agent(self) -> None:
         assert self.plane is not None
@@ -477,13 +490,21 @@ class Demo:
                 return dict(cond)
         return None
 
+    def _wait_ready(self, name: str) -> None:
+        try:
+            wait_for(f"MigrationDomain {name} Ready", lambda: (
+                (self._condition(name, "Ready") or {}).get("status") == "True"), self.timeout)  # fmt: skip
+        except DemoError as err:
+            conditions = self._domain_status(name).get("conditions") or []
+            said = "; ".join(f"{c['type']}={c['status']} {c.get('reason')}: {c.get('message')}" for c in conditions)
+            raise DemoError(f"{err} ({said or 'no conditions yet: is the operator reconciling?'})") from None
+
     def _domains(self) -> None:
         with self.step("applying MigrationDomains from examples/ and waiting until they are Ready"):
             self._apply_example("arm64-auto-domain.yaml")
             self._apply_example("x86-preset-fallbacks.yaml")
             for name in (ARM64_DOMAIN, X86_DOMAIN):
-                wait_for(f"MigrationDomain {name} Ready", lambda n=name: (  # type: ignore[misc]
-                    (self._condition(n, "Ready") or {}).get("status") == "True"), self.timeout)  # fmt: skip
+                self._wait_ready(name)
         self.kubectl("get", "migrationdomains")
         self.kubectl("get", "nodes", "-L", f"{keys.DOMAIN_MEMBER_LABEL_PREFIX}{ARM64_DOMAIN},"
                      f"{keys.DOMAIN_MEMBER_LABEL_PREFIX}{X86_DOMAIN}")  # fmt: skip
@@ -494,8 +515,10 @@ class Demo:
         name, profile = LATE_NODE
         with self.step(f"a weaker node joins the pool: {name} ({profile}); the frozen mask must not move"):
             before = self._domain_status(ARM64_DOMAIN)["mask"]["id"]
+            late = nodes.load_profile(PROFILES / f"{profile}.txt")
             nodes.create_ready_node(client.CoreV1Api(self.api), nodes.node_manifest(
-                name, nodes.load_profile(PROFILES / f"{profile}.txt"), labels={POOL_LABEL: "general"}))  # fmt: skip
+                name, late, labels={POOL_LABEL: "general"}))  # fmt: skip
+            self._node_feature(name, late)
             status = wait_for(f"{name} to be excluded from {ARM64_DOMAIN}", lambda: (
                 s if (s := self._domain_status(ARM64_DOMAIN)).get("excluded", {}).get("count") else None),
                 self.timeout)  # fmt: skip
@@ -618,7 +641,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
             signal.signal(signum, old)
 
 
-def cmd_up(state_dir: Path, timeout: float) -> int:
+def cmd_up(state_dir: Path, timeout: float, keep_on_failure: bool = False) -> int:
     state = DemoState.load(state_dir)
     if state.running():
         print(f"the demo is already running (state: {state_dir})\n  export KUBECONFIG={state.kubeconfig}\n"
@@ -635,6 +658,11 @@ def cmd_up(state_dir: Path, timeout: float) -> int:
     except (DemoError, StartupError, AssetError, build.BuildError, nodes.ProfileError) as err:
         print(f"\ndemo failed: {err}\nlogs: {state_dir / 'logs'} and {state_dir / 'cluster' / 'logs'}",
               file=sys.stderr)  # fmt: skip
+        if keep_on_failure and demo.plane is not None:
+            demo.state.save()
+            print(f"left running for inspection: export KUBECONFIG={demo.state.kubeconfig}; then make demo-down",
+                  file=sys.stderr)  # fmt: skip
+            return 1
         _stop_quietly(state_dir, demo)
         return 1
     except KeyboardInterrupt:
@@ -677,12 +705,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start everything and show the product (detached; idempotent)")
     up.add_argument("--timeout", type=float, default=90.0, help="seconds each wait may take")
+    up.add_argument("--keep-on-failure", action="store_true", help="leave everything running when a step fails")
     sub.add_parser("down", help="stop everything `up` started")
     sub.add_parser("status", help="is the demo running; where are its logs")
     args = parser.parse_args(argv)
     state_dir: Path = (args.state_dir or default_state_dir()).resolve()
     if args.command == "up":
-        return cmd_up(state_dir, args.timeout)
+        return cmd_up(state_dir, args.timeout, args.keep_on_failure)
     if args.command == "down":
         return cmd_down(state_dir)
     return cmd_status(state_dir)
