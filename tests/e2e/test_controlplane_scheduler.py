@@ -24,8 +24,15 @@ def _dump_features(profiles_dir: Path, profile: str) -> set[str]:
     raise AssertionError(f"{profile}: no Features line")
 
 
-def _pod(name: str, feature: str) -> dict[str, Any]:
-    term = {"matchExpressions": [{"key": NFD_CPUID_LABEL_PREFIX + feature, "operator": "In", "values": ["true"]}]}
+#: Nodes other tests leave behind must not take our pods: each test's nodes carry its own label, required too.
+OWNER = "e2e.hwcap.dev/owner"
+
+
+def _pod(name: str, feature: str, owner: str) -> dict[str, Any]:
+    term = {"matchExpressions": [
+        {"key": NFD_CPUID_LABEL_PREFIX + feature, "operator": "In", "values": ["true"]},
+        {"key": OWNER, "operator": "In", "values": [owner]},
+    ]}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -54,11 +61,11 @@ def test_scheduler_binds_by_node_affinity(
 ) -> None:
     assert "sve" in _dump_features(profiles_dir, GRAVITON3)
     assert "sve" not in _dump_features(profiles_dir, GRAVITON2)
-    old = node_factory(GRAVITON2)
-    new = node_factory(GRAVITON3)
+    old = node_factory(GRAVITON2, labels={OWNER: namespace})
+    new = node_factory(GRAVITON3, labels={OWNER: namespace})
     assert {c["type"]: c["status"] for c in new["status"]["conditions"]}["Ready"] == "True"
 
-    core_v1.create_namespaced_pod(namespace, _pod("needs-sve", "SVE"))
+    core_v1.create_namespaced_pod(namespace, _pod("needs-sve", "SVE", namespace))
     pod = _wait_for(core_v1, namespace, "needs-sve", lambda p: p.spec.node_name, "binding")
     assert pod.spec.node_name == new["metadata"]["name"] != old["metadata"]["name"]
 
@@ -68,9 +75,9 @@ def test_pod_needing_a_missing_feature_stays_pending(
 ) -> None:
     missing = "sve2"
     assert all(missing not in _dump_features(profiles_dir, p) for p in (GRAVITON2, GRAVITON3))
-    node_factory(GRAVITON2)
-    node_factory(GRAVITON3)
-    core_v1.create_namespaced_pod(namespace, _pod("needs-sve2", missing.upper()))
+    node_factory(GRAVITON2, labels={OWNER: namespace})
+    node_factory(GRAVITON3, labels={OWNER: namespace})
+    core_v1.create_namespaced_pod(namespace, _pod("needs-sve2", missing.upper(), namespace))
 
     def unschedulable(p: client.V1Pod) -> bool:
         conds = {c.type: c for c in (p.status.conditions or [])}
