@@ -81,6 +81,13 @@ def with_hwcaps(k: Kernel, pid: int, **words: int) -> list[Pair]:
     return [(t, new.get(t, v)) for t, v in pairs_of(k, pid)]
 
 
+def masked_process(k: Kernel, **words: int) -> int:
+    """An unprivileged process that wrote ``words`` into its vector with PR_SET_MM_MAP (which must succeed)."""
+    pid = k.spawn("p", creds=NOBODY)
+    assert set_map(k, pid, with_hwcaps(k, pid, **words)) == 0
+    return pid
+
+
 def child_of(k: Kernel, pid: int, binary: Binary | None = None) -> int:
     c = k.fork(pid)
     assert k.execve(c, binary or Binary("/bin/child")) == 0
@@ -266,8 +273,7 @@ def test_get_auxv_copies_at_most_len_and_returns_the_size() -> None:
 @pytest.mark.parametrize("patch", ["none", "v4", "v5"])
 def test_fork_copies_saved_auxv_and_the_flag_only_with_the_series(patch: PatchLevel) -> None:
     k = arm64(patch)
-    pid = k.spawn("p", creds=NOBODY)
-    set_map(k, pid, with_hwcaps(k, pid, hwcap=0x1))
+    pid = masked_process(k, hwcap=0x1)
     child = k.fork(pid)
     assert k.task(child).mm.saved_auxv == k.task(pid).mm.saved_auxv
     assert k.task(child).mm.user_hwcap is (patch != "none")
@@ -291,8 +297,7 @@ def test_threads_share_the_mm_and_an_exec_by_a_thread_inherits() -> None:
 def test_v5_child_gets_parent_saved_and_kernel_words() -> None:
     # §6: child value per word = parent_saved_value & kernel_value.
     k = arm64()
-    pid = k.spawn("p", creds=NOBODY)
-    assert set_map(k, pid, with_hwcaps(k, pid, hwcap=G2[0], hwcap2=G2[1], hwcap3=G2[2])) == 0
+    pid = masked_process(k, hwcap=G2[0], hwcap2=G2[1], hwcap3=G2[2])
     child = child_of(k, pid)
     assert k.stack_hwcap(child) == tuple(a & b for a, b in zip(G2, G3, strict=True))
     assert k.task(child).mm.user_hwcap  # the chain continues (§1.7.3)
@@ -303,8 +308,7 @@ def test_v5_child_gets_parent_saved_and_kernel_words() -> None:
 def test_bits_the_kernel_lacks_never_appear() -> None:
     # §1.7.4: the mask can only remove bits; AT_HWCAP bits 62/63 (reserved for libc) are always cleared.
     k = arm64()
-    pid = k.spawn("p", creds=NOBODY)
-    set_map(k, pid, with_hwcaps(k, pid, hwcap=(1 << 64) - 1, hwcap2=(1 << 64) - 1))
+    pid = masked_process(k, hwcap=(1 << 64) - 1, hwcap2=(1 << 64) - 1)
     assert k.stack_hwcap(child_of(k, pid)) == G3
 
 
@@ -352,8 +356,7 @@ def test_v4_regression_aarch32_child_gets_arm64_bits_without_any_prctl() -> None
 
 def test_v5_aarch32_child_gets_compat_words_and_the_arch_switch_clears_the_flag() -> None:
     k = arm64("v5")
-    pid = k.spawn("p", creds=NOBODY)
-    set_map(k, pid, with_hwcaps(k, pid, hwcap=G2[0], hwcap2=0))
+    pid = masked_process(k, hwcap=G2[0], hwcap2=0)
     a32 = child_of(k, pid, COMPAT)
     assert k.stack_hwcap(a32) == COMPAT_WORDS
     assert not k.task(a32).mm.user_hwcap
@@ -363,8 +366,7 @@ def test_v5_aarch32_child_gets_compat_words_and_the_arch_switch_clears_the_flag(
 def test_v5_ia32_chain_stays_masked_through_the_compat_layout() -> None:
     # x86: no arch-switch clearing; the ia32 task's saved_auxv holds packed u32 pairs, read as such (§1.7.3).
     k = amd64("v5")
-    pid = k.spawn("p", creds=NOBODY)
-    set_map(k, pid, with_hwcaps(k, pid, hwcap=0x1FF))
+    pid = masked_process(k, hwcap=0x1FF)
     ia32 = child_of(k, pid, COMPAT)
     assert k.stack_hwcap(ia32) == (0x1FF & X86[0], X86[1])
     assert k.stack_hwcap(child_of(k, ia32)) == (0x1FF & X86[0], X86[1])
@@ -373,8 +375,7 @@ def test_v5_ia32_chain_stays_masked_through_the_compat_layout() -> None:
 def test_v4_misreads_a_compat_parents_vector() -> None:
     # v2–v4 always read unsigned-long pairs (§1.3): packed u32 pairs never match, bprm keeps ELF_HWCAP.
     k = amd64("v4")
-    pid = k.spawn("p", creds=NOBODY)
-    set_map(k, pid, with_hwcaps(k, pid, hwcap=0x1FF))
+    pid = masked_process(k, hwcap=0x1FF)
     ia32 = child_of(k, pid, COMPAT)
     assert k.stack_hwcap(child_of(k, ia32)) == X86
 
@@ -382,8 +383,7 @@ def test_v4_misreads_a_compat_parents_vector() -> None:
 def test_setuid_exec_is_secure_and_still_inherits() -> None:
     # §1.7.6: no special case for setuid; AT_SECURE set because euid != uid.
     k = arm64()
-    pid = k.spawn("p", creds=NOBODY)
-    set_map(k, pid, with_hwcaps(k, pid, hwcap=0x1))
+    pid = masked_process(k, hwcap=0x1)
     suid = child_of(k, pid, Binary("/bin/su", setuid_owner=0))
     assert (k.getauxval(suid, AT_SECURE), k.getauxval(suid, AT_UID), k.getauxval(suid, AT_EUID)) == (1, 65534, 0)
     assert k.stack_hwcap(suid)[0] == 0x1
@@ -393,8 +393,7 @@ def test_setuid_exec_is_secure_and_still_inherits() -> None:
 
 def test_patch_none_never_inherits() -> None:
     k = arm64("none")
-    pid = k.spawn("p", creds=NOBODY)
-    assert set_map(k, pid, with_hwcaps(k, pid, hwcap=0x1)) == 0
+    pid = masked_process(k, hwcap=0x1)
     assert not k.task(pid).mm.user_hwcap
     assert k.stack_hwcap(child_of(k, pid)) == G3
 
@@ -402,8 +401,7 @@ def test_patch_none_never_inherits() -> None:
 def test_getauxval_is_the_stack_copy_proc_auxv_the_saved_one() -> None:
     # §5.1/§5.2: after the prctl /proc/PID/auxv shows the new vector, getauxval in the same process does not.
     k = arm64()
-    pid = k.spawn("p", creds=NOBODY)
-    set_map(k, pid, with_hwcaps(k, pid, hwcap=0x1))
+    pid = masked_process(k, hwcap=0x1)
     assert k.getauxval(pid, AT_HWCAP) == G3[0]
     proc = k.config.native_layout.pairs(k.proc_auxv(pid))
     assert (AT_HWCAP, 0x1) in proc
