@@ -25,9 +25,9 @@ def default_state_dir() -> Path:
     return build.cache_root() / "devcluster" / "default"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="devcluster", description="local kube-apiserver + etcd (+ scheduler)")
-    parser.add_argument("--state-dir", type=Path, default=None, help="state directory (default: %(default)s)")
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="local kube-apiserver + etcd (+ scheduler)")
+    parser.add_argument("--state-dir", type=Path, default=None, help="state directory (default: <cache>/devcluster/default, <cache> = ~/.cache/hwcap-operator)")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start a control plane (detached unless --foreground)")
     up.add_argument("--no-scheduler", action="store_true", help="do not run kube-scheduler")
@@ -68,10 +68,11 @@ def _up(args: argparse.Namespace, state_dir: Path) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit code."""
+def main(argv: Sequence[str] | None = None, prog: str = "python -m hwcap_operator.devcluster") -> int:
+    """Entry point; returns the process exit code (``prog`` names the command in help, e.g.
+    ``hwcapctl dev-cluster`` when the CLI delegates to it)."""
     try:
-        args = _parser().parse_args(list(argv) if argv is not None else None)
+        args = _parser(prog).parse_args(list(argv) if argv is not None else None)
     except SystemExit as exc:
         return 0 if exc.code in (0, None) else 2
     state_dir: Path = args.state_dir or default_state_dir()
