@@ -27,7 +27,10 @@ def default_state_dir() -> Path:
 
 def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="local kube-apiserver + etcd (+ scheduler)")
-    parser.add_argument("--state-dir", type=Path, default=None, help="state directory (default: <cache>/devcluster/default, <cache> = ~/.cache/hwcap-operator)")
+    parser.add_argument(
+        "--state-dir", type=Path, default=None,
+        help="state directory (default: ~/.cache/hwcap-operator/devcluster/default)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start a control plane (detached unless --foreground)")
     up.add_argument("--no-scheduler", action="store_true", help="do not run kube-scheduler")
