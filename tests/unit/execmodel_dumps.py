@@ -6,19 +6,14 @@ HWCAP words are computed from a dump's ``Features`` line and the kernel's own bi
 
 from __future__ import annotations
 
-from pathlib import Path
+from profiledata import raw_feature_words, read_profile
 
-PROFILES = Path(__file__).resolve().parents[1] / "data" / "profiles"
 _WORD = {"AT_HWCAP": 0, "AT_HWCAP2": 1, "AT_HWCAP3": 2}
-
-
-def profile(name: str) -> str:
-    return (PROFILES / name).read_text()
 
 
 def _arm64_bits() -> dict[str, tuple[int, int]]:
     bits: dict[str, tuple[int, int]] = {}
-    for line in profile("arm64-hwcap-bits.txt").splitlines():
+    for line in read_profile("arm64-hwcap-bits.txt").splitlines():
         cols = line.split()
         if cols and cols[0] in _WORD:
             bits[cols[4]] = (_WORD[cols[0]], int(cols[1]))
@@ -28,19 +23,10 @@ def _arm64_bits() -> dict[str, tuple[int, int]]:
 ARM64_BITS = _arm64_bits()
 
 
-def feature_tokens(name: str, key: str = "Features") -> list[str]:
-    """The tokens of the first ``key :`` line (``Features`` on arm64, ``flags`` on x86)."""
-    for line in profile(name).splitlines():
-        label, _, value = line.partition(":")
-        if label.strip().lower() == key.lower():
-            return value.split()
-    raise AssertionError(f"{name} has no {key} line")
-
-
 def arm64_words(name: str) -> tuple[int, int, int]:
     """(AT_HWCAP, AT_HWCAP2, AT_HWCAP3) of an arm64 dump."""
     words = [0, 0, 0]
-    for token in feature_tokens(name):
+    for token in raw_feature_words(name):
         word, bit = ARM64_BITS[token]
         words[word] |= 1 << bit
     return words[0], words[1], words[2]

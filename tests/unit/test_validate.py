@@ -14,9 +14,8 @@ from execmodel_dumps import (
     ZEN2,
     ZEN4,
     arm64_words,
-    feature_tokens,
-    profile,
 )
+from profiledata import raw_feature_words, read_profile
 
 from hwcap_operator.execmodel.kernel import CAP_SYS_RESOURCE, PatchLevel
 from hwcap_operator.execmodel.validate import NodeSpec, Validation, validate
@@ -27,7 +26,7 @@ G2, G3 = arm64_words(GRAVITON2), arm64_words(GRAVITON3)
 
 
 def catalog_mask(name: str) -> FeatureMask:
-    return parse_cpuinfo(profile(name), source=name).mask
+    return parse_cpuinfo(read_profile(name), source=name).mask
 
 
 def node(name: str, patch: PatchLevel = "v5", **kw: object) -> NodeSpec:
@@ -62,7 +61,7 @@ def test_v5_native_tree_sees_node_and_mask_and_security_loss_is_reported() -> No
     seen = view(v)
     assert [seen[n] for n in ("entrypoint", "worker", "grandchild", "setuid-helper")] == [expected] * 4
     assert v.apply.method == "PR_SET_MM_MAP"  # restricted pod: uid 65534, no capability
-    hidden = set(feature_tokens(GRAVITON3)) - set(feature_tokens(GRAVITON2))
+    hidden = raw_feature_words(GRAVITON3) - raw_feature_words(GRAVITON2)
     assert set(finding(v, "security-feature-hidden")[0]) == hidden & ARM64_SECURITY == {"dit", "paca", "pacg"}
     assert codes(v)["security-feature-hidden"] == "error" and not v.ok
 
@@ -77,7 +76,7 @@ def test_v5_arm64_compat_child_drops_the_mask() -> None:
 
 def test_mask_not_subset_of_node_names_the_missing_features() -> None:
     v = validate(catalog_mask(GRAVITON3), node(GRAVITON2))
-    missing = set(feature_tokens(GRAVITON3)) - set(feature_tokens(GRAVITON2))
+    missing = raw_feature_words(GRAVITON3) - raw_feature_words(GRAVITON2)
     assert set(finding(v, "feature-missing-on-node")[0]) == missing
     assert codes(v)["feature-missing-on-node"] == "error"
 
@@ -116,7 +115,7 @@ def test_x86_cpuid_features_need_fallbacks() -> None:
     v = validate(mask, node(ZEN4))
     dropped = set(finding(v, "x86-cpuid-unhideable")[0])
     assert "avx512f" in dropped  # AVX-512 is not in AT_HWCAP (§3.6)
-    assert dropped <= set(feature_tokens(ZEN4, "flags")) - set(feature_tokens(ZEN2, "flags"))
+    assert dropped <= raw_feature_words(ZEN4) - raw_feature_words(ZEN2)
     assert codes(v)["glibc-hwcap-invisible"] == "info"
     assert view(v)["compat-child"] == view(v)["worker"]  # ia32 shares the words and stays masked (§2.5)
     unknown = NodeSpec("zen4", "amd64", catalog_mask(ZEN4).hwcap)
