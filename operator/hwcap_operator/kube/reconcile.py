@@ -72,8 +72,9 @@ class Reconciler:
 
     # ---- writes (run in a worker thread: the kubernetes client is synchronous) -----------------------
     def _publish(self, record: DomainRecord, state: DomainState) -> None:
-        self._patch_status(record, state.status)
+        # Labels first: once status says Ready, the webhook's placement label is already on every member.
         self._label_members(record.name, state.members)
+        self._patch_status(record, state.status)
         for event in state.events:
             self.post_event(record.body, event.type, event.reason, event.message)
             if event.node and event.node in self.view.nodes:
@@ -109,10 +110,13 @@ class Reconciler:
         current = self.view.labelled_members(domain)
         wanted = {m for m in members if m in self.view.nodes}
         core = client.CoreV1Api(self.api_client)
-        for node in sorted(wanted - current):
-            core.patch_node(node, {"metadata": {"labels": {key: "true"}}})
-        for node in sorted(current - wanted):
-            core.patch_node(node, {"metadata": {"labels": {key: None}}})
+        changes = [(n, "true") for n in sorted(wanted - current)] + [(n, None) for n in sorted(current - wanted)]
+        for node, value in changes:
+            try:
+                core.patch_node(node, {"metadata": {"labels": {key: value}}})
+            except ApiException as exc:
+                if exc.status != 404:  # a node deleted meanwhile needs no label
+                    raise
 
     def release_members(self, domain: str) -> None:
         """Remove the member label from every node (the domain is being deleted)."""
