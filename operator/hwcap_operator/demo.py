@@ -36,6 +36,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TextIO, TypeVar
 
+import yaml
+
 from hwcap_operator import keys
 from hwcap_operator.devcluster import build, nodes
 from hwcap_operator.devcluster.assets import AssetError, Binaries, resolve_binaries
@@ -63,6 +65,8 @@ TOKEN_DURATION = "168h"
 ARM64_DOMAIN = "arm64-general"
 X86_DOMAIN = "x86-v3"
 APPS_NAMESPACE = "demo-apps"
+X86_NAMESPACE = "demo-x86"
+FALLBACK_VARIABLES = ("GLIBC_TUNABLES", "GODEBUG", "OPENSSL_ia32cap")
 POD = "sample"
 POOL_LABEL = "example.com/pool"
 
@@ -322,6 +326,7 @@ class Demo:
         self._domains()
         self._late_node()
         self._pod()
+        self._fallbacks()
         self._checks()
         seconds = time.monotonic() - started
         self.state.info.update({"seconds": round(seconds, 1), "metrics": f"http://127.0.0.1:{self.metrics_port}",
@@ -540,6 +545,31 @@ class Demo:
         for line in describe_injection(pod):
             self.say("  " + line)
         self.state.info["pod_node"] = pod["spec"]["nodeName"]
+
+    def _fallbacks(self) -> None:
+        title = f"the same pod in a namespace of {X86_DOMAIN}, as a server-side dry run: the userspace fallbacks"
+        with self.step(title):
+            namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": X86_NAMESPACE, "labels": {
+                "hwcap.dev/migration-domain": X86_DOMAIN, "pod-security.kubernetes.io/enforce": "restricted"}}}
+            self.kubectl("apply", "-f", "-", input_text=json.dumps(namespace), show=False)
+            pod = yaml.safe_load((EXAMPLES / "pod.yaml").read_text())
+            pod["spec"]["nodeSelector"] = {"kubernetes.io/arch": "amd64"}
+            mutated = wait_for("the webhook to mutate a dry-run pod", lambda: self._dry_run(pod), self.timeout)
+        self.say(f"$ kubectl apply --dry-run=server -n {X86_NAMESPACE} -f - -o yaml   # examples/pod.yaml on amd64")
+        env = {e["name"]: e.get("value", "") for e in mutated["spec"]["containers"][0].get("env") or []}
+        for name in FALLBACK_VARIABLES:
+            self.say(f"  {name}={_short(env.get(name, '(not set)'), 100)}")
+        only = self._domain_status(X86_DOMAIN).get("fallbackOnlyFeatures") or []
+        self.say(f"    {len(only)} dropped x86 features are CPUID-only: HWCAPs cannot hide them, only these variables "
+                 f"do ({', '.join(only[:6])}, ...)")  # fmt: skip
+
+    def _dry_run(self, pod: dict[str, Any]) -> dict[str, Any] | None:
+        """The pod as admission would store it; None until the webhook knows the new namespace."""
+        proc = self.kubectl("apply", "--dry-run=server", "-n", X86_NAMESPACE, "-o", "json", "-f", "-",
+                            input_text=json.dumps(pod), show=False)  # fmt: skip
+        stored: dict[str, Any] = json.loads(proc.stdout)
+        annotations = stored["metadata"].get("annotations") or {}
+        return stored if annotations.get(keys.POD_DOMAIN_ANNOTATION) == X86_DOMAIN else None
 
     def _create_injected_pod(self) -> dict[str, Any] | None:
         """Create the pod; if it was admitted before the API server saw the patched webhook configuration

@@ -175,6 +175,16 @@ def test_the_migration_check_and_what_if_say_what_the_cluster_implies(demo: Demo
     assert re.search(r"\$ hwcapctl what-if .*graviton2.*\n\s+excluded", out), out
 
 
+def test_the_x86_dry_run_shows_the_fallbacks_for_cpuid_only_features(demo: DemoRun) -> None:
+    status = get(demo, "migrationdomain", "x86-v3")["status"]
+    # AVX-512 is not part of x86-64-v3 and lives in CPUID leaf 7, which no HWCAP word carries
+    assert "avx512f" in status["fallbackOnlyFeatures"] and "avx512f" not in status["mask"]["features"]
+    env = dict(re.findall(r"^\s+(GLIBC_TUNABLES|GODEBUG|OPENSSL_ia32cap)=(\S+)", demo.up.stdout, re.MULTILINE))
+    assert set(env) == {"GLIBC_TUNABLES", "GODEBUG", "OPENSSL_ia32cap"}, env
+    assert env["GLIBC_TUNABLES"].startswith("glibc.cpu.hwcaps=") and "-AVX512F" in env["GLIBC_TUNABLES"]
+    assert "cpu.avx512f=off" in env["GODEBUG"] and env["OPENSSL_ia32cap"].startswith("~")
+
+
 def test_the_agent_reported_this_machine(demo: DemoRun) -> None:
     node = next(n for n in get(demo, "nodes")["items"] if n["metadata"]["name"].startswith("demo-local-"))
     annotations = node["metadata"]["annotations"]
