@@ -706,9 +706,10 @@ def cmd_up(state_dir: Path, timeout: float, keep_on_failure: bool = False) -> in
 
 
 def _stop_quietly(state_dir: Path, demo: Demo) -> None:
+    """The operator and agent first (they would retry against a vanished apiserver), then the control plane."""
+    stop_demo(state_dir)
     if demo.plane is not None:
         demo.plane.stop()
-    stop_demo(state_dir)
 
 
 def cmd_down(state_dir: Path) -> int:
