@@ -16,7 +16,7 @@ from kubernetes import client
 
 from hwcap_operator import keys
 from hwcap_operator.devcluster.testing import ClusterAccess
-from tests.e2e.operator_harness import Domains, OperatorProcess, free_port, running_operator
+from tests.e2e.operator_harness import Domains, OperatorProcess, free_port, running_operator, wait_for
 from tests.e2e.webhook_support import (
     TEST_LABEL,
     WEBHOOK_NAME,
@@ -100,3 +100,24 @@ def test_operator_down_behaves_as_the_failure_policy_says(
             if op.proc is None or op.proc.poll() is not None:
                 op.start()  # the domain's finalizer needs a running operator
             delete_domain(api_client, name)
+
+
+def test_the_api_server_verifies_the_webhook_certificate(
+    operator: tuple[OperatorProcess, WebhookTLS], kubectl: Any, api_client: client.ApiClient,
+    core_v1: client.CoreV1Api, namespace: str, tmp_path: Path,
+) -> None:  # fmt: skip
+    """TLS is real: a caBundle of another CA makes every call fail (and Fail refuses the pod)."""
+    op, _ = operator
+    assert op.webhook is not None
+    stranger = webhook_tls(tmp_path / "other-ca")
+    config = webhook_configuration(f"hwcap-{namespace}", op.webhook[0], stranger, [namespace], timeout_seconds=2)
+    attempts = iter(range(1000))
+    with installed_webhook(api_client, config):
+
+        def refused() -> str | None:
+            result = kubectl_create(kubectl, namespace, pod(f"untrusted-{next(attempts)}"))
+            return result.stderr if result.returncode != 0 else None
+
+        # The API server loads new configurations asynchronously: until it does, the pod is created.
+        message = wait_for("the API server to call the webhook", refused, timeout=60)
+        assert f'failed calling webhook "{WEBHOOK_NAME}"' in message and "x509" in message, message

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from kubernetes import client
 
 from hwcap_operator import keys
 from hwcap_operator.devcluster.testing import ClusterAccess, namespace_name
+from hwcap_operator.shim import shim_path
 from tests.e2e.operator_harness import (
     INIT_IMAGE,
     Domains,
@@ -48,6 +50,7 @@ from tests.e2e.webhook_support import (
     pod_annotations,
     read_pod,
     required_terms,
+    run_like_kubelet,
     runs,
     shim_volume,
     strip_server_fields,
@@ -337,3 +340,29 @@ def test_scheduler_binds_injected_pods_only_to_member_nodes(
             assert kubectl_create(kubectl, namespace, pod(f"injected-{i}")).returncode == 0
         placed = {wait_for(f"injected-{i} to be bound", bound(f"injected-{i}"), timeout=60) for i in range(4)}
         assert placed <= members, f"injected pods bound to {placed - members}, not members {members}"
+
+
+def test_the_stored_pod_runs_its_program_through_hwcap_exec(
+    operator: OperatorProcess, tls: WebhookTLS, api_client: client.ApiClient, core_v1: client.CoreV1Api,
+    kubectl: Any, make_domain: DomainMaker, node_factory: Any, namespace: str, tmp_path: Path,
+) -> None:  # fmt: skip
+    """The pod as the API server stored it, run here like a kubelet would (install step, then the container
+    with the real hwcap-exec): the program gets its arguments, its env and HWCAP_DOMAIN, and its exit code."""
+    for _ in range(2):
+        node_factory(G3, labels={TEST_LABEL: namespace})
+    label_namespace(core_v1, namespace, {TEST_LABEL: namespace})
+    domain = f"run-{namespace}"[:63]
+    script = 'for a in "$@"; do printf "<%s>" "$a"; done; printf "[%s]" "$HWCAP_DOMAIN"; exit 3'
+    submitted = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "runner"},
+                 "spec": {"containers": [{"name": "app", "image": "registry.invalid/sh:1",
+                                          "command": ["/bin/sh", "-c", script, "sh"],
+                                          "args": ["two words", "$(GREETING)", "$$literal"],
+                                          "env": [{"name": "GREETING", "value": "hi"}]}]}}  # fmt: skip
+    with webhook_for(api_client, operator, tls, [namespace]):
+        make_domain(domain, namespace, {TEST_LABEL: namespace})
+        wait_until_injected(core_v1, namespace, domain)
+        assert kubectl_create(kubectl, namespace, submitted).returncode == 0
+    stored = read_pod(core_v1, namespace, "runner")
+    assert runs(stored["spec"]["containers"][0])[0] == installed_shim(stored)
+    result = run_like_kubelet(stored, "app", shim_path(), tmp_path / "volumes")
+    assert (result.returncode, result.stdout) == (3, f"<two words><hi><$literal>[{domain}]"), result.stderr

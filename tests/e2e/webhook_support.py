@@ -21,6 +21,8 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import subprocess
 import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -276,6 +278,35 @@ def strip_server_fields(pod: dict[str, Any]) -> dict[str, Any]:
         "affinity": pod["spec"].get("affinity"),
         "volumes": [v["name"] for v in pod["spec"].get("volumes") or []],
     }  # fmt: skip
+
+
+def run_like_kubelet(pod: dict[str, Any], container: str, shim_binary: Path, volumes_root: Path,
+                     timeout: float = 30.0) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """Run one container of a stored pod on this machine the way a kubelet would, after its install step.
+
+    Every volume becomes a directory under ``volumes_root`` and mount paths are mapped onto it; the install
+    step's image copy of hwcap-exec is ``shim_binary``. Then the container's effective argv (command/args
+    with ``$(VAR)`` expanded) runs with its env. Returns the container's process result.
+    """
+    spec = pod["spec"]
+    step = install_step(pod)
+
+    def mapped(c: dict[str, Any], arg: str) -> str:
+        for mount in c.get("volumeMounts") or []:
+            base = mount["mountPath"].rstrip("/")
+            if arg == base or arg.startswith(base + "/"):
+                return str(volumes_root / mount["name"]) + arg[len(base):]
+        return arg
+
+    for volume in spec.get("volumes") or []:
+        (volumes_root / volume["name"]).mkdir(parents=True, exist_ok=True)
+    install = [str(shim_binary), *(mapped(step, a) for a in step["command"][1:])]
+    done = subprocess.run(install, capture_output=True, text=True, timeout=timeout, check=False)
+    assert done.returncode == 0, f"install step {install} failed: {done.stderr}"
+    target = next(c for c in all_containers(pod) if c["name"] == container)
+    argv = [mapped(target, a) if i == 0 else a for i, a in enumerate(runs(target))]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env_of(target)}
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, check=False)
 
 
 # ------------------------------------------------------------------------------------------- OCI images
