@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,31 @@ def _processes_mentioning(text: str) -> list[int]:
             if text in cmdline and _running(int(entry.name)):
                 found.append(int(entry.name))
     return found
+
+
+def test_sigterm_stops_the_control_plane_cleanly(devcluster_binaries: Binaries, tmp_path: Path) -> None:
+    """A test run killed with SIGTERM (CI timeout, Ctrl-\\ in a wrapper) still stops etcd and the apiserver
+    through the handler (state.json removed), not only through the parent-death signal."""
+    state = tmp_path / "plane"
+    code = f"""
+import sys, time, pathlib
+from hwcap_operator.devcluster.assets import resolve_binaries
+from hwcap_operator.devcluster.runner import ControlPlane, Options
+options = Options(state_dir=pathlib.Path({str(state)!r}), scheduler=False)
+plane = ControlPlane(resolve_binaries(allow_build=False), options)
+plane.start()
+print("ready", flush=True)
+time.sleep(600)
+"""
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        pids = [p["pid"] for p in json.loads((state / "state.json").read_text())["processes"]]
+        assert len(pids) == 2 and all(_running(p) for p in pids)
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=60) == -signal.SIGTERM
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert not (state / "state.json").exists()  # stop() ran in the handler
+    assert not any(_running(p) for p in pids)
