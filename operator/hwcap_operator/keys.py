@@ -37,3 +37,6 @@ POD_ENTRYPOINT_ANNOTATION_PREFIX = f"{GROUP}/entrypoint."
 #: Environment variables injected into wrapped containers.
 ENV_DOMAIN = "HWCAP_DOMAIN"
 ENV_MASK_ID = "HWCAP_MASK_ID"
+
+#: Node label the dev cluster's fake nodes carry: the name of the real CPU dump they were made from.
+DEVCLUSTER_PROFILE_LABEL = f"{GROUP}/test-profile"

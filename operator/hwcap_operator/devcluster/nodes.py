@@ -21,7 +21,7 @@ from typing import Any
 from hwcap_operator.arch import Arch
 from hwcap_operator.features import Feature, FeatureParseError, parse_cpuinfo
 from hwcap_operator.features.data_amd64 import NFD_DEFAULT_LABEL_DENYLIST
-from hwcap_operator.keys import NFD_CPUID_LABEL_PREFIX
+from hwcap_operator.keys import DEVCLUSTER_PROFILE_LABEL, NFD_CPUID_LABEL_PREFIX
 
 NFD_GROUP_VERSION = "nfd.k8s-sigs.io/v1alpha1"
 NFD_NODE_NAME_LABEL = "nfd.node.kubernetes.io/node-name"
@@ -76,7 +76,7 @@ def node_manifest(
         "kubernetes.io/arch": profile.arch,
         "kubernetes.io/os": "linux",
         "kubernetes.io/hostname": name,
-        "hwcap.dev/test-profile": profile.name[:63],
+        DEVCLUSTER_PROFILE_LABEL: profile.name[:63].rstrip("-_."),
     }
     if nfd:
         all_labels.update(nfd_labels(profile))
