@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,9 +38,19 @@ def _subset() -> list[tuple[str, CpuModel]]:
 
 
 @pytest.fixture(scope="session")
-def lab_runs() -> Iterator[list[ModelRun]]:
-    """Boot the subset once; the build of a missing kernel is printed with its duration."""
-    runs = []
-    for variant, model in _subset():
-        runs.append(boot_model(variant, model, log=lambda msg: print(msg, file=sys.stderr, flush=True)))
+def lab_runs(pytestconfig: pytest.Config) -> Iterator[list[ModelRun]]:
+    """Boot the subset once. Kernel builds and boot times go to the terminal even under output capture, so
+    a CI log shows how long the first (cold) build took."""
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+
+    def log(msg: str) -> None:
+        if capture is None:
+            print(msg, file=sys.stderr, flush=True)
+            return
+        with capture.global_and_fixture_disabled():
+            print(msg, file=sys.stderr, flush=True)
+
+    t0 = time.monotonic()
+    runs = [boot_model(variant, model, log=log) for variant, model in _subset()]
+    log(f"[kernellab] {len(runs)} boots (with any kernel builds) took {time.monotonic() - t0:.0f} s")
     yield runs
