@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node", required=True, metavar="FILE")
     p.add_argument("--kernel", choices=("none", "v4", "v5"), default="v5", help="patch level of the node's kernel")
 
-    p = sub.add_parser("dev-cluster", help="the local control plane used by the demo and the tests")
+    p = sub.add_parser("dev-cluster", help="the local control plane used by the demo and the tests", add_help=False)
     p.add_argument("args", nargs=argparse.REMAINDER, help="up | down | kubeconfig | build")
     p.set_defaults(func=_dev_cluster)
     return parser
@@ -90,7 +90,7 @@ def _check(args: argparse.Namespace) -> int:
 def _dev_cluster(args: argparse.Namespace) -> int:
     from hwcap_operator.devcluster.cli import main as devcluster_main
 
-    return devcluster_main(list(args.args))
+    return devcluster_main(list(args.args), prog="hwcapctl dev-cluster")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
