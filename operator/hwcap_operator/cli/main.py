@@ -95,6 +95,11 @@ def _dev_cluster(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one verb; BadInput anywhere becomes exit 2 with its one-line message."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["dev-cluster"]:  # its own CLI parses everything after the verb, --help included
+        from hwcap_operator.devcluster.cli import main as devcluster_main
+
+        return devcluster_main(argv[1:], prog="hwcapctl dev-cluster")
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
