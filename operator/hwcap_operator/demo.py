@@ -335,14 +335,17 @@ class Demo:
         self._summary(seconds)
 
     def _binaries(self) -> None:
-        cached = build.is_built()
-        title = "control-plane binaries (cached)" if cached else (
-            "building kube-apiserver, kube-scheduler, etcd, helm from the Go module proxy (first run only)")
+        try:  # cached, or provided by $KUBEBUILDER_ASSETS / $TEST_ASSET_*
+            self.binaries = resolve_binaries(allow_build=False)
+            self.say(f"==> control-plane binaries: {self.binaries.kube_apiserver.parent}")
+            return
+        except AssetError:
+            pass
+        title = "building kube-apiserver, kube-scheduler, etcd, helm from the Go module proxy (first run only)"
         with self.step(title) as step:
-            if cached:
-                self.binaries = resolve_binaries(allow_build=False)
-                return
+            step.detail = f"waiting for the build (log: {build.cache_dir() / 'build.log'})"
             log_path = self.state.state_dir / "build-progress.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
             with log_path.open("a") as log:
                 sink = _LineSink(lambda line: setattr(step, "detail", line.removeprefix("[devcluster build] ")), log)
                 with contextlib.redirect_stderr(sink):
