@@ -61,11 +61,18 @@ def release(helm: ToolRunner, namespace: str, api_client: Api) -> Iterator[Relea
     try:
         yield Release(name, namespace, proc.stdout)
     finally:
-        helm("uninstall", name, "--namespace", namespace, check=False)
-        for crd in OUR_CRDS:
-            if crd not in existing:
-                with contextlib.suppress(client.ApiException):
-                    ext.delete_custom_resource_definition(crd)
+        helm("uninstall", name, "--namespace", namespace, "--wait", check=False)
+        created = [crd for crd in OUR_CRDS if crd not in existing]
+        for crd in created:
+            with contextlib.suppress(client.ApiException):
+                ext.delete_custom_resource_definition(crd)
+        # CRD deletion is asynchronous: wait until they are gone, so a later test can create them afresh.
+        deadline = time.monotonic() + 60
+        while created and time.monotonic() < deadline:
+            remaining = {c.metadata.name for c in ext.list_custom_resource_definition().items} & set(created)
+            if not remaining:
+                break
+            time.sleep(0.5)
 
 
 def _secret_data(core_v1: Api, release: Release) -> dict[str, bytes]:
