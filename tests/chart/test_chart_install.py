@@ -242,3 +242,45 @@ def test_operator_and_agent_pods_pass_pod_security_restricted_enforcement(
     for workload in workloads:
         name = f"{workload['kind'].lower()}-pod"
         core_v1.create_namespaced_pod(release.namespace, pod_from(workload["spec"]["template"], name))
+
+
+#: (verb, API group, resource, subresource) the operator's and the agent's jobs need, and some they must not have.
+OPERATOR_MAY = [
+    ("watch", "hwcap.dev", "migrationdomains", ""), ("patch", "hwcap.dev", "migrationdomains", ""),
+    ("update", "hwcap.dev", "migrationdomains", "status"), ("patch", "", "nodes", ""), ("list", "", "nodes", ""),
+    ("watch", "", "pods", ""), ("list", "", "namespaces", ""), ("create", "", "events", ""),
+    ("create", "events.k8s.io", "events", ""), ("watch", "nfd.k8s-sigs.io", "nodefeatures", ""),
+    ("get", "apiextensions.k8s.io", "customresourcedefinitions", ""),
+]
+OPERATOR_MAY_NOT = [
+    ("create", "hwcap.dev", "migrationdomains", ""), ("delete", "hwcap.dev", "migrationdomains", ""),
+    ("delete", "", "nodes", ""), ("patch", "", "nodes", "status"), ("create", "", "pods", ""),
+    ("patch", "", "pods", ""), ("get", "", "secrets", ""), ("list", "", "secrets", ""),
+    ("create", "apiextensions.k8s.io", "customresourcedefinitions", ""),
+    ("patch", "kopf.dev", "clusterkopfpeerings", ""),
+    ("create", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", ""),
+]
+AGENT_MAY = [("get", "", "nodes", ""), ("patch", "", "nodes", "")]
+AGENT_MAY_NOT = [
+    ("list", "", "nodes", ""), ("watch", "", "nodes", ""), ("update", "", "nodes", ""),
+    ("patch", "", "nodes", "status"), ("get", "", "pods", ""), ("get", "", "secrets", ""),
+    ("watch", "hwcap.dev", "migrationdomains", ""),
+]
+
+
+def test_service_accounts_have_exactly_the_rights_of_their_job(release: Release, api_client: Api) -> None:
+    """The real RBAC authorizer, asked through SubjectAccessReview for each ServiceAccount of the chart."""
+    authz: Api = client.AuthorizationV1Api(api_client)
+
+    def can(sa: str, verb: str, group: str, resource: str, subresource: str) -> bool:
+        review = client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
+            user=f"system:serviceaccount:{release.namespace}:{sa}",
+            groups=["system:serviceaccounts", f"system:serviceaccounts:{release.namespace}", "system:authenticated"],
+            resource_attributes=client.V1ResourceAttributes(
+                verb=verb, group=group, resource=resource, subresource=subresource or None)))
+        return bool(authz.create_subject_access_review(review).status.allowed)
+
+    for sa, allowed, denied in ((release.fullname, OPERATOR_MAY, OPERATOR_MAY_NOT),
+                                (release.agent_sa, AGENT_MAY, AGENT_MAY_NOT)):
+        assert [r for r in allowed if not can(sa, *r)] == [], f"{sa} lacks rights it needs"
+        assert [r for r in denied if can(sa, *r)] == [], f"{sa} has rights it must not have"
