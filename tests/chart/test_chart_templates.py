@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import re
 import tomllib
 from typing import Any
 
@@ -20,6 +21,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from hwcap_operator import keys
+from hwcap_operator.cli.operator_main import build_parser
 from hwcap_operator.kube.admission_server import MUTATE_PODS_PATH
 
 MONITORING = ("monitoring.coreos.com/v1",)
@@ -130,8 +132,8 @@ def test_operator_runs_standalone_with_the_agreed_flags(render: Render) -> None:
     container = _container(rendered, "Deployment", "operator")
     image = "ghcr.io/hwcap-dev/hwcap-operator:" + yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["appVersion"]
     assert container["image"] == image
-    assert container["args"][0] == "run"
-    flags = _flag_values(container["args"][1:])
+    assert container["args"][:3] == ["--log-format", "json", "run"]  # a program option precedes the subcommand
+    flags = _flag_values(container["args"][3:])
     assert flags == {
         "--namespace": "$(POD_NAMESPACE)",
         "--webhook-port": "9443",
@@ -140,8 +142,8 @@ def test_operator_runs_standalone_with_the_agreed_flags(render: Render) -> None:
         "--metrics-port": "8080",
         "--init-image": image,
         "--excluded-namespaces": f"kube-system,{NAMESPACE},{keys.NFD_NAMESPACE_DEFAULT}",
+        "--nfd-namespace": keys.NFD_NAMESPACE_DEFAULT,
         "--standalone": None,
-        "--log-format": "json",
     }
     env = {e["name"]: e for e in container["env"]}
     assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
@@ -157,13 +159,12 @@ def test_operator_runs_standalone_with_the_agreed_flags(render: Render) -> None:
 def test_agent_reads_its_own_node_with_the_agreed_flags_and_is_never_masked(render: Render) -> None:
     rendered = render()
     container = _container(rendered, "DaemonSet", "agent")
-    assert container["args"][0] == "agent"
-    assert _flag_values(container["args"][1:]) == {
+    assert container["args"][:3] == ["--log-format", "json", "agent"]
+    assert _flag_values(container["args"][3:]) == {
         "--node-name": "$(NODE_NAME)",
         "--hwcap-exec": "/usr/local/bin/hwcap-exec",
         "--interval": "300",
         "--metrics-port": "8081",
-        "--log-format": "json",
     }
     env = {e["name"]: e for e in container["env"]}
     assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
@@ -173,6 +174,39 @@ def test_agent_reads_its_own_node_with_the_agreed_flags_and_is_never_masked(rend
     assert template["spec"]["serviceAccountName"] == AGENT_SA
     # Runs on every node, tainted or not: an untolerated taint would leave a node without a feature reading.
     assert {"operator": "Exists"} in template["spec"]["tolerations"]
+
+
+def _expand(args: list[str], env: dict[str, str]) -> list[str]:
+    """What the kubelet does to ``$(VAR)`` references in container args."""
+    return [re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], arg) for arg in args]
+
+
+@pytest.mark.parametrize("values", [
+    {},
+    {"operator": {"replicas": 2, "peering": {"enabled": True, "name": "peers"}}, "logFormat": "text",
+     "excludedNamespaces": ["monitoring"], "nfd": {"namespace": "nfd"}, "agent": {"interval": 60}},
+], ids=["defaults", "peering-text-logs"])
+def test_the_real_command_line_accepts_the_chart_args(render: Render, values: dict[str, Any]) -> None:
+    """The operator's own argument parser reads what the Deployment and DaemonSet pass (no drift between them)."""
+    rendered = render(values)
+    operator = _container(rendered, "Deployment", "operator")
+    run = build_parser().parse_args(_expand(operator["args"], {"POD_NAMESPACE": NAMESPACE}))
+    assert run.command == "run" and run.namespace == NAMESPACE
+    assert (run.webhook_port, run.metrics_port) == (9443, 8080)
+    assert (str(run.tls_cert_file), str(run.tls_key_file)) == ("/tls/tls.crt", "/tls/tls.key")
+    assert run.init_image == operator["image"]
+    nfd = values.get("nfd", {}).get("namespace", keys.NFD_NAMESPACE_DEFAULT)
+    assert run.nfd_namespace == nfd
+    assert set(run.excluded_namespaces) == {"kube-system", NAMESPACE, nfd, *values.get("excludedNamespaces", [])}
+    peering = values.get("operator", {}).get("peering", {})
+    assert (run.peering, run.standalone) == ((peering["name"], False) if peering else (None, True))
+    assert run.log_format == values.get("logFormat", "json")
+    agent = _container(rendered, "DaemonSet", "agent")
+    observe = build_parser().parse_args(_expand(agent["args"], {"NODE_NAME": "node-a"}))
+    assert observe.command == "agent" and observe.node_name == "node-a"
+    assert str(observe.hwcap_exec) == "/usr/local/bin/hwcap-exec"
+    assert observe.interval == values.get("agent", {}).get("interval", 300)
+    assert observe.metrics_port == 8081 and observe.log_format == run.log_format
 
 
 def test_image_digest_wins_over_tag_and_is_also_the_init_image(render: Render) -> None:
