@@ -53,6 +53,7 @@ from tests.e2e.webhook_support import (
     run_like_kubelet,
     runs,
     shim_volume,
+    sidecar_webhook,
     strip_server_fields,
     wait_until_injected,
     webhook_configuration,
@@ -366,3 +367,40 @@ def test_the_stored_pod_runs_its_program_through_hwcap_exec(
     assert runs(stored["spec"]["containers"][0])[0] == installed_shim(stored)
     result = run_like_kubelet(stored, "app", shim_path(), tmp_path / "volumes")
     assert (result.returncode, result.stdout) == (3, f"<two words><hi><$literal>[{domain}]"), result.stderr
+
+
+def test_a_sidecar_added_by_a_later_webhook_is_wrapped_on_reinvocation(
+    operator: OperatorProcess, tls: WebhookTLS, api_client: client.ApiClient, core_v1: client.CoreV1Api,
+    kubectl: Any, make_domain: DomainMaker, node_factory: Any, namespace: str,
+) -> None:  # fmt: skip
+    """Our webhook runs first (configurations are called in name order); another team's webhook then adds a
+    sidecar, so the API server re-invokes ours (reinvocationPolicy IfNeeded): the sidecar is wrapped, and
+    nothing injected the first time is injected twice."""
+    for _ in range(2):
+        node_factory(G3, labels={TEST_LABEL: namespace})
+    label_namespace(core_v1, namespace, {TEST_LABEL: namespace})
+    domain = f"reinv-{namespace}"[:63]
+    sidecar = {"name": "mesh-proxy", "image": "registry.invalid/mesh:3", "command": ["/mesh", "--inbound=15006"]}
+    with webhook_for(api_client, operator, tls, [namespace]), sidecar_webhook(tls, sidecar) as port:
+        other = webhook_configuration(f"zz-mesh-{namespace}", port, tls, [namespace])
+        other["webhooks"][0]["name"] = "mesh.e2e.hwcap.dev"
+        with installed_webhook(api_client, other):
+            status = make_domain(domain, namespace, {TEST_LABEL: namespace})
+
+            def both_ran() -> Json | None:
+                got = dry_run_create(core_v1, namespace, user_pod("probe"))
+                names = [c["name"] for c in got["spec"]["containers"]] if isinstance(got, dict) else []
+                return got if "mesh-proxy" in names and pod_annotations(got).get(keys.POD_DOMAIN_ANNOTATION) else None
+
+            wait_for("both webhooks to be called", both_ran, timeout=60)
+            submitted = user_pod("meshed")
+            mutated = admissions(operator.metrics(), "mutated")
+            assert kubectl_create(kubectl, namespace, submitted).returncode == 0
+            # Called twice for the one pod: first the user's containers, then again for the sidecar.
+            assert admissions(operator.metrics(), "mutated") == mutated + 2
+    stored = read_pod(core_v1, namespace, "meshed")
+    expected = copy.deepcopy(submitted)
+    expected["spec"]["containers"].append(sidecar)  # what the pod is once both webhooks ran
+    assert_injected(stored, expected, domain, status)
+    shim = installed_shim(stored)
+    assert [v["name"] for v in stored["spec"]["volumes"]] == [shim_volume(install_step(stored), shim)]

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import gzip
@@ -22,14 +23,17 @@ import hashlib
 import io
 import json
 import os
+import ssl
 import subprocess
 import tarfile
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from aiohttp import web
 from kubernetes import client
 
 from hwcap_operator import keys
@@ -307,6 +311,44 @@ def run_like_kubelet(pod: dict[str, Any], container: str, shim_binary: Path, vol
     argv = [mapped(target, a) if i == 0 else a for i, a in enumerate(runs(target))]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env_of(target)}
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, check=False)
+
+
+@contextlib.contextmanager
+def sidecar_webhook(tls: WebhookTLS, sidecar: dict[str, Any]) -> Iterator[int]:
+    """Another team's mutating webhook on loopback (HTTPS): appends ``sidecar`` to every pod's containers
+    (once). Yields its port. Used to make the API server re-invoke our webhook after a later mutation."""
+
+    async def mutate(request: web.Request) -> web.Response:
+        review = await request.json()
+        pod = review["request"]["object"]
+        names = [c.get("name") for c in pod["spec"].get("containers") or []]
+        patch = [] if sidecar["name"] in names else [{"op": "add", "path": "/spec/containers/-", "value": sidecar}]
+        response: dict[str, Any] = {"uid": review["request"]["uid"], "allowed": True}
+        if patch:
+            response.update(patchType="JSONPatch", patch=base64.b64encode(json.dumps(patch).encode()).decode())
+        return web.json_response({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                                  "response": response})  # fmt: skip
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(tls.cert), str(tls.key))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    app = web.Application()
+    app.router.add_post(MUTATE_PATH, mutate)  # the path webhook_configuration() points at
+    runner = web.AppRunner(app)
+
+    async def start() -> int:
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start()
+        return int(runner.addresses[0][1])
+
+    try:
+        yield asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=30)
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
 
 
 # ------------------------------------------------------------------------------------------- OCI images
