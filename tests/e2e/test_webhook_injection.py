@@ -4,8 +4,10 @@ A platform engineer's view: pods created with ``kubectl`` in a namespace a Migra
 back from the API server with the install step, wrapped commands, node affinity to the domain's members,
 annotations and env; pods elsewhere or opted out come back exactly as written; a pod two domains select is
 refused naming both; Pod Security "restricted" admits the injected pod; kube-scheduler binds it to members
-only. Expectations are computed here from the pod we submitted, the domain's published status and the
-shim's documented command line, never from the webhook's own output.
+only; a sidecar added by a later webhook is wrapped on re-invocation; the stored pod, run here like a kubelet
+would, runs its program through the real hwcap-exec. Expectations are computed here from the pod we
+submitted, the domain's published status and the shim's documented command line, never from the webhook's
+own output.
 """
 
 from __future__ import annotations
