@@ -7,6 +7,7 @@ Everything lives under ~/.cache/hwcap-operator/kernel/, never in the repository.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -224,11 +225,22 @@ def _at_vector_size(tree: Path, spec: ArchSpec, dotconfig: str) -> int:
 
 
 def build(arch: str, variant: str, *, verbose: bool = True) -> KernelBuild:
-    """Return the cached kernel for (arch, variant), building it first if needed."""
+    """Return the cached kernel for (arch, variant), building it first if needed.
+
+    A lock file per cache key makes a second lab process (another pytest, ``make kernels``) wait for the
+    build in progress instead of building into the same directory.
+    """
     if arch not in ARCHES:
         raise LabError(f"unknown arch {arch!r}; the lab builds {sorted(ARCHES)}")
-    spec = ARCHES[arch]
     key = cache_key(arch, variant)
+    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
+    with (CACHE_ROOT / f".lock-{arch}-{variant}-{key}").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(arch, variant, key, verbose=verbose)
+
+
+def _build_locked(arch: str, variant: str, key: str, *, verbose: bool) -> KernelBuild:
+    spec = ARCHES[arch]
     out = CACHE_ROOT / f"build-{arch}-{variant}-{key}"
     meta_path = out / "lab-meta.json"
     if meta_path.is_file():
@@ -247,7 +259,9 @@ def build(arch: str, variant: str, *, verbose: bool = True) -> KernelBuild:
         )
     if spec.cross_compile and not shutil.which(spec.cross_compile + "gcc"):
         raise LabError(f"cross compiler {spec.cross_compile}gcc not found (Debian gcc-aarch64-linux-gnu)")
-    tree = patched_tree(variant)
+    with (CACHE_ROOT / ".lock-trees").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        tree = patched_tree(variant)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     log = out / "lab-build.log"
