@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -268,6 +269,7 @@ def _build_locked(arch: str, variant: str, key: str, *, verbose: bool) -> Kernel
     if verbose:
         print(f"[kernellab] building {arch}/{variant} kernel ({key}) in {out}, log {log}", file=sys.stderr)
     t0 = time.monotonic()
+    cpu0 = _children_cpu()
     _make(tree, out, spec, "tinyconfig", log=log)
     merge = tree / "scripts/kconfig/merge_config.sh"
     with log.open("a") as fh:
@@ -287,6 +289,7 @@ def _build_locked(arch: str, variant: str, key: str, *, verbose: bool) -> Kernel
         raise LabError(f"{arch} kernel config lost required options (unmet dependencies?): {missing}")
     _make(tree, out, spec, Path(spec.image).name, log=log)
     seconds = round(time.monotonic() - t0, 1)
+    cpu_seconds = round(_children_cpu() - cpu0, 1)
     image = out / spec.image
     if not image.is_file():
         raise LabError(f"build finished but {image} is missing (log {log})")
@@ -307,6 +310,10 @@ def _build_locked(arch: str, variant: str, key: str, *, verbose: bool) -> Kernel
             {
                 "source_version": kb.source_version,
                 "build_seconds": seconds,
+                # CPU time of the build: divided by the job count it estimates the wall time on an idle
+                # machine (the wall time above includes whatever else the machine was doing).
+                "cpu_seconds": cpu_seconds,
+                "jobs": JOBS,
                 "auxv_whole_buffer_copy": kb.auxv_whole_buffer_copy,
                 "at_vector_size": kb.at_vector_size,
                 "variant": variant,
@@ -318,8 +325,13 @@ def _build_locked(arch: str, variant: str, key: str, *, verbose: bool) -> Kernel
     # Keep only what booting needs; object files are hundreds of MB.
     _prune(out, spec)
     if verbose:
-        print(f"[kernellab] built {arch}/{variant} kernel in {seconds} s", file=sys.stderr)
+        print(f"[kernellab] built {arch}/{variant} kernel in {seconds} s ({cpu_seconds} s CPU)", file=sys.stderr)
     return kb
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _prune(out: Path, spec: ArchSpec) -> None:
