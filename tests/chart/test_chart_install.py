@@ -12,6 +12,7 @@ import base64
 import contextlib
 import copy
 import secrets
+import textwrap
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -95,6 +96,10 @@ def test_install_creates_every_object_and_upgrade_keeps_the_generated_certificat
     stored = kubectl("get", "-f", "-", "-o", "name", "--namespace", release.namespace, input=manifest).stdout.split()
     assert len(stored) == len(rendered) > 10
     assert "kubectl get migrationdomains" in release.install_output  # NOTES.txt
+    # The first MigrationDomain NOTES.txt tells users to apply is accepted by the CRD as installed.
+    example = textwrap.dedent(release.install_output.split("cat <<'YAML'")[1].split("YAML\n")[0].split("\n", 1)[1])
+    assert yaml.safe_load(example)["kind"] == "MigrationDomain"
+    kubectl("apply", "--dry-run=server", "-f", "-", input=example)
     for crd in OUR_CRDS:  # from crds/, installed before the templates
         kubectl("get", "crd", crd)
 
