@@ -63,6 +63,10 @@ kernels: system-packages venv
 conformance: system-packages venv
 	cd tests/kernel && ../../$(BIN)/python -m kernellab matrix
 
+## Scale benchmark (5,000 nodes, 100 domains); prints ratios against a baseline measured in the same run.
+bench: venv
+	$(BIN)/python bench/bench_scale.py
+
 ## Fast pure-logic tests only.
 unit: venv
 	$(BIN)/pytest tests/unit

@@ -17,12 +17,12 @@ from pydantic import ValidationError
 
 from hwcap_operator import keys
 from hwcap_operator.admission.model import DomainView
-from hwcap_operator.admission.selection import SelectorError
+from hwcap_operator.admission.selection import LabelSelector, SelectorError
 from hwcap_operator.arch import UnknownArchError, normalize_arch
 from hwcap_operator.domain import api
 from hwcap_operator.domain.impact import InjectedPod
 from hwcap_operator.domain.nodes import ARCH_LABEL, NodeFeatures, node_features
-from hwcap_operator.domain.policy import domains_affected_by
+from hwcap_operator.domain.policy import node_selector, selects
 from hwcap_operator.mask import FeatureMask, MaskParseError
 
 #: The NodeFeature label that names its node (NFD sets it; the object's own name usually matches too).
@@ -71,6 +71,11 @@ class DomainRecord:
     generation: int
     status: api.MigrationDomainStatus | None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The compiled node selector (None: no usable spec); compiled once per spec change, not per node event.
+    selector: LabelSelector | None = None
+
+    def selects(self, arch: str | None, labels: Mapping[str, str]) -> bool:
+        return self.spec is not None and self.selector is not None and selects(self.spec, self.selector, arch, labels)
 
 
 @dataclass
@@ -164,28 +169,28 @@ class ClusterView:
         for names in self._by_arch.values():
             names.discard(name)
 
-    def _specs(self) -> dict[str, api.MigrationDomainSpec]:
-        return {n: r.spec for n, r in self.domains.items() if r.spec is not None}
-
     def _affected(self, node: str, labels: Mapping[str, str], arch: str | None,
                   old_labels: Mapping[str, str] | None) -> set[str]:  # fmt: skip
-        hit = set(domains_affected_by(labels, arch, self._specs(), old_labels=old_labels))
-        return hit | self._node_domains(node, old_labels)
+        """Domains selecting the node now or before this update, plus those that list or labelled it."""
+        hit = {name for name, record in self.domains.items()
+               if record.selects(arch, labels) or (old_labels is not None and record.selects(arch, old_labels))}
+        return hit | self._listing(node, {**(old_labels or {}), **labels})  # fmt: skip
 
-    def _node_domains(self, node: str, old_labels: Mapping[str, str] | None = None) -> set[str]:
-        """Domains the node is labelled for (now or before this update) or listed in, by status."""
-        labels = dict(old_labels or {})
-        if node in self.nodes:
-            labels.update(self.nodes[node]["metadata"]["labels"])
+    def _node_domains(self, node: str) -> set[str]:
+        """Domains a change of the node's feature data concerns (its labels are unchanged)."""
+        slim = self.nodes.get(node)
+        if slim is None:
+            return self._listing(node, {})
+        labels = slim["metadata"]["labels"]
+        return self._affected(node, labels, self._arch(slim), None)
+
+    def _listing(self, node: str, labels: Mapping[str, str]) -> set[str]:
+        """Domains whose member label the node carries or whose published members name it."""
         hit = {d for d in self.domains if _member_label(d) in labels}
         for name, record in self.domains.items():
             status = record.status
             if status and status.members and node in status.members.names:
                 hit.add(name)
-            elif record.spec is not None and node in self.nodes:
-                slim = self.nodes[node]
-                if domains_affected_by(slim["metadata"]["labels"], self._arch(slim), {name: record.spec}):
-                    hit.add(name)
         return hit
 
     # ---- namespaces and pods -------------------------------------------------------------------------
@@ -238,14 +243,20 @@ class ClusterView:
             status = api.MigrationDomainStatus.model_validate(body.get("status") or {}) if body.get("status") else None
         except ValidationError:
             status = None  # unreadable status: recomputed, never trusted
+        selector: LabelSelector | None = None
+        if spec is not None:
+            try:
+                selector = node_selector(spec)
+            except SelectorError as exc:
+                error = f"spec.nodeSelector: {exc}"
         record = self.domains.get(name)
         slim = {"apiVersion": keys.API_VERSION, "kind": keys.KIND,
                 "metadata": {k: meta.get(k) for k in ("name", "uid", "generation", "resourceVersion")}}  # fmt: skip
         if record is None:
-            record = DomainRecord(name, slim, spec, error, int(meta.get("generation") or 0), status)
+            record = DomainRecord(name, slim, spec, error, int(meta.get("generation") or 0), status, selector=selector)
             self.domains[name] = record
         else:
-            record.body, record.spec, record.spec_error = slim, spec, error
+            record.body, record.spec, record.spec_error, record.selector = slim, spec, error, selector
             record.generation = int(meta.get("generation") or 0)
             if status is not None:
                 record.status = status

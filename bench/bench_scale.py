@@ -1,0 +1,109 @@
+"""Scale benchmark: 5,000 nodes from real dumps, 100 domains (issue 4's design point).
+
+Prints each measurement with its ratio to a baseline measured in the same run (a plain loop that ANDs
+5,000 HWCAP words: the floor any aggregation has to pay), so the numbers compare across machines.
+Run with ``make bench``; nothing here is asserted: regressions show up as ratios, not test failures.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hwcap_operator import keys
+from hwcap_operator.devcluster.nodes import load_profile, node_manifest
+from hwcap_operator.domain.policy import evaluate
+from hwcap_operator.kube.view import ClusterView
+
+PROFILES = Path(__file__).resolve().parents[1] / "tests" / "data" / "profiles"
+ARM64 = ["arm64-aws-graviton2-neoverse-n1", "arm64-aws-graviton3-neoverse-v1", "arm64-aws-graviton4-neoverse-v2",
+         "arm64-ampere-altra-neoverse-n1", "arm64-neoverse-n2-github-runner"]  # fmt: skip
+NODES, DOMAINS = 5000, 100
+
+
+def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
+    """Median wall time of ``repeat`` runs, in seconds."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def node_bodies() -> list[dict[str, Any]]:
+    profiles = [load_profile(PROFILES / f"{p}.txt") for p in ARM64]
+    bodies = []
+    for n in range(NODES):
+        body = node_manifest(f"n{n}", profiles[n % len(profiles)], labels={"pool": f"p{n % DOMAINS}"})
+        body["metadata"]["resourceVersion"] = "1"
+        bodies.append(body)
+    return bodies
+
+
+def build_view(bodies: list[dict[str, Any]]) -> ClusterView:
+    view = ClusterView()
+    for d in range(DOMAINS):
+        view.upsert_domain({
+            "apiVersion": keys.API_VERSION, "kind": keys.KIND,
+            "metadata": {"name": f"d{d}", "uid": f"u{d}", "generation": 1, "resourceVersion": "1"},
+            "spec": {"arch": "arm64", "allowHidingSecurityFeatures": True,
+                     "nodeSelector": {"matchLabels": {"pool": f"p{d}"}},
+                     "workloads": {"namespaceSelector": {"matchLabels": {"pool": f"p{d}"}}}},
+        })  # fmt: skip
+    for body in bodies:
+        view.update_node(body)
+    return view
+
+
+def main() -> None:
+    words = [(0x10119FFF | (i & 0xFF) << 32) for i in range(NODES)]
+
+    def baseline() -> int:
+        acc = (1 << 64) - 1
+        for w in words:
+            acc &= w
+        return acc
+
+    base = best_of(baseline, 20)
+    bodies = node_bodies()
+    started = time.perf_counter()
+    view = build_view(bodies)
+    load_s = time.perf_counter() - started
+    tracemalloc.start()
+    build_view(bodies)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    spec = view.domains["d0"].spec
+    assert spec is not None
+    one_domain = best_of(lambda: evaluate(spec, view.candidates(spec), None, 1))
+    heartbeat = bodies[7] | {"metadata": {**bodies[7]["metadata"], "resourceVersion": "2"}}
+    beat = best_of(lambda: view.update_node(heartbeat), 50)
+    pools = iter(range(10**6))
+
+    def relabel_once() -> set[str]:  # a different pool every call: never a no-op
+        labels = {**bodies[8]["metadata"]["labels"], "pool": f"p{next(pools) % DOMAINS}"}
+        return view.update_node(bodies[8] | {"metadata": {**bodies[8]["metadata"], "labels": labels}})
+
+    relabel = best_of(relabel_once, 50)
+
+    rows = [
+        ("baseline: AND of 5,000 words", base),
+        (f"view: initial list of {NODES} nodes with {DOMAINS} domains", load_s),
+        (f"evaluate one domain ({NODES // DOMAINS} candidates of {NODES} arm64 nodes)", one_domain),
+        ("node heartbeat (resourceVersion only): domains woken", beat),
+        ("node relabelled into another domain's pool: domains woken", relabel),
+    ]
+    print(f"{'measurement':70} {'seconds':>12} {'x baseline':>12}")
+    for name, seconds in rows:
+        print(f"{name:70} {seconds:12.6f} {seconds / base:12.2f}")
+    print(f"{'peak memory while listing (MiB)':70} {peak / 2**20:12.1f}")
+
+
+if __name__ == "__main__":
+    main()
