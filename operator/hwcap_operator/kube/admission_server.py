@@ -122,6 +122,30 @@ def server_ssl_context(certfile: Path, keyfile: Path) -> ssl.SSLContext:
     return context
 
 
+async def reload_certificate_forever(context: ssl.SSLContext, certfile: Path, keyfile: Path,
+                                     interval: float = 30.0) -> None:  # fmt: skip
+    """Reload the serving certificate when its files change (cert-manager rotates them in the mounted Secret).
+
+    New TLS handshakes use the reloaded chain; a half-written pair (key and certificate not matching yet) is
+    skipped and retried at the next tick, so a rotation never leaves the webhook without a certificate.
+    """
+    def stamp() -> tuple[float, float]:
+        return certfile.stat().st_mtime, keyfile.stat().st_mtime
+
+    last = stamp()
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            current = stamp()
+            if current == last:
+                continue
+            context.load_cert_chain(certfile, keyfile)
+            last = current
+            log.info("reloaded the webhook serving certificate", extra={"certfile": str(certfile)})
+        except (OSError, ssl.SSLError) as exc:
+            log.warning("webhook certificate not reloaded yet", extra={"certfile": str(certfile), "error": str(exc)})
+
+
 async def start_site(app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None) -> web.AppRunner:
     """Start ``app`` on host:port and return its runner (``await runner.cleanup()`` stops it)."""
     runner = web.AppRunner(app, access_log=None)

@@ -46,6 +46,7 @@ class OperatorOptions:
     nfd_namespace: str = "node-feature-discovery"
     peering: str | None = None
     resync_seconds: float = 300.0
+    cert_reload_seconds: float = 30.0
     #: None: look image entrypoints up in their registries (pull secrets honoured); NoResolver() disables it.
     resolver: EntrypointResolver | None = None
     insecure_registries: frozenset[str] = frozenset()
@@ -80,6 +81,7 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
                               extra_excluded_namespaces=options.excluded_namespaces)  # fmt: skip
     started = asyncio.Event()
     runners: list[Any] = []
+    reloads: list[asyncio.Task[None]] = []
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -94,6 +96,8 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
             app = admission_server.webhook_app(make_decider(view, mutation, resolver), metrics, api_event_sink(client))
             tls = admission_server.server_ssl_context(options.tls_cert_file, options.tls_key_file)
             runners.append(await admission_server.start_site(app, options.webhook_host, options.webhook_port, tls))
+            reloads.append(asyncio.create_task(admission_server.reload_certificate_forever(
+                tls, options.tls_cert_file, options.tls_key_file, options.cert_reload_seconds)))  # fmt: skip
         if options.metrics_port:
             health = admission_server.health_app(metrics, ready=started.is_set)
             runners.append(await admission_server.start_site(health, options.metrics_host, options.metrics_port, None))
@@ -103,6 +107,8 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
+        for task in reloads:
+            task.cancel()
         for runner in runners:
             await runner.cleanup()
         client.close()  # type: ignore[no-untyped-call]
