@@ -1,0 +1,346 @@
+"""The chart's RBAC proven by use: ``helm install`` into a real kube-apiserver, then the operator and the node agent
+run as local processes with tokens of the chart's OWN ServiceAccounts (TokenRequest) through a whole scenario,
+with zero denials; and a rule taken away shows up as a denial a user can see, and putting it back heals.
+
+Why a control plane of its own (not the session's): the proof of "no denial" is the API server's audit log,
+which records every request of a ServiceAccount with its response code and the RBAC authorizer's decision,
+also denials the operator only logs or silently retries. The audit log is a kube-apiserver flag, so this
+module starts one with ``--audit-log-path`` (about ten seconds) instead of restarting the shared plane.
+
+Why a test MutatingWebhookConfiguration: the chart's own points at the webhook Service
+(``<release>-hwcap-operator-webhook.<ns>.svc:443``). Without a kubelet no operator pod runs behind it, and without
+kube-proxy / endpoints the API server could not reach a local process through it anyway (its failurePolicy is
+Ignore, so pods are merely admitted unmutated by that one). The test configuration is the same pod rule with
+a url clientConfig on loopback, limited to the test's namespace.
+
+Expectations are derived independently of the product: the agent's words from this machine's /proc/self/auxv
+read with ``struct``, the members from the nodes the test made, the chart's rights from its rendered ClusterRole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from hwcap_operator import keys
+from hwcap_operator.devcluster.assets import Binaries
+from hwcap_operator.devcluster.runner import ControlPlane, Options
+from hwcap_operator.devcluster.testing import ClusterAccess, ToolRunner, helm_runner, kubectl_runner
+from tests.e2e.chart_rbac_support import (
+    AuditLog,
+    agent_pod,
+    audit_apiserver_args,
+    chart_operator_args,
+    log_denials,
+    read_auxv_words,
+    request_token,
+    run_agent_once,
+    service_account_user,
+)
+from tests.e2e.operator_harness import INIT_IMAGE, Domains, OperatorProcess, free_port, running_operator, wait_for
+from tests.e2e.webhook_support import (
+    TEST_LABEL,
+    WebhookTLS,
+    delete_domain,
+    domain_manifest,
+    install_step,
+    installed_webhook,
+    label_namespace,
+    pod_annotations,
+    probe_pod,
+    read_pod,
+    wait_until_injected,
+    webhook_configuration,
+    webhook_tls,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+CHART_DIR = REPO / "charts" / "hwcap-operator"
+#: Two x86-64 generations: the agent runs on this (x86-64) machine and publishes its words on each node.
+ZEN3 = "x86_64-amd-zen3-milan-epyc7763-azure-vm"
+ICELAKE = "x86_64-intel-icelake-sp-platinum8370c-azure-vm"
+#: x86 AT_HWCAP is CPUID.1:EDX (kernel-facts.md); bit 26 is SSE2 (Intel SDM vol. 2A, table 3-11).
+SSE2_BIT = 26
+Api = Any
+
+
+# ------------------------------------------------------------------------------------- a control plane with audit
+
+
+@pytest.fixture(scope="module")
+def audited_plane(devcluster_binaries: Binaries, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[tuple[ClusterAccess, AuditLog]]:  # fmt: skip
+    work = tmp_path_factory.mktemp("rbac-plane")
+    flags, log = audit_apiserver_args(work / "audit")
+    plane = ControlPlane(devcluster_binaries, Options(state_dir=work / "state", scheduler=False,
+                                                      extra_apiserver_args=flags))  # fmt: skip
+    plane.start()
+    try:
+        yield ClusterAccess(plane.kubeconfig, devcluster_binaries, work, plane), AuditLog(log)
+    finally:
+        plane.stop()
+
+
+# The shared fixtures (namespace, node_factory, ...) resolve these overrides, so they act on this module's plane.
+@pytest.fixture(scope="module")
+def control_plane(audited_plane: tuple[ClusterAccess, AuditLog]) -> ClusterAccess:
+    return audited_plane[0]
+
+
+@pytest.fixture(scope="module")
+def audit(audited_plane: tuple[ClusterAccess, AuditLog]) -> AuditLog:
+    return audited_plane[1]
+
+
+@pytest.fixture(scope="module")
+def api_client(control_plane: ClusterAccess) -> Iterator[Api]:
+    new_client: Callable[..., Api] = config.new_client_from_config
+    api = new_client(config_file=str(control_plane.kubeconfig))
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+@pytest.fixture(scope="module")
+def core_v1(api_client: Api) -> Api:
+    return client.CoreV1Api(api_client)
+
+
+@pytest.fixture(scope="module")
+def kubectl(control_plane: ClusterAccess) -> ToolRunner:
+    return kubectl_runner(control_plane)
+
+
+@pytest.fixture(scope="module")
+def helm(control_plane: ClusterAccess) -> ToolRunner:
+    return helm_runner(control_plane)
+
+
+# ----------------------------------------------------------------------------------------------- the release
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    namespace: str
+    manifest: str
+
+    @property
+    def operator_sa(self) -> str:
+        return f"{self.name}-hwcap-operator"
+
+    @property
+    def agent_sa(self) -> str:
+        return f"{self.operator_sa}-agent"
+
+    @property
+    def image(self) -> str:
+        (deployment,) = self.objects("Deployment")
+        return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    def objects(self, kind: str) -> list[dict[str, Any]]:
+        return [d for d in yaml.safe_load_all(self.manifest) if d and d["kind"] == kind]
+
+
+@pytest.fixture(scope="module")
+def release(helm: ToolRunner, kubectl: ToolRunner, core_v1: Api) -> Release:
+    """The chart installed with its defaults (they need no kubelet: nothing waits for a pod) into its own
+    namespace; Node Feature Discovery's NodeFeature CRD and namespace exist, as on a cluster running NFD."""
+    suffix = secrets.token_hex(3)
+    name, namespace = f"hw{suffix}", f"hwcap-system-{suffix}"
+    helm("install", name, str(CHART_DIR), "--namespace", namespace, "--create-namespace")
+    manifest = helm("get", "manifest", name, "--namespace", namespace).stdout
+    rendered = [d for d in yaml.safe_load_all(manifest) if d]
+    stored = kubectl("get", "-f", "-", "-o", "name", "--namespace", namespace, input=manifest).stdout.split()
+    assert len(stored) == len(rendered) > 10, (stored, [d["kind"] for d in rendered])
+    from hwcap_operator.devcluster import nodes
+
+    kubectl("apply", "-f", "-", input=json.dumps(nodes.nodefeature_crd()))
+    kubectl("wait", "--for=condition=Established", "crd/nodefeatures.nfd.k8s-sigs.io", "--timeout=60s")
+    with contextlib.suppress(client.ApiException):
+        core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=keys.NFD_NAMESPACE_DEFAULT)))
+    return Release(name, namespace, manifest)
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> WebhookTLS:
+    return webhook_tls(tmp_path_factory.mktemp("webhook-tls"))
+
+
+@pytest.fixture(scope="module")
+def operator_kubeconfig(release: Release, control_plane: ClusterAccess, core_v1: Api) -> Path:
+    token = request_token(core_v1, release.namespace, release.operator_sa)
+    return control_plane.token_kubeconfig(release.operator_sa, token)
+
+
+@pytest.fixture
+def operator(release: Release, operator_kubeconfig: Path, tls: WebhookTLS,
+             tmp_path: Path) -> Iterator[OperatorProcess]:  # fmt: skip
+    """``hwcap-operator run`` with the chart's own options, authenticated only by the operator SA's token."""
+    extra = chart_operator_args(release.manifest, release.namespace)
+    with running_operator(operator_kubeconfig, tmp_path, namespace=release.namespace,
+                          webhook=(free_port(), tls.cert, tls.key), extra=extra) as op:  # fmt: skip
+        yield op
+
+
+@pytest.fixture
+def domains(api_client: client.ApiClient) -> Domains:
+    return Domains(api_client)
+
+
+def run_agent_for(node: str, release: Release, control_plane: ClusterAccess,
+                  core_v1: Api) -> Any:  # fmt: skip
+    """The agent of ``node``: its pod (bound to the node), a token bound to that pod, one round."""
+    pod = core_v1.create_namespaced_pod(
+        release.namespace, agent_pod(f"agent-{node}"[:63], release.agent_sa, node, INIT_IMAGE))
+    token = request_token(core_v1, release.namespace, release.agent_sa, bound_pod=pod)
+    return run_agent_once(control_plane.token_kubeconfig(f"agent-{node}"[:60], token), node)
+
+
+def member_label(domain: str) -> str:
+    return f"{keys.DOMAIN_MEMBER_LABEL_PREFIX}{domain}"
+
+
+def hwcap_events(core_v1: Api, kind: str, name: str) -> list[Any]:
+    items = core_v1.list_event_for_all_namespaces(field_selector=f"involvedObject.name={name}").items
+    return [e for e in items if e.involved_object.kind == kind and (e.source.component or "") == "hwcap-operator"]
+
+
+# ----------------------------------------------------------------------------------------------------- the tests
+
+
+def test_full_scenario_with_the_charts_service_account_tokens_has_no_denial(
+    release: Release, operator: OperatorProcess, control_plane: ClusterAccess, audit: AuditLog,
+    core_v1: Api, api_client: client.ApiClient, kubectl: ToolRunner, domains: Domains,
+    node_factory: Any, namespace: str, tls: WebhookTLS,
+) -> None:  # fmt: skip
+    operator_user = service_account_user(release.namespace, release.operator_sa)
+    agent_user = service_account_user(release.namespace, release.agent_sa)
+    selector = {TEST_LABEL: namespace}
+    made = [node_factory(p, labels=selector, node_feature_namespace=keys.NFD_NAMESPACE_DEFAULT)
+            for p in (ZEN3, ICELAKE)]  # fmt: skip
+    names = sorted(n["metadata"]["name"] for n in made)
+
+    # The agent of each node, once, with a token bound to a pod on that node.
+    words = read_auxv_words()
+    published = ",".join(f"{w:#x}" for w in words)
+    for node in names:
+        done = run_agent_for(node, release, control_plane, core_v1)
+        assert done.returncode == 0, f"agent for {node} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+        assert not log_denials([], done.stdout + done.stderr)
+        annotations = core_v1.read_node(node).metadata.annotations
+        assert annotations[keys.AGENT_HWCAP_ANNOTATION] == published
+        assert annotations[keys.AGENT_KERNEL_RELEASE_ANNOTATION]
+        assert annotations[keys.AGENT_INHERITANCE_ANNOTATION] in ("supported", "unsupported", "unknown")
+
+    # The domain, applied by an admin; the operator computes it, labels the members and writes status.
+    label_namespace(core_v1, namespace, selector)
+    domain = f"rbac-{namespace[-6:]}"
+    kubectl("apply", "-f", "-", input=domain_manifest(domain, namespace, selector, arch="amd64",
+                                                      allowHidingSecurityFeatures=True))  # fmt: skip
+    try:
+        ready = domains.wait_condition(domain, "Ready", "True", timeout=60)
+        status = domains.get(domain)["status"]
+        assert ready["observedGeneration"] == domains.get(domain)["metadata"]["generation"]
+        assert sorted(status["members"]["names"]) == names
+        for node in names:
+            assert (core_v1.read_node(node).metadata.labels or {}).get(member_label(domain)) == "true"
+        mask_hwcap = int(status["mask"]["hwcap"], 16)
+        assert mask_hwcap and mask_hwcap & ~words[0] == 0, (hex(mask_hwcap), published)
+        assert (words[0] >> SSE2_BIT) & 1 and "sse2" in status["mask"]["features"]
+        wait_for("an Event about the domain", lambda: hwcap_events(core_v1, keys.KIND, domain))
+
+        # A pod created in the selected namespace comes back injected.
+        assert operator.webhook is not None
+        body = webhook_configuration(f"rbac-{namespace}", operator.webhook[0], tls, [namespace])
+        with installed_webhook(api_client, body):
+            wait_until_injected(core_v1, namespace, domain)
+            core_v1.create_namespaced_pod(namespace, probe_pod("app"))
+            stored = read_pod(core_v1, namespace, "app")
+            assert pod_annotations(stored)[keys.POD_DOMAIN_ANNOTATION] == domain
+            assert pod_annotations(stored)[keys.POD_MASK_ID_ANNOTATION] == status["mask"]["id"]
+            # The install step is the chart's image (its Deployment passes --init-image with it).
+            assert install_step(stored)["image"] == release.image
+    finally:
+        delete_domain(api_client, domain)
+    wait_for("member labels removed", lambda: all(
+        member_label(domain) not in (core_v1.read_node(n).metadata.labels or {}) for n in names))
+
+    # Both identities really did their job through the API server ...
+    assert audit.succeeded(operator_user, "watch", "nodes") and audit.succeeded(operator_user, "watch", "pods")
+    for node in names:
+        assert audit.succeeded(agent_user, "patch", "nodes", node), f"no successful agent patch of {node}"
+        assert audit.succeeded(operator_user, "patch", "nodes", node), f"no successful member label on {node}"
+    assert audit.succeeded(operator_user, "patch", "migrationdomains/status", domain)
+    assert audit.succeeded(operator_user, "create", "events")
+    # ... and not one of their requests was denied: the audit log, then what the operator itself logged.
+    denied = audit.denials([operator_user, agent_user])
+    assert not denied, "denied requests:\n" + "\n".join(map(str, denied))
+    assert not log_denials(operator.log_records(), operator.log())
+
+
+def _without_verb(role: dict[str, Any], resource: str, verb: str) -> list[dict[str, Any]]:
+    """The role's rules with ``verb`` taken off every rule for ``resource`` in the core group."""
+    rules = []
+    for rule in role["rules"]:
+        rule = dict(rule)
+        if "" in rule.get("apiGroups", []) and resource in rule.get("resources", []):
+            rule["verbs"] = [v for v in rule["verbs"] if v != verb]
+        rules.append(rule)
+    return rules
+
+
+def test_a_removed_rule_is_a_visible_denial_and_restoring_it_heals(
+    release: Release, operator: OperatorProcess, audit: AuditLog, core_v1: Api,
+    api_client: client.ApiClient, kubectl: ToolRunner, domains: Domains, node_factory: Any, namespace: str,
+) -> None:  # fmt: skip
+    operator_user = service_account_user(release.namespace, release.operator_sa)
+    rbac: Api = client.RbacAuthorizationV1Api(api_client)
+    role_name = release.operator_sa
+    (chart_role,) = [r for r in release.objects("ClusterRole") if r["metadata"]["name"] == role_name]
+    assert any("" in r["apiGroups"] and "nodes" in r["resources"] and "patch" in r["verbs"]
+               for r in chart_role["rules"])  # fmt: skip
+    reduced = _without_verb(chart_role, "nodes", "patch")
+    assert reduced != chart_role["rules"]
+    rbac.patch_cluster_role(role_name, {"rules": reduced})
+
+    selector = {TEST_LABEL: namespace}
+    node = node_factory(ZEN3, labels=selector)["metadata"]["name"]
+    domain = f"rbac-{namespace[-6:]}"
+    kubectl("apply", "-f", "-", input=domain_manifest(domain, namespace, selector, arch="amd64",
+                                                      allowHidingSecurityFeatures=True))  # fmt: skip
+    try:
+        # The user-visible failure: the operator logs the 403 naming the domain, the API server recorded the
+        # RBAC decision, the node carries no member label and the domain never says Ready.
+        def logged_403() -> list[dict[str, Any]]:
+            return [r for r in operator.log_records()
+                    if r.get("domain") == domain and str(r.get("status")) == "403"]  # fmt: skip
+
+        record = wait_for("the operator to log the 403 of the member label", logged_403, timeout=60)[0]
+        assert record.get("level") == "error" and "Forbidden" in str(record.get("reason")), record
+        denied = wait_for("the API server's audit of the denial", lambda: [
+            e for e in audit.denials([operator_user]) if e.verb == "patch" and e.resource == "nodes"
+            and e.name == node])  # fmt: skip
+        assert denied[0].decision == "forbid" and denied[0].code == 403, denied[0]
+        assert member_label(domain) not in (core_v1.read_node(node).metadata.labels or {})
+        ready = domains.condition(domain, "Ready")
+        assert ready is None or ready["status"] != "True", ready
+
+        # The chart's rule back: the operator's retry goes through, with no restart.
+        rbac.patch_cluster_role(role_name, {"rules": chart_role["rules"]})
+        domains.wait_condition(domain, "Ready", "True", timeout=60)
+        assert (core_v1.read_node(node).metadata.labels or {}).get(member_label(domain)) == "true"
+        assert audit.succeeded(operator_user, "patch", "nodes", node)
+    finally:
+        rbac.patch_cluster_role(role_name, {"rules": chart_role["rules"]})
+        delete_domain(api_client, domain)
