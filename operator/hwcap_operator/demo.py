@@ -69,6 +69,9 @@ X86_NAMESPACE = "demo-x86"
 FALLBACK_VARIABLES = ("GLIBC_TUNABLES", "GODEBUG", "OPENSSL_ia32cap")
 POD = "sample"
 POOL_LABEL = "example.com/pool"
+#: The namespace label the examples' workloads.namespaceSelector matches (the user's choice; the operator reads
+#: whatever label a domain selects on).
+EXAMPLE_NAMESPACE_LABEL = "hwcap.dev/migration-domain"
 
 #: Members of the arm64 domain when it is created: three Arm server generations (Neoverse V1, V2, N2).
 ARM64_MEMBERS = {
@@ -444,7 +447,7 @@ class Demo:
             for name, profile, pool in registered:
                 nodes.create_ready_node(core, nodes.node_manifest(name, profile, labels={POOL_LABEL: pool}))
                 self._node_feature(name, profile)
-            self.kubectl("get", "nodes", "-L", f"kubernetes.io/arch,{POOL_LABEL},hwcap.dev/test-profile")
+            self.kubectl("get", "nodes", "-L", f"kubernetes.io/arch,{POOL_LABEL},{keys.DEVCLUSTER_PROFILE_LABEL}")
 
     def _node_feature(self, name: str, profile: nodes.CpuProfile) -> None:
         """What NFD's worker on that node would publish: its unfiltered cpuid flags."""
@@ -553,7 +556,7 @@ class Demo:
         title = f"the same pod in a namespace of {X86_DOMAIN}, as a server-side dry run: the userspace fallbacks"
         with self.step(title):
             namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": X86_NAMESPACE, "labels": {
-                "hwcap.dev/migration-domain": X86_DOMAIN, "pod-security.kubernetes.io/enforce": "restricted"}}}
+                EXAMPLE_NAMESPACE_LABEL: X86_DOMAIN, "pod-security.kubernetes.io/enforce": "restricted"}}}
             self.kubectl("apply", "-f", "-", input_text=json.dumps(namespace), show=False)
             pod = yaml.safe_load((EXAMPLES / "pod.yaml").read_text())
             pod["spec"]["nodeSelector"] = {"kubernetes.io/arch": "amd64"}

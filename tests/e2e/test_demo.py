@@ -125,7 +125,7 @@ def test_the_domain_is_ready_with_the_common_mask_of_its_first_members(demo: Dem
     assert len(members) >= 3 and len(excluded) == 1
     expected = set.intersection(*(nfd_features(n) for n in members))
     assert set(status["mask"]["features"]) == expected
-    profiles = [n["metadata"]["labels"]["hwcap.dev/test-profile"] for n in members]
+    profiles = [n["metadata"]["labels"][keys.DEVCLUSTER_PROFILE_LABEL] for n in members]
     assert expected <= set.intersection(*(dump_features(p) for p in profiles))
     # the later, weaker node is excluded, naming exactly what it lacks; the frozen mask did not follow it
     [(late_name, late)] = excluded.items()
