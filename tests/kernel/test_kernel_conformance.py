@@ -192,3 +192,17 @@ def test_end_to_end_agent_baseline_init_step(lab_runs: list[ModelRun]) -> None:
     assert tuple(expected) != richest[:2], "the baseline hides nothing on the richest model: a vacuous check"
     _, cells = report([run])
     assert all(c.ok for c in cells), [m for c in cells for m in c.mismatches]
+
+
+def test_short_auxv_vector_zeroes_or_keeps_the_tail(lab_runs: list[ModelRun]) -> None:
+    """PR_SET_MM_AUXV of the pairs through AT_HWCAP only: a kernel that copies the whole buffer (Debian
+    6.12.117) leaves no AT_HWCAP2, so the child's word is 0; one that copies len bytes keeps the old tail
+    with the unmasked AT_HWCAP2. Which one a kernel is comes from its source (lab-meta), not the guest."""
+    runs = [r for r in lab_runs if r.variant != "none"]
+    assert runs
+    for run in runs:
+        native, _ = run.baseline()
+        mask = MASKS[run.model.arch]
+        child = _stack(_observations(run, "short-vector")["c1"])
+        tail = 0 if run.kernel.auxv_whole_buffer_copy else native[1]
+        assert child == (native[0] & mask[0], tail), f"{run.model.key} {run.variant}"

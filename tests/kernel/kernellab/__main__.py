@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "kernels":
             for arch in args.arch or sorted(kbuild.ARCHES):
                 for variant in args.variant or sorted(kbuild.VARIANTS):
+                    if arch not in kbuild.VARIANT_ARCHES.get(variant, (arch,)):
+                        continue
                     kb = kbuild.build(arch, variant)
                     state = "cached" if kb.cached else "built"
                     print(
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
             return 0
         t0 = time.monotonic()
-        runs = run_matrix(args.variant or ["v5", "none"], default_models(args.model))
+        runs = run_matrix(args.variant or sorted(kbuild.VARIANTS), default_models(args.model))
         text, cells = report(runs)
         print(text)
         print(f"matrix took {time.monotonic() - t0:.0f} s")

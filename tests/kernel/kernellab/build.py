@@ -53,7 +53,11 @@ ARCHES: dict[str, ArchSpec] = {
 VARIANTS: dict[str, tuple[str, ...]] = {
     "none": (),
     "v5": ("0001-exec-inherit-hwcaps-v5.patch",),
+    # v5 with the v5 base's PR_SET_MM_AUXV (copies len bytes, keeps the old tail)
+    "v5-lencopy": ("0001-exec-inherit-hwcaps-v5.patch", "0002-prctl-set-auxv-copy-len.patch"),
 }
+#: variants built only for some arches (the copy-length rule is arch independent: arm64 shows it)
+VARIANT_ARCHES: dict[str, tuple[str, ...]] = {"v5-lencopy": ("arm64",)}
 
 
 @dataclass(frozen=True)

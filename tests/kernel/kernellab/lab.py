@@ -32,7 +32,7 @@ MASKS: dict[str, tuple[int, int]] = {
     "arm64": (0xFFFFFFFFFFFFFFFF & ~0xF8, 0xFFFFFFFFFFFFFFFF & ~0x3),
     "amd64": (0xFFFFFFFFFFFFFFFF & ~(1 << 23), 0xFFFFFFFFFFFFFFFF & ~0x2),
 }
-VARIANT_PATCH: dict[str, PatchLevel] = {"v5": "v5", "none": "none"}
+VARIANT_PATCH: dict[str, PatchLevel] = {"v5": "v5", "none": "none", "v5-lencopy": "v5"}
 
 
 def init_step_scenario(arch: str) -> Scenario:
@@ -197,7 +197,10 @@ def boot_model(variant: str, model: CpuModel, *, log: Callable[[str], None] | No
 def run_matrix(
     variants: Iterable[str], models: Iterable[CpuModel], *, log: Callable[[str], None] | None = None
 ) -> list[ModelRun]:
-    return [boot_model(v, m, log=log) for v in variants for m in models]
+    models = list(models)
+    return [
+        boot_model(v, m, log=log) for v in variants for m in models if m.arch in kbuild.VARIANT_ARCHES.get(v, (m.arch,))
+    ]
 
 
 def table(runs: Sequence[ModelRun], cells: Sequence[Cell]) -> str:
@@ -220,6 +223,8 @@ def table(runs: Sequence[ModelRun], cells: Sequence[Cell]) -> str:
     for r in runs:
         native, _ = r.baseline()
         baseline.append(",".join(f"{w:#x}" for w in native))
+    copy = ["PR_SET_MM_AUXV copies"] + ["whole" if r.kernel.auxv_whole_buffer_copy else "len" for r in runs]
+    rows.append(copy)
     widths = [max(len(row[i]) for row in [*rows, baseline]) for i in range(len(head))]
     fmt = "  ".join(f"{{:{w}}}" for w in widths)
     lines = [fmt.format(*row) for row in rows]
