@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,6 +31,17 @@ CI_SUBSET: tuple[tuple[str, str], ...] = (
 )
 
 
+_TIMINGS: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Repeat the lab's build and boot times at the end of the run (CI logs: first build time)."""
+    if _TIMINGS:
+        terminalreporter.section("kernel lab")
+        for line in _TIMINGS:
+            terminalreporter.write_line(line)
+
+
 def _subset() -> list[tuple[str, CpuModel]]:
     override = os.environ.get("HWCAP_LAB_MODELS")
     if override:
@@ -44,6 +56,7 @@ def lab_runs(pytestconfig: pytest.Config) -> Iterator[list[ModelRun]]:
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
 
     def log(msg: str) -> None:
+        _TIMINGS.append(msg)
         if capture is None:
             print(msg, file=sys.stderr, flush=True)
             return
