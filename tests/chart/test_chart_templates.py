@@ -285,6 +285,21 @@ def test_operator_cluster_role_is_exactly_what_it_needs(render: Render) -> None:
             assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"]), role["metadata"]["name"]
 
 
+def test_pull_secrets_are_readable_only_by_name_and_only_in_the_listed_namespaces(render: Render) -> None:
+    """The webhook's image lookups read the pull secrets a pod names; the chart grants `get secrets` through one
+    RoleBinding per listed namespace, never cluster-wide, and (see above) not at all by default."""
+    rendered = render({"operator": {"pullSecrets": {"namespaces": ["apps", "web"]}}})
+    role_name = f"{FULLNAME}-pull-secrets"
+    assert _cluster_role_rules(rendered, role_name) == {("", "secrets", "get")}
+    bindings = rendered.of_kind("RoleBinding")
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["apps", "web"]
+    for binding in bindings:
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                      "name": role_name}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": NAMESPACE}]
+    assert all(b["roleRef"]["name"] != role_name for b in rendered.of_kind("ClusterRoleBinding"))
+
+
 def test_agent_may_only_get_and_patch_nodes(render: Render) -> None:
     rendered = render()
     assert _cluster_role_rules(rendered, AGENT_SA) == {("", "nodes", "get"), ("", "nodes", "patch")}

@@ -14,12 +14,14 @@ there were no RBAC denials.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import re
 import struct
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,6 +113,20 @@ class AuditLog:
                 and (name is None or e.name == name) and 200 <= e.code < 300]  # fmt: skip
 
 
+@contextlib.contextmanager
+def denials_explained(audit: AuditLog, users: Sequence[str]) -> Iterator[None]:
+    """A failing assertion inside also names the requests of ``users`` the API server denied: a domain that
+    never gets Ready because of RBAC then says so, instead of only "timed out"."""
+    try:
+        yield
+    except AssertionError as exc:
+        denied = audit.denials(users)
+        if not denied:
+            raise
+        listing = "\n".join(str(e) for e in denied[:20])
+        raise AssertionError(f"{exc}\nrequests the API server denied ({len(denied)}):\n{listing}") from exc
+
+
 def service_account_user(namespace: str, name: str) -> str:
     return f"system:serviceaccount:{namespace}:{name}"
 
@@ -138,6 +154,16 @@ def agent_pod(name: str, service_account: str, node: str, image: str) -> dict[st
         "spec": {"serviceAccountName": service_account, "nodeName": node,
                  "containers": [{"name": "agent", "image": image}]},
     }  # fmt: skip
+
+
+def pull_secret(name: str, registry: str) -> dict[str, Any]:
+    """A ``kubernetes.io/dockerconfigjson`` Secret with the test registry's credentials (what ``kubectl create
+    secret docker-registry`` makes)."""
+    from tests.unit.registry_support import PASSWORD, USER
+
+    config = {"auths": {registry: {"username": USER, "password": PASSWORD}}}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": "kubernetes.io/dockerconfigjson",
+            "data": {".dockerconfigjson": base64.b64encode(json.dumps(config).encode()).decode()}}  # fmt: skip
 
 
 def chart_operator_args(manifest_text: str, namespace: str) -> list[str]:

@@ -40,7 +40,9 @@ from tests.e2e.chart_rbac_support import (
     agent_pod,
     audit_apiserver_args,
     chart_operator_args,
+    denials_explained,
     log_denials,
+    pull_secret,
     read_auxv_words,
     request_token,
     run_agent_once,
@@ -52,16 +54,20 @@ from tests.e2e.webhook_support import (
     WebhookTLS,
     delete_domain,
     domain_manifest,
+    expected_wrapper,
     install_step,
+    installed_shim,
     installed_webhook,
     label_namespace,
     pod_annotations,
     probe_pod,
     read_pod,
+    runs,
     wait_until_injected,
     webhook_configuration,
     webhook_tls,
 )
+from tests.unit.registry_support import Registry, run_registry
 
 REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "charts" / "hwcap-operator"
@@ -70,6 +76,9 @@ ZEN3 = "x86_64-amd-zen3-milan-epyc7763-azure-vm"
 ICELAKE = "x86_64-intel-icelake-sp-platinum8370c-azure-vm"
 #: x86 AT_HWCAP is CPUID.1:EDX (kernel-facts.md); bit 26 is SSE2 (Intel SDM vol. 2A, table 3-11).
 SSE2_BIT = 26
+NAMESPACED_KINDS = {"ServiceAccount", "Secret", "Service", "Deployment", "DaemonSet", "PodDisruptionBudget",
+                    "RoleBinding", "Role"}
+PRIVATE_ENTRYPOINT = ["/usr/bin/private-app", "--serve"]
 Api = Any
 
 
@@ -134,6 +143,8 @@ class Release:
     name: str
     namespace: str
     manifest: str
+    #: The application namespace the release lets the operator read pull secrets in (operator.pullSecrets).
+    apps_namespace: str
 
     @property
     def operator_sa(self) -> str:
@@ -154,14 +165,19 @@ class Release:
 
 @pytest.fixture(scope="module")
 def release(helm: ToolRunner, kubectl: ToolRunner, core_v1: Api) -> Release:
-    """The chart installed with its defaults (they need no kubelet: nothing waits for a pod) into its own
-    namespace; Node Feature Discovery's NodeFeature CRD and namespace exist, as on a cluster running NFD."""
+    """The chart installed into its own namespace with its defaults (they need no kubelet: nothing waits for a
+    pod), plus one application namespace whose pull secrets the operator may read (``operator.pullSecrets``);
+    Node Feature Discovery's NodeFeature CRD and namespace exist, as on a cluster running NFD."""
     suffix = secrets.token_hex(3)
-    name, namespace = f"hw{suffix}", f"hwcap-system-{suffix}"
-    helm("install", name, str(CHART_DIR), "--namespace", namespace, "--create-namespace")
+    name, namespace, apps = f"hw{suffix}", f"hwcap-system-{suffix}", f"rbac-apps-{suffix}"
+    core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=apps)))
+    helm("install", name, str(CHART_DIR), "--namespace", namespace, "--create-namespace",
+         "--set", f"operator.pullSecrets.namespaces={{{apps}}}")  # fmt: skip
     manifest = helm("get", "manifest", name, "--namespace", namespace).stdout
     rendered = [d for d in yaml.safe_load_all(manifest) if d]
-    stored = kubectl("get", "-f", "-", "-o", "name", "--namespace", namespace, input=manifest).stdout.split()
+    # Every namespaced template names its namespace (the release's, or an application namespace for RoleBindings).
+    assert all(d["metadata"].get("namespace") for d in rendered if d["kind"] in NAMESPACED_KINDS)
+    stored = kubectl("get", "-f", "-", "-o", "name", input=manifest).stdout.split()
     assert len(stored) == len(rendered) > 10, (stored, [d["kind"] for d in rendered])
     from hwcap_operator.devcluster import nodes
 
@@ -169,12 +185,19 @@ def release(helm: ToolRunner, kubectl: ToolRunner, core_v1: Api) -> Release:
     kubectl("wait", "--for=condition=Established", "crd/nodefeatures.nfd.k8s-sigs.io", "--timeout=60s")
     with contextlib.suppress(client.ApiException):
         core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=keys.NFD_NAMESPACE_DEFAULT)))
-    return Release(name, namespace, manifest)
+    return Release(name, namespace, manifest, apps)
 
 
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> WebhookTLS:
     return webhook_tls(tmp_path_factory.mktemp("webhook-tls"))
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A private registry (basic auth) on loopback: pulls need the pod's pull secret."""
+    with run_registry(tmp_path_factory.mktemp("registry"), "basic") as reg:
+        yield reg
 
 
 @pytest.fixture(scope="module")
@@ -184,10 +207,11 @@ def operator_kubeconfig(release: Release, control_plane: ClusterAccess, core_v1:
 
 
 @pytest.fixture
-def operator(release: Release, operator_kubeconfig: Path, tls: WebhookTLS,
+def operator(release: Release, operator_kubeconfig: Path, tls: WebhookTLS, registry: Registry,
              tmp_path: Path) -> Iterator[OperatorProcess]:  # fmt: skip
-    """``hwcap-operator run`` with the chart's own options, authenticated only by the operator SA's token."""
-    extra = chart_operator_args(release.manifest, release.namespace)
+    """``hwcap-operator run`` with the chart's own options, authenticated only by the operator SA's token. One
+    option more: the test registry speaks plain HTTP on loopback (a real one would serve TLS)."""
+    extra = [*chart_operator_args(release.manifest, release.namespace), "--insecure-registries", registry.host]
     with running_operator(operator_kubeconfig, tmp_path, namespace=release.namespace,
                           webhook=(free_port(), tls.cert, tls.key), extra=extra) as op:  # fmt: skip
         yield op
@@ -222,71 +246,88 @@ def hwcap_events(core_v1: Api, kind: str, name: str) -> list[Any]:
 def test_full_scenario_with_the_charts_service_account_tokens_has_no_denial(
     release: Release, operator: OperatorProcess, control_plane: ClusterAccess, audit: AuditLog,
     core_v1: Api, api_client: client.ApiClient, kubectl: ToolRunner, domains: Domains,
-    node_factory: Any, namespace: str, tls: WebhookTLS,
+    node_factory: Any, namespace: str, tls: WebhookTLS, registry: Registry,
 ) -> None:  # fmt: skip
     operator_user = service_account_user(release.namespace, release.operator_sa)
     agent_user = service_account_user(release.namespace, release.agent_sa)
-    selector = {TEST_LABEL: namespace}
-    made = [node_factory(p, labels=selector, node_feature_namespace=keys.NFD_NAMESPACE_DEFAULT)
-            for p in (ZEN3, ICELAKE)]  # fmt: skip
-    names = sorted(n["metadata"]["name"] for n in made)
+    with denials_explained(audit, [operator_user, agent_user]):
+        selector = {TEST_LABEL: namespace}
+        made = [node_factory(p, labels=selector, node_feature_namespace=keys.NFD_NAMESPACE_DEFAULT)
+                for p in (ZEN3, ICELAKE)]  # fmt: skip
+        names = sorted(n["metadata"]["name"] for n in made)
 
-    # The agent of each node, once, with a token bound to a pod on that node.
-    words = read_auxv_words()
-    published = ",".join(f"{w:#x}" for w in words)
-    for node in names:
-        done = run_agent_for(node, release, control_plane, core_v1)
-        assert done.returncode == 0, f"agent for {node} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
-        assert not log_denials([], done.stdout + done.stderr)
-        annotations = core_v1.read_node(node).metadata.annotations
-        assert annotations[keys.AGENT_HWCAP_ANNOTATION] == published
-        assert annotations[keys.AGENT_KERNEL_RELEASE_ANNOTATION]
-        assert annotations[keys.AGENT_INHERITANCE_ANNOTATION] in ("supported", "unsupported", "unknown")
-
-    # The domain, applied by an admin; the operator computes it, labels the members and writes status.
-    label_namespace(core_v1, namespace, selector)
-    domain = f"rbac-{namespace[-6:]}"
-    kubectl("apply", "-f", "-", input=domain_manifest(domain, namespace, selector, arch="amd64",
-                                                      allowHidingSecurityFeatures=True))  # fmt: skip
-    try:
-        ready = domains.wait_condition(domain, "Ready", "True", timeout=60)
-        status = domains.get(domain)["status"]
-        assert ready["observedGeneration"] == domains.get(domain)["metadata"]["generation"]
-        assert sorted(status["members"]["names"]) == names
+        # The agent of each node, once, with a token bound to a pod on that node.
+        words = read_auxv_words()
+        published = ",".join(f"{w:#x}" for w in words)
         for node in names:
-            assert (core_v1.read_node(node).metadata.labels or {}).get(member_label(domain)) == "true"
-        mask_hwcap = int(status["mask"]["hwcap"], 16)
-        assert mask_hwcap and mask_hwcap & ~words[0] == 0, (hex(mask_hwcap), published)
-        assert (words[0] >> SSE2_BIT) & 1 and "sse2" in status["mask"]["features"]
-        wait_for("an Event about the domain", lambda: hwcap_events(core_v1, keys.KIND, domain))
+            done = run_agent_for(node, release, control_plane, core_v1)
+            assert done.returncode == 0, f"agent for {node} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+            assert not log_denials([], done.stdout + done.stderr)
+            annotations = core_v1.read_node(node).metadata.annotations
+            assert annotations[keys.AGENT_HWCAP_ANNOTATION] == published
+            assert annotations[keys.AGENT_KERNEL_RELEASE_ANNOTATION]
+            assert annotations[keys.AGENT_INHERITANCE_ANNOTATION] in ("supported", "unsupported", "unknown")
 
-        # A pod created in the selected namespace comes back injected.
-        assert operator.webhook is not None
-        body = webhook_configuration(f"rbac-{namespace}", operator.webhook[0], tls, [namespace])
-        with installed_webhook(api_client, body):
-            wait_until_injected(core_v1, namespace, domain)
-            core_v1.create_namespaced_pod(namespace, probe_pod("app"))
-            stored = read_pod(core_v1, namespace, "app")
-            assert pod_annotations(stored)[keys.POD_DOMAIN_ANNOTATION] == domain
-            assert pod_annotations(stored)[keys.POD_MASK_ID_ANNOTATION] == status["mask"]["id"]
-            # The install step is the chart's image (its Deployment passes --init-image with it).
-            assert install_step(stored)["image"] == release.image
-    finally:
-        delete_domain(api_client, domain)
-    wait_for("member labels removed", lambda: all(
-        member_label(domain) not in (core_v1.read_node(n).metadata.labels or {}) for n in names))
+        # The domain, applied by an admin; the operator computes it, labels the members and writes status. Its
+        # workloads are the release's application namespace.
+        apps = release.apps_namespace
+        label_namespace(core_v1, apps, selector)
+        domain = f"rbac-{namespace[-6:]}"
+        kubectl("apply", "-f", "-", input=domain_manifest(domain, namespace, selector, arch="amd64",
+                                                          allowHidingSecurityFeatures=True))  # fmt: skip
+        try:
+            ready = domains.wait_condition(domain, "Ready", "True", timeout=60)
+            status = domains.get(domain)["status"]
+            assert ready["observedGeneration"] == domains.get(domain)["metadata"]["generation"]
+            assert sorted(status["members"]["names"]) == names
+            for node in names:
+                assert (core_v1.read_node(node).metadata.labels or {}).get(member_label(domain)) == "true"
+            mask_hwcap = int(status["mask"]["hwcap"], 16)
+            assert mask_hwcap and mask_hwcap & ~words[0] == 0, (hex(mask_hwcap), published)
+            assert (words[0] >> SSE2_BIT) & 1 and "sse2" in status["mask"]["features"]
+            wait_for("an Event about the domain", lambda: hwcap_events(core_v1, keys.KIND, domain))
 
-    # Both identities really did their job through the API server ...
-    assert audit.succeeded(operator_user, "watch", "nodes") and audit.succeeded(operator_user, "watch", "pods")
-    for node in names:
-        assert audit.succeeded(agent_user, "patch", "nodes", node), f"no successful agent patch of {node}"
-        assert audit.succeeded(operator_user, "patch", "nodes", node), f"no successful member label on {node}"
-    assert audit.succeeded(operator_user, "patch", "migrationdomains/status", domain)
-    assert audit.succeeded(operator_user, "create", "events")
-    # ... and not one of their requests was denied: the audit log, then what the operator itself logged.
-    denied = audit.denials([operator_user, agent_user])
-    assert not denied, "denied requests:\n" + "\n".join(map(str, denied))
-    assert not log_denials(operator.log_records(), operator.log())
+            # Pods created in the selected namespace come back injected: one with its own command, and one of a
+            # private image without command, whose entrypoint the webhook reads with the pod's pull secret.
+            registry.push_image("apps/private", "1.0", PRIVATE_ENTRYPOINT, None, arch="amd64")
+            core_v1.create_namespaced_secret(apps, pull_secret("regcred", registry.host))
+            assert operator.webhook is not None
+            body = webhook_configuration(f"rbac-{apps}", operator.webhook[0], tls, [apps])
+            with installed_webhook(api_client, body):
+                wait_until_injected(core_v1, apps, domain)
+                core_v1.create_namespaced_pod(apps, probe_pod("app"))
+                stored = read_pod(core_v1, apps, "app")
+                assert pod_annotations(stored)[keys.POD_DOMAIN_ANNOTATION] == domain
+                assert pod_annotations(stored)[keys.POD_MASK_ID_ANNOTATION] == status["mask"]["id"]
+                # The install step is the chart's image (its Deployment passes --init-image with it).
+                assert install_step(stored)["image"] == release.image
+                private = probe_pod("private")
+                private["spec"]["imagePullSecrets"] = [{"name": "regcred"}]
+                (container,) = private["spec"]["containers"]
+                del container["command"]
+                container["image"] = f"{registry.host}/apps/private:1.0"
+                core_v1.create_namespaced_pod(apps, private)
+                stored = read_pod(core_v1, apps, "private")
+                assert keys.POD_UNWRAPPED_ANNOTATION not in pod_annotations(stored)
+                wrapped = stored["spec"]["containers"][0]
+                assert runs(wrapped) == expected_wrapper(installed_shim(stored), status) + PRIVATE_ENTRYPOINT
+        finally:
+            delete_domain(api_client, domain)
+        wait_for("member labels removed", lambda: all(
+            member_label(domain) not in (core_v1.read_node(n).metadata.labels or {}) for n in names))
+
+        # Both identities really did their job through the API server ...
+        assert audit.succeeded(operator_user, "watch", "nodes") and audit.succeeded(operator_user, "watch", "pods")
+        for node in names:
+            assert audit.succeeded(agent_user, "patch", "nodes", node), f"no successful agent patch of {node}"
+            assert audit.succeeded(operator_user, "patch", "nodes", node), f"no successful member label on {node}"
+        assert audit.succeeded(operator_user, "patch", "migrationdomains/status", domain)
+        assert audit.succeeded(operator_user, "create", "events")
+        assert audit.succeeded(operator_user, "get", "secrets", "regcred"), "the pull secret was never read"
+        # ... and not one of their requests was denied: the audit log, then what the operator itself logged.
+        denied = audit.denials([operator_user, agent_user])
+        assert not denied, "denied requests:\n" + "\n".join(map(str, denied))
+        assert not log_denials(operator.log_records(), operator.log())
 
 
 def _without_verb(role: dict[str, Any], resource: str, verb: str) -> list[dict[str, Any]]:
