@@ -1,11 +1,18 @@
 """The chart's RBAC proven by use: ``helm install`` into a real kube-apiserver, then the operator and the node agent
-run as local processes with tokens of the chart's OWN ServiceAccounts (TokenRequest) through a whole scenario,
-with zero denials; and a rule taken away shows up as a denial a user can see, and putting it back heals.
+run as local processes with tokens of the chart's OWN ServiceAccounts (TokenRequest) through a whole scenario
+(nodes from real dumps, the agent's annotations, a domain Ready with members labelled, status and Events, pods
+injected, one of a private image whose entrypoint is read with the pod's pull secret) with zero denials; a rule
+taken away shows up as a denial a user can see, and putting it back heals; a namespace the release does not
+list in ``operator.pullSecrets`` keeps its Secrets unreadable.
+
+Taking any one of these away from the chart fails the scenario (checked by hand): events create, status patch,
+migrationdomains patch, the agent's nodes patch (the domain, the deletion or the agent fails), nodefeatures
+watch and CRD list/watch (nothing else fails: only the audit log sees these).
 
 Why a control plane of its own (not the session's): the proof of "no denial" is the API server's audit log,
 which records every request of a ServiceAccount with its response code and the RBAC authorizer's decision,
 also denials the operator only logs or silently retries. The audit log is a kube-apiserver flag, so this
-module starts one with ``--audit-log-path`` (about ten seconds) instead of restarting the shared plane.
+module starts one with ``--audit-log-path`` (a few seconds) instead of restarting the shared plane.
 
 Why a test MutatingWebhookConfiguration: the chart's own points at the webhook Service
 (``<release>-hwcap-operator-webhook.<ns>.svc:443``). Without a kubelet no operator pod runs behind it, and without
@@ -384,4 +391,41 @@ def test_a_removed_rule_is_a_visible_denial_and_restoring_it_heals(
         assert audit.succeeded(operator_user, "patch", "nodes", node)
     finally:
         rbac.patch_cluster_role(role_name, {"rules": chart_role["rules"]})
+        delete_domain(api_client, domain)
+
+
+def test_pull_secrets_of_a_namespace_not_listed_stay_unreadable(
+    release: Release, operator: OperatorProcess, audit: AuditLog, core_v1: Api, api_client: client.ApiClient,
+    kubectl: ToolRunner, domains: Domains, node_factory: Any, namespace: str, tls: WebhookTLS, registry: Registry,
+) -> None:  # fmt: skip
+    """operator.pullSecrets lists one application namespace; in any other the operator's token may not read a
+    Secret, so a private image's entrypoint stays unknown and the domain's default policy refuses the pod."""
+    operator_user = service_account_user(release.namespace, release.operator_sa)
+    selector = {TEST_LABEL: namespace}
+    node_factory(ZEN3, labels=selector)
+    label_namespace(core_v1, namespace, selector)
+    registry.push_image("apps/elsewhere", "1.0", PRIVATE_ENTRYPOINT, None, arch="amd64")
+    core_v1.create_namespaced_secret(namespace, pull_secret("regcred", registry.host))
+    domain = f"rbac-{namespace[-6:]}"
+    kubectl("apply", "-f", "-", input=domain_manifest(domain, namespace, selector, arch="amd64",
+                                                      allowHidingSecurityFeatures=True))  # fmt: skip
+    assert operator.webhook is not None
+    body = webhook_configuration(f"rbac-{namespace}", operator.webhook[0], tls, [namespace])
+    try:
+        domains.wait_condition(domain, "Ready", "True", timeout=60)
+        with installed_webhook(api_client, body):
+            wait_until_injected(core_v1, namespace, domain)
+            pod = probe_pod("private")
+            pod["spec"]["imagePullSecrets"] = [{"name": "regcred"}]
+            (container,) = pod["spec"]["containers"]
+            del container["command"]
+            container["image"] = f"{registry.host}/apps/elsewhere:1.0"
+            with pytest.raises(client.ApiException) as refused:
+                core_v1.create_namespaced_pod(namespace, pod)
+            assert refused.value.status == 403 and "could not be resolved" in str(refused.value.body)
+        denied = [e for e in audit.denials([operator_user]) if e.resource == "secrets" and e.name == "regcred"
+                  and f"/namespaces/{namespace}/" in e.uri]  # fmt: skip
+        assert denied and denied[0].verb == "get" and denied[0].decision == "forbid", denied
+        assert [r for r in operator.log_records() if r.get("secret") == "regcred" and str(r.get("status")) == "403"]
+    finally:
         delete_domain(api_client, domain)
