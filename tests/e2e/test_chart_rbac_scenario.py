@@ -7,7 +7,7 @@ list in ``operator.pullSecrets`` keeps its Secrets unreadable.
 
 Taking any one of these away from the chart fails the scenario (checked by hand): events create, status patch,
 migrationdomains patch, the agent's nodes patch (the domain, the deletion or the agent fails), nodefeatures
-watch and CRD list/watch (nothing else fails: only the audit log sees these).
+watch and CRD list/watch (the scenario itself still succeeds; the denial assertion catches them).
 
 Why a control plane of its own (not the session's): the proof of "no denial" is the API server's audit log,
 which records every request of a ServiceAccount with its response code and the RBAC authorizer's decision,
