@@ -422,10 +422,14 @@ def test_pull_secrets_of_a_namespace_not_listed_stay_unreadable(
             container["image"] = f"{registry.host}/apps/elsewhere:1.0"
             with pytest.raises(client.ApiException) as refused:
                 core_v1.create_namespaced_pod(namespace, pod)
-            assert refused.value.status == 403 and "could not be resolved" in str(refused.value.body)
+            refusal = str(refused.value.body)
+            assert refused.value.status == 403 and "could not be resolved" in refusal
+            # The user is told why the existing secret did not help, not only "no pull secret matches".
+            assert f"pull secret {namespace}/regcred unusable: the operator may not read it" in refusal
         denied = [e for e in audit.denials([operator_user]) if e.resource == "secrets" and e.name == "regcred"
                   and f"/namespaces/{namespace}/" in e.uri]  # fmt: skip
         assert denied and denied[0].verb == "get" and denied[0].decision == "forbid", denied
-        assert [r for r in operator.log_records() if r.get("secret") == "regcred" and str(r.get("status")) == "403"]
+        assert [r for r in operator.log_records()
+                if r.get("secret") == "regcred" and "may not read" in str(r.get("problem"))]  # fmt: skip
     finally:
         delete_domain(api_client, domain)

@@ -218,8 +218,10 @@ class OciResolver:
         cache_size: int = 4096,
         on_cache: Callable[[CacheResult], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        credential_problems: Callable[[str, Sequence[str]], Sequence[str]] | None = None,
     ) -> None:
         self._credentials = credentials
+        self._credential_problems = credential_problems
         self._insecure = frozenset(h.lower() for h in insecure_registries)
         self._tls_verify: bool | str = ca_bundle or True
         self._timeout = timeout
@@ -263,6 +265,8 @@ class OciResolver:
                 continue
             cache.put(key, result, ttl)
             return result
+        if self._credential_problems is not None:  # say why a named pull secret could not be used
+            errors += self._credential_problems(request.namespace, request.pull_secrets)
         raise Unresolvable(f"{ref}: " + "; ".join(errors))
 
     # ------------------------------------------------------------------------------------------ protocol

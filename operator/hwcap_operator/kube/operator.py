@@ -71,8 +71,9 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
     view = ClusterView(operator_namespace=options.namespace, on_node_issue=lambda n: _count_node_issue(metrics, n))
     client = api_client(options.kubeconfig)
     reconciler = Reconciler(view, client, metrics, api_event_poster(client), options.validate)
+    secrets = PullSecretReader(client)
     resolver = options.resolver or OciResolver(
-        PullSecretReader(client), insecure_registries=options.insecure_registries,
+        secrets, insecure_registries=options.insecure_registries, credential_problems=secrets.problems,
         on_cache=lambda result: metrics.entrypoint_cache.labels(result=result).inc(),
     )  # fmt: skip
     registry = build_registry(view, reconciler, resync_seconds=options.resync_seconds)

@@ -28,11 +28,17 @@ class PullSecretReader:
         self._core = client.CoreV1Api(api_client)
         self._ttl = ttl
         self._cache: dict[tuple[str, str], tuple[float, Mapping[str, Any] | None]] = {}
+        self._problems: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
     def __call__(self, namespace: str, names: Sequence[str]) -> Sequence[Mapping[str, Any]]:
         found = [doc for name in names if (doc := self._read(namespace, name)) is not None]
         return found
+
+    def problems(self, namespace: str, names: Sequence[str]) -> list[str]:
+        """Why named pull secrets gave no credentials (forbidden, missing, malformed), for the denial message."""
+        with self._lock:
+            return [self._problems[(namespace, n)] for n in names if (namespace, n) in self._problems]
 
     def _read(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         now = time.monotonic()
@@ -41,19 +47,26 @@ class PullSecretReader:
             if hit is not None and now - hit[0] < self._ttl:
                 return hit[1]
         doc: Mapping[str, Any] | None = None
+        problem: str | None = None
         try:
             secret = self._core.read_namespaced_secret(name, namespace)
             raw = (secret.data or {}).get(DOCKERCONFIGJSON)
             if raw:
                 doc = json.loads(base64.b64decode(raw))
             else:
-                log.warning("pull secret has no .dockerconfigjson", extra={"namespace": namespace, "secret": name})
+                problem = f"pull secret {namespace}/{name} has no {DOCKERCONFIGJSON}"
         except ApiException as exc:
-            log.warning("cannot read pull secret", extra={"namespace": namespace, "secret": name,
-                                                          "status": exc.status})  # fmt: skip
+            why = {403: "the operator may not read it (grant get secrets in this namespace: chart value "
+                        "operator.pullSecrets.namespaces)", 404: "it does not exist"}.get(exc.status, exc.reason)
+            problem = f"pull secret {namespace}/{name} unusable: {why}"
         except ValueError as exc:
-            log.warning("pull secret is not valid JSON", extra={"namespace": namespace, "secret": name,
-                                                                "error": str(exc)})  # fmt: skip
+            problem = f"pull secret {namespace}/{name} is not valid JSON: {exc}"
+        if problem:
+            log.warning("pull secret unusable", extra={"namespace": namespace, "secret": name, "problem": problem})
         with self._lock:
             self._cache[(namespace, name)] = (now, doc)
+            if problem:
+                self._problems[(namespace, name)] = problem
+            else:
+                self._problems.pop((namespace, name), None)
         return doc
