@@ -34,6 +34,10 @@ POD_UNWRAPPED_ANNOTATION = f"{GROUP}/unwrapped"  # comma list of containers admi
 #: Per-container entrypoint override, key + container name; value: JSON list (the image ENTRYPOINT).
 POD_ENTRYPOINT_ANNOTATION_PREFIX = f"{GROUP}/entrypoint."
 
+#: Annotation on the MutatingWebhookConfiguration: the chart's webhook entry (JSON) the operator copies for
+#: each domain's entry, kept because the operator replaces the entries themselves.
+WEBHOOK_TEMPLATE_ANNOTATION = f"{GROUP}/webhook-template"
+
 #: Environment variables injected into wrapped containers.
 ENV_DOMAIN = "HWCAP_DOMAIN"
 ENV_MASK_ID = "HWCAP_MASK_ID"

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--excluded-namespaces", type=_csv, default=frozenset(), help="comma-separated")
     run.add_argument("--nfd-namespace", default="node-feature-discovery")
     run.add_argument("--resync-seconds", type=float, default=300.0)
+    run.add_argument("--webhook-configuration", default=None, metavar="NAME",
+                     help="MutatingWebhookConfiguration kept at one entry per domain (its first entry is the "
+                     "template); default: leave it as installed")
     run.add_argument("--insecure-registries", type=_csv, default=frozenset(),
                      help="registries (host:port) spoken to over plain HTTP for entrypoint lookups")
     run.add_argument("--no-registry-lookup", action="store_true",
@@ -71,6 +74,7 @@ def _run(args: argparse.Namespace) -> int:
         excluded_namespaces=args.excluded_namespaces, nfd_namespace=args.nfd_namespace, peering=args.peering,
         resync_seconds=args.resync_seconds, validate=exec_model_validator,
         insecure_registries=args.insecure_registries, resolver=NoResolver() if args.no_registry_lookup else None,
+        webhook_configuration=args.webhook_configuration,
     )  # fmt: skip
     asyncio.run(run_operator(options))
     return 0

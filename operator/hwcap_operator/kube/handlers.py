@@ -98,6 +98,7 @@ def build_registry(view: ClusterView, reconciler: Reconciler, *, resync_seconds:
         await asyncio.to_thread(reconciler.release_members, name)
         view.remove_domain(name)
         reconciler.metrics.forget_domain(name)
+        await asyncio.to_thread(reconciler.sync_webhook_configuration)  # its webhook entry goes too
 
     return registry
 

@@ -14,6 +14,7 @@ import kopf
 from hwcap_operator.admission.entrypoint import EntrypointResolver
 from hwcap_operator.admission.model import MutationConfig
 from hwcap_operator.admission.oci import OciResolver
+from hwcap_operator.admission.selection import never_touched_namespaces
 from hwcap_operator.domain.nodes import NodeFeatures
 from hwcap_operator.domain.policy import MaskValidator, no_validation
 from hwcap_operator.kube import admission_server
@@ -25,6 +26,7 @@ from hwcap_operator.kube.pullsecrets import PullSecretReader
 from hwcap_operator.kube.reconcile import Reconciler
 from hwcap_operator.kube.view import ClusterView
 from hwcap_operator.kube.webhook import make_decider
+from hwcap_operator.kube.webhookconfig import WebhookConfigSync, listed_domains, served_domains
 
 log = logging.getLogger("hwcap_operator.operator")
 
@@ -51,6 +53,9 @@ class OperatorOptions:
     resolver: EntrypointResolver | None = None
     insecure_registries: frozenset[str] = frozenset()
     validate: MaskValidator = no_validation
+    #: The MutatingWebhookConfiguration whose entries the operator keeps at one per served domain (None: the
+    #: configuration is left as installed).
+    webhook_configuration: str | None = None
 
 
 def _count_node_issue(metrics: OperatorMetrics, node: NodeFeatures) -> None:
@@ -76,6 +81,15 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
         secrets, insecure_registries=options.insecure_registries, credential_problems=secrets.problems,
         on_cache=lambda result: metrics.entrypoint_cache.labels(result=result).inc(),
     )  # fmt: skip
+    webhook_sync: WebhookConfigSync | None = None
+    if options.webhook_configuration:
+        sync = webhook_sync = WebhookConfigSync(client, options.webhook_configuration, never_touched_namespaces(
+            options.namespace, options.nfd_namespace, options.excluded_namespaces), options.resync_seconds)
+
+        def sync_served() -> None:
+            sync.sync(served_domains(view))
+
+        reconciler.webhook_sync = sync_served
     registry = build_registry(view, reconciler, resync_seconds=options.resync_seconds)
     mutation = MutationConfig(operator_namespace=options.namespace, init_image=options.init_image,
                               nfd_namespace=options.nfd_namespace,
@@ -91,6 +105,13 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure_settings(settings, peering=options.peering)
+        if (initial := webhook_sync) is not None:
+            # Before any watch: a cluster without domains gets an empty list (the API server never calls us),
+            # and a domain deleted while we were down loses its entry.
+            try:
+                await asyncio.to_thread(lambda: initial.sync(listed_domains(client, options.namespace)))
+            except Exception:
+                log.exception("initial sync of the webhook configuration failed; domain reconciles retry")
         if options.webhook_port:
             if options.tls_cert_file is None or options.tls_key_file is None:
                 raise kopf.PermanentError("the webhook needs --tls-cert-file and --tls-key-file (or --webhook-port 0)")

@@ -37,6 +37,8 @@ class Reconciler:
     metrics: OperatorMetrics
     post_event: EventPoster
     validate: MaskValidator
+    #: Brings the webhook configuration in line with the served domains (None: not managed).
+    webhook_sync: Callable[[], None] | None = None
 
     def evaluate(self, record: DomainRecord) -> DomainState | None:
         if record.spec is None:
@@ -88,11 +90,25 @@ class Reconciler:
         record.status = state.status
         for problem in self.view.refresh_webhook_domains():
             log.error("domain cannot be served by the webhook", extra={"problem": problem})
+        self.sync_webhook_configuration()
+
+    def sync_webhook_configuration(self) -> None:
+        """One entry per served domain in the webhook configuration; failures are logged, the next reconcile
+        (or the domain's periodic resync) retries."""
+        if self.webhook_sync is None:
+            return
+        try:
+            self.webhook_sync()
+        except Exception:
+            self.metrics.reconcile_errors.labels(kind="MutatingWebhookConfiguration").inc()
+            log.exception("syncing the webhook configuration failed")
 
     def _publish_invalid_spec(self, record: DomainRecord) -> None:
         message = f"the spec cannot be used: {record.spec_error}"
         self.post_event(record.body, "Warning", "InvalidSpec", message)
         log.error("invalid MigrationDomain spec", extra={"domain": record.name, "error": record.spec_error})
+        self.view.refresh_webhook_domains()
+        self.sync_webhook_configuration()
 
     def _patch_status(self, record: DomainRecord, status: api.MigrationDomainStatus) -> None:
         new = status.model_dump(by_alias=True, mode="json", exclude_none=True)
