@@ -31,9 +31,9 @@
  *      provide (e.g. AT_HWCAP4 on arm64) are never added, whatever the mask says.
  *   4. The vector, AT_NULL-terminated and zero-padded to the kernel's saved_auxv size when known, is applied
  *      with PR_SET_MM_MAP (no capability needed: exe_fd = -1, the memory-layout fields are this process's
- *      own values from /proc/self/stat and brk(0)). A non-dumpable process may read zeros there (seen on
- *      6.12 arm64; 6.18 shows the values); then PR_SET_DUMPABLE is set to 1 for the call and restored
- *      afterwards (exec resets it anyway).
+ *      own values from /proc/self/stat and brk(0)). Should they read zeros (reported for a non-dumpable
+ *      process; the kernel lab saw real values on 6.12.117 and this machine's 6.18, as do_task_stat() lets
+ *      a process inspect itself), PR_SET_DUMPABLE is set to 1 for the call and restored afterwards.
  *      Only if PR_SET_MM_MAP fails and CAP_SYS_RESOURCE is in the effective set, PR_SET_MM_AUXV is tried.
  *      A vector larger than the kernel's saved_auxv is refused. The vector read back afterwards must equal
  *      the one requested.

@@ -248,15 +248,24 @@ def test_set_mm_map_without_checkpoint_restore() -> None:
     assert set_map(k, k.spawn("r"), [(AT_HWCAP, 1)]) == -errno.EINVAL
 
 
-def test_non_dumpable_process_reads_zero_stat_fields_and_fails() -> None:
-    # §2.4, seen under qemu: setresuid from root -> non-dumpable -> /proc/self/stat zeros -> EINVAL.
+def test_a_non_dumpable_process_still_reads_its_own_stat_and_may_set_its_map() -> None:
+    # do_task_stat() hides the layout only when ptrace_may_access() refuses, which it never does for the
+    # caller's own thread group; the kernel lab saw PR_SET_MM_MAP return 0 after setresuid on 6.12.117.
     k = arm64()
     pid = k.spawn("p")
     assert k.setresuid(pid, 65534, 65534, 65534) == 0
-    assert k.proc_stat_layout(pid).start_code == 0
-    assert set_map(k, pid, [(AT_HWCAP, 1)]) == -errno.EINVAL
-    assert k.prctl_set_dumpable(pid, 1) == 0
+    assert not k.task(pid).mm.dumpable
+    assert k.proc_stat_layout(pid) == k.task(pid).mm.layout
     assert set_map(k, pid, [(AT_HWCAP, 1)]) == 0
+
+
+def test_another_unprivileged_reader_sees_zeros_for_a_non_dumpable_process() -> None:
+    k = arm64()
+    target, other = k.spawn("target"), k.spawn("other", creds=Creds.user(65534))
+    assert k.setresuid(target, 65534, 65534, 65534) == 0
+    assert k.proc_stat_layout(target, reader=other).start_code == 0
+    assert k.prctl_set_dumpable(target, 1) == 0
+    assert k.proc_stat_layout(target, reader=other) == k.task(target).mm.layout
 
 
 def test_get_auxv_copies_at_most_len_and_returns_the_size() -> None:

@@ -65,6 +65,7 @@ CAP_SETUID: Final = "CAP_SETUID"
 CAP_SYS_ADMIN: Final = "CAP_SYS_ADMIN"
 CAP_SYS_RESOURCE: Final = "CAP_SYS_RESOURCE"
 CAP_CHECKPOINT_RESTORE: Final = "CAP_CHECKPOINT_RESTORE"
+CAP_SYS_PTRACE: Final = "CAP_SYS_PTRACE"
 ALL_CAPS: Final = frozenset({CAP_SETUID, CAP_SYS_ADMIN, CAP_SYS_RESOURCE, CAP_CHECKPOINT_RESTORE})
 
 #: AT_VECTOR_SIZE_BASE after the 2026 fdpic fix (§2.2: 22 -> 24).
@@ -444,12 +445,21 @@ class Kernel:
                 break
         return raw[: nwords * 8]
 
-    def proc_stat_layout(self, pid: int) -> MmLayout:
-        """The address fields of /proc/PID/stat: all zero for a non-dumpable process (seen under qemu, §2.4)."""
-        mm = self.task(pid).mm
-        if not mm.dumpable:
-            return MmLayout(**{name: 0 for name in MmLayout.__dataclass_fields__})
-        return mm.layout
+    def proc_stat_layout(self, pid: int, reader: int | None = None) -> MmLayout:
+        """The address fields of /proc/PID/stat as ``reader`` (default: the process itself) sees them.
+
+        do_task_stat() hides them only when ptrace_may_access() refuses, and a process may always inspect
+        its own thread group: reading one's own stat gives the real layout even when non-dumpable. The
+        kernel lab measured this on Debian 6.12.117 (arm64 and x86_64), contradicting kernel-facts §2.4's
+        "zeros in a non-dumpable process". Another reader without CAP_SYS_PTRACE sees zeros then.
+        """
+        task = self.task(pid)
+        mm = task.mm
+        if reader is None or self.task(reader).tgid == task.tgid or mm.dumpable:
+            return mm.layout
+        if CAP_SYS_PTRACE in self.task(reader).creds.caps:
+            return mm.layout
+        return MmLayout(**{name: 0 for name in MmLayout.__dataclass_fields__})
 
     # -- process creation ----------------------------------------------------------------------------
 

@@ -280,7 +280,8 @@ def lab_scenarios(mask: Sequence[int], *, compat: bool = True) -> list[Scenario]
         Scenario("setuid-child", "a setuid-root child inherits the mask (no special case, §1.7.6)",
                  (user, Step("set_mm_map", "init", edit=_mask_edit(mask)), Step("fork", "init", child="s"),
                   Step("exec", "s", binary=Binary("/probe-suid", setuid_owner=0)), Step("observe", "s"))),
-        Scenario("non-dumpable", "setresuid from root zeroes /proc/self/stat: PR_SET_MM_MAP fails until dumpable",
+        Scenario("non-dumpable", "setresuid from root makes the mm non-dumpable; its own /proc/self/stat still "
+                 "shows the layout, so PR_SET_MM_MAP works before and after PR_SET_DUMPABLE",
                  (root, Step("setresuid", "init", uid=65534), Step("set_mm_map", "init", edit=_mask_edit(mask)),
                   Step("set_dumpable", "init", value=1), Step("set_mm_map", "init", edit=_mask_edit(mask)),
                   *child)),
