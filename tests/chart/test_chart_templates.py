@@ -143,6 +143,7 @@ def test_operator_runs_standalone_with_the_agreed_flags(render: Render) -> None:
         "--init-image": image,
         "--excluded-namespaces": f"kube-system,{NAMESPACE},{keys.NFD_NAMESPACE_DEFAULT}",
         "--nfd-namespace": keys.NFD_NAMESPACE_DEFAULT,
+        "--webhook-configuration": rendered.one("MutatingWebhookConfiguration")["metadata"]["name"],
         "--standalone": None,
     }
     env = {e["name"]: e for e in container["env"]}
@@ -201,6 +202,7 @@ def test_the_real_command_line_accepts_the_chart_args(render: Render, values: di
     peering = values.get("operator", {}).get("peering", {})
     assert (run.peering, run.standalone) == ((peering["name"], False) if peering else (None, True))
     assert run.log_format == values.get("logFormat", "json")
+    assert run.webhook_configuration == rendered.one("MutatingWebhookConfiguration")["metadata"]["name"]
     agent = _container(rendered, "DaemonSet", "agent")
     observe = build_parser().parse_args(_expand(agent["args"], {"NODE_NAME": "node-a"}))
     assert observe.command == "agent" and observe.node_name == "node-a"
@@ -272,8 +274,13 @@ def test_operator_cluster_role_is_exactly_what_it_needs(render: Render) -> None:
         *((group, "events", v) for group in ("", "events.k8s.io") for v in ("create", "patch")),
         *(("nfd.k8s-sigs.io", "nodefeatures", v) for v in ("get", "list", "watch")),
         *(("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")),
+        *(("admissionregistration.k8s.io", "mutatingwebhookconfigurations", v) for v in ("get", "patch")),
     }
     assert _cluster_role_rules(rendered, FULLNAME) == expected
+    # ... and that one only on the chart's own webhook configuration (its entries follow the domains).
+    (webhooks,) = [r for r in rendered.one("ClusterRole", FULLNAME)["rules"]
+                   if "mutatingwebhookconfigurations" in r["resources"]]  # fmt: skip
+    assert webhooks["resourceNames"] == [rendered.one("MutatingWebhookConfiguration")["metadata"]["name"]]
     binding = rendered.one("ClusterRoleBinding", FULLNAME)
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": NAMESPACE}]
     assert rendered.one("Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == OPERATOR_SA
