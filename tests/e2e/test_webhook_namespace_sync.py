@@ -5,7 +5,8 @@ narrowed by a platform selector to the test's namespaces) and ``--webhook-config
 
 - with no domain the operator empties the list (the template is kept in an annotation);
 - a Ready domain gets exactly one entry ``<domain>.pods.hwcap.dev`` whose namespaceSelector is the domain's
-  AND the template's AND the never-touched namespaces, every other field the template's;
+  AND the template's AND the never-touched namespaces, every other field the template's; the stored form
+  equals what the operator computes (so it does not patch again);
 - the user-visible point: with the operator DOWN and ``Fail``, a pod in a namespace no domain selects is
   created, while one in the domain's namespace is refused naming the domain's entry; with it up, a pod in the
   unselected namespace never reaches the webhook (its admission counter does not move);
@@ -26,7 +27,10 @@ import pytest
 from kubernetes import client
 
 from hwcap_operator import keys
+from hwcap_operator.admission.selection import never_touched_namespaces
+from hwcap_operator.admission.webhookconfig import plan_sync
 from hwcap_operator.devcluster.testing import ClusterAccess
+from hwcap_operator.domain import api
 from tests.e2e.operator_harness import Domains, OperatorProcess, free_port, running_operator, wait_for
 from tests.e2e.webhook_support import (
     TEST_LABEL,
@@ -146,6 +150,10 @@ def test_webhook_configuration_follows_the_domains(
                 ],
             }  # fmt: skip
             assert hook["objectSelector"] == template["objectSelector"]
+            # What the API server stored is what the operator computes: no patch on the next sync.
+            spec = api.MigrationDomainSpec.model_validate(domains.get(one)["spec"])
+            never = never_touched_namespaces(OPERATOR_NAMESPACE, NFD_NAMESPACE)
+            assert not plan_sync(configuration(api_client, mwc), [(one, spec)], never).changed
             wait_until_injected(core_v1, namespace, one)
 
             # The operator down with Fail: only the domain's namespace is blocked.

@@ -71,6 +71,13 @@ def build_registry(view: ClusterView, reconciler: Reconciler, *, resync_seconds:
             view.wake([domain])
 
     # ---- the domains ---------------------------------------------------------------------------------
+    @kopf.index(keys.GROUP, keys.VERSION, keys.PLURAL, registry=registry)
+    async def domain_index(body: kopf.Body, **_: Any) -> None:
+        # Indexes are filled before any daemon runs: the first reconcile after a restart already knows every
+        # domain, so the webhook configuration sync (one entry per served domain) never drops one that
+        # simply was not listed yet.
+        view.upsert_domain(body)
+
     @kopf.on.event(keys.GROUP, keys.VERSION, keys.PLURAL, registry=registry,
                    when=lambda type, **_: type != "DELETED")  # fmt: skip
     async def domain_changed(body: kopf.Body, name: str, **_: Any) -> None:
