@@ -36,7 +36,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from hwcap_operator.admission.selection import LabelSelector, SelectorError
 from hwcap_operator.domain import api
 from hwcap_operator.domain.baseline import (
     SpecError,
@@ -64,6 +63,7 @@ from hwcap_operator.domain.status import (
 )
 from hwcap_operator.domain.validation import MaskFinding, MaskValidator, exec_model_validator, no_validation
 from hwcap_operator.mask import FeatureMask
+from hwcap_operator.selectors import LabelSelector, SelectorError
 
 __all__ = [
     "DomainMetrics",

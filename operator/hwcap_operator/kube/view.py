@@ -17,13 +17,13 @@ from pydantic import ValidationError
 
 from hwcap_operator import keys
 from hwcap_operator.admission.model import DomainView
-from hwcap_operator.admission.selection import LabelSelector, SelectorError
 from hwcap_operator.arch import UnknownArchError, normalize_arch
 from hwcap_operator.domain import api
 from hwcap_operator.domain.impact import InjectedPod
 from hwcap_operator.domain.nodes import ARCH_LABEL, NodeFeatures, node_features
 from hwcap_operator.domain.policy import node_selector, selects
 from hwcap_operator.mask import FeatureMask, MaskParseError
+from hwcap_operator.selectors import LabelSelector, SelectorError
 
 #: The NodeFeature label that names its node (NFD sets it; the object's own name usually matches too).
 NFD_NODE_NAME_LABEL = "nfd.node.kubernetes.io/node-name"
