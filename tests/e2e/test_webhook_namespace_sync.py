@@ -126,7 +126,8 @@ def test_webhook_configuration_follows_the_domains(
     one, two = f"sync-{namespace}"[:60], f"sync2-{namespace}"[:60]
     domains = Domains(api_client)
     with installed_webhook(api_client, installed), running_operator(
-        control_plane.kubeconfig, tmp_path, webhook=(port, tls.cert, tls.key), extra=["--webhook-configuration", mwc]
+        control_plane.kubeconfig, tmp_path, webhook=(port, tls.cert, tls.key),
+        extra=["--webhook-configuration", mwc, "--webhook-check-seconds", "2"],
     ) as op:  # fmt: skip
         try:
             # No domain yet: the startup sync empties the list; the chart's entry is kept as the template.
@@ -155,6 +156,15 @@ def test_webhook_configuration_follows_the_domains(
             never = never_touched_namespaces(OPERATOR_NAMESPACE, NFD_NAMESPACE)
             assert not plan_sync(configuration(api_client, mwc), [(one, spec)], never).changed
             wait_until_injected(core_v1, namespace, one)
+
+            # `helm upgrade` puts the chart's broad entry back while the domains are idle: the operator's
+            # periodic check restores the per-domain entries without any domain event.
+            client.AdmissionregistrationV1Api(api_client).patch_mutating_webhook_configuration(
+                mwc, [{"op": "replace", "path": "/webhooks", "value": [template]}],
+                _content_type="application/json-patch+json")  # fmt: skip
+            # Well inside the operator's 20 s domain resync: only the 2 s periodic check can restore it.
+            wait_for("the per-domain entry to be restored", lambda: [h["name"] for h in entries(api_client, mwc)]
+                     == [f"{one}.pods.hwcap.dev"], timeout=10)  # fmt: skip
 
             # The operator down with Fail: only the domain's namespace is blocked.
             op.stop()

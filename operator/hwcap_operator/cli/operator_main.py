@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--excluded-namespaces", type=_csv, default=frozenset(), help="comma-separated")
     run.add_argument("--nfd-namespace", default="node-feature-discovery")
     run.add_argument("--resync-seconds", type=float, default=300.0)
+    run.add_argument("--webhook-check-seconds", type=float, default=60.0,
+                     help="how often the webhook configuration is re-checked for outside changes (helm upgrade)")
     run.add_argument("--webhook-configuration", default=None, metavar="NAME",
                      help="MutatingWebhookConfiguration kept at one entry per domain (its first entry is the "
                      "template); default: leave it as installed")
@@ -74,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         excluded_namespaces=args.excluded_namespaces, nfd_namespace=args.nfd_namespace, peering=args.peering,
         resync_seconds=args.resync_seconds, validate=exec_model_validator,
         insecure_registries=args.insecure_registries, resolver=NoResolver() if args.no_registry_lookup else None,
-        webhook_configuration=args.webhook_configuration,
+        webhook_configuration=args.webhook_configuration, webhook_check_seconds=args.webhook_check_seconds,
     )  # fmt: skip
     asyncio.run(run_operator(options))
     return 0

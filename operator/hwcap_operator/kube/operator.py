@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import kopf
+from kubernetes.client import ApiClient
 
 from hwcap_operator.admission.entrypoint import EntrypointResolver
 from hwcap_operator.admission.model import MutationConfig
@@ -49,6 +50,7 @@ class OperatorOptions:
     peering: str | None = None
     resync_seconds: float = 300.0
     cert_reload_seconds: float = 30.0
+    webhook_check_seconds: float = 60.0
     #: None: look image entrypoints up in their registries (pull secrets honoured); NoResolver() disables it.
     resolver: EntrypointResolver | None = None
     insecure_registries: frozenset[str] = frozenset()
@@ -67,6 +69,21 @@ def _count_node_issue(metrics: OperatorMetrics, node: NodeFeatures) -> None:
             metrics.node_source_errors.labels(source=source, reason=reason).inc()
     if node.errors:
         log.warning("node feature data unusable", extra={"node": node.name, "errors": "; ".join(node.errors)})
+
+
+async def _keep_webhook_configuration(sync: WebhookConfigSync, options: OperatorOptions,
+                                      api: ApiClient) -> None:  # fmt: skip
+    """Re-check the webhook configuration every ``webhook_check_seconds``, whatever the domains do.
+
+    ``helm upgrade`` re-renders the chart's broad entry; without this a cluster whose domains are idle would
+    send every pod to the webhook until the next domain resync. One GET (and a LIST of domains) per period.
+    """
+    while True:
+        await asyncio.sleep(options.webhook_check_seconds)
+        try:
+            await asyncio.to_thread(lambda: sync.sync(listed_domains(api, options.namespace), force=True))
+        except Exception:
+            log.exception("periodic check of the webhook configuration failed; retrying next period")
 
 
 async def run_operator(options: OperatorOptions, stop_flag: threading.Event | asyncio.Event | None = None,
@@ -112,6 +129,7 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
                 await asyncio.to_thread(lambda: initial.sync(listed_domains(client, options.namespace)))
             except Exception:
                 log.exception("initial sync of the webhook configuration failed; domain reconciles retry")
+            reloads.append(asyncio.create_task(_keep_webhook_configuration(initial, options, client)))
         if options.webhook_port:
             if options.tls_cert_file is None or options.tls_key_file is None:
                 raise kopf.PermanentError("the webhook needs --tls-cert-file and --tls-key-file (or --webhook-port 0)")

@@ -64,13 +64,14 @@ class WebhookConfigSync:
         self._last: tuple[Any, float] | None = None
         self._reported: str | None = None
 
-    def sync(self, domains: DomainSpecs) -> bool:
+    def sync(self, domains: DomainSpecs, *, force: bool = False) -> bool:
         """Bring the configuration in line with ``domains``; True when it was patched. API errors other than
-        a conflict are raised (the caller logs and the next reconcile retries)."""
+        a conflict are raised (the caller logs and the next reconcile retries). ``force`` re-reads the live
+        object even when the domains did not change (someone else, e.g. ``helm upgrade``, may have)."""
         key = tuple((name, spec.workloads.model_dump_json()) for name, spec in sorted(domains, key=lambda d: d[0]))
         with self._lock:
             fresh = self._last is not None and time.monotonic() - self._last[1] < self.refresh_seconds
-            if fresh and self._last is not None and self._last[0] == key:
+            if not force and fresh and self._last is not None and self._last[0] == key:
                 return False
             for _ in range(_RETRIES):
                 outcome = self._try(domains)
