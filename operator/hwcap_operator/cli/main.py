@@ -70,9 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node", required=True, metavar="FILE")
     p.add_argument("--kernel", choices=("none", "v4", "v5"), default="v5", help="patch level of the node's kernel")
 
-    p = sub.add_parser("dev-cluster", help="the local control plane used by the demo and the tests", add_help=False)
-    p.add_argument("args", nargs=argparse.REMAINDER, help="up | down | kubeconfig | build")
-    p.set_defaults(func=_dev_cluster)
+    # Listed for --help only: main() hands everything after "dev-cluster" to the devcluster CLI itself.
+    sub.add_parser("dev-cluster", help="the local control plane used by the demo and the tests (up|down|...)")
     return parser
 
 
@@ -85,12 +84,6 @@ def _check(args: argparse.Namespace) -> int:
     if not args.mask:
         raise BadInput("check: --mask is required (or --domain and --pod for a pod in the cluster)")
     return verbs_local.check(args)
-
-
-def _dev_cluster(args: argparse.Namespace) -> int:
-    from hwcap_operator.devcluster.cli import main as devcluster_main
-
-    return devcluster_main(list(args.args), prog="hwcapctl dev-cluster")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
