@@ -19,9 +19,9 @@ COPY pyproject.toml README.md ./
 RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\\n')" \
         > /tmp/requirements.txt \
     && python -m pip wheel --wheel-dir "${BUILD_OUT}/wheels" -r /tmp/requirements.txt
-COPY operator/ operator/
+COPY src/ src/
 # The init-step binary (static musl: it runs in any workload image) and the package's own wheel.
-RUN make -C operator/shim OUT="${BUILD_OUT}/hwcap-exec" \
+RUN make -C src/shim OUT="${BUILD_OUT}/hwcap-exec" \
     && "${BUILD_OUT}/hwcap-exec" --version \
     && python -m pip wheel --no-deps --wheel-dir "${BUILD_OUT}/wheels" .
 

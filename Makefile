@@ -7,10 +7,11 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: test unit lint demo demo-down system-packages venv clean bench conformance shim binaries kernels chart-lint
 
-$(BIN)/.installed: pyproject.toml
+## The product (src/, editable, with its test tools) and the development tooling (dev/, a distribution of its own).
+$(BIN)/.installed: pyproject.toml dev/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip==25.3
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev]' -e ./dev
 	touch $@
 
 venv: $(BIN)/.installed
@@ -19,24 +20,24 @@ system-packages:
 	tools/ensure-system-packages.sh
 
 lint: venv
-	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff check src dev tests bench
 	$(BIN)/mypy
 
-## The static init-step binary hwcap-exec (musl), into operator/shim/build/.
+## The static init-step binary hwcap-exec (musl), into src/shim/build/.
 shim: system-packages
-	$(MAKE) -C operator/shim
+	$(MAKE) -C src/shim
 
 ## kube-apiserver, kube-scheduler, etcd, helm built from Go modules (pinned; cached in ~/.cache/hwcap-operator).
 binaries: venv
-	$(BIN)/python -m hwcap_operator.devcluster build
+	$(BIN)/hwcap-dev cluster build
 
 ## helm lint --strict + helm template of charts/hwcap-operator for every ci/*-values.yaml, with the pinned helm;
 ## and the chart's CRD must be the generated one.
 CHART := charts/hwcap-operator
 chart-lint: binaries
 	cmp crds/hwcap.dev_migrationdomains.yaml $(CHART)/crds/hwcap.dev_migrationdomains.yaml
-	@helm="$$($(BIN)/python -c 'from hwcap_operator.devcluster.assets import resolve_binaries; print(resolve_binaries().helm)')" && \
-	kube="$$($(BIN)/python -c 'from hwcap_operator.devcluster.build import PINS; print(PINS.kubernetes)')" && \
+	@helm="$$($(BIN)/python -c 'from hwcap_dev.devcluster.assets import resolve_binaries; print(resolve_binaries().helm)')" && \
+	kube="$$($(BIN)/python -c 'from hwcap_dev.devcluster.build import PINS; print(PINS.kubernetes)')" && \
 	for values in $(CHART)/ci/*-values.yaml; do \
 	  echo "== helm lint --strict / template: $$values"; \
 	  "$$helm" lint --strict $(CHART) --values "$$values" --kube-version "$$kube" && \
@@ -47,10 +48,10 @@ chart-lint: binaries
 ## The main job: local control plane + chart + operator + agent, nodes from real arm64 dumps, example domains, an
 ## injected pod, a migration check. Stays up (detached) until `make demo-down`. Builds binaries on first use.
 demo: system-packages venv shim
-	$(BIN)/python -m hwcap_operator.demo up
+	$(BIN)/hwcap-dev demo up
 
 demo-down: venv
-	$(BIN)/python -m hwcap_operator.demo down
+	$(BIN)/hwcap-dev demo down
 
 ## The whole test suite, as CI runs it from a clean clone (.ci/run calls exactly this).
 test: system-packages venv lint shim binaries

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hwcap_dev.devcluster.simulated_nodes import load_profile, node_manifest
 from hwcap_operator import keys
-from hwcap_operator.devcluster.nodes import load_profile, node_manifest
 from hwcap_operator.domain.policy import evaluate
 from hwcap_operator.kube.view import ClusterView
 

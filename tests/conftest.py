@@ -1,7 +1,7 @@
 """Shared fixtures: one real control plane per session, a namespace per test, kubectl/helm, fake nodes.
 
 The control plane is the project's own (etcd + kube-apiserver + kube-scheduler built from Go modules by
-``hwcap_operator.devcluster``; the first session builds them, later ones reuse the cache), or an existing
+``hwcap_dev.devcluster``; the first session builds them, later ones reuse the cache), or an existing
 cluster with ``USE_EXISTING_CLUSTER=true`` + ``KUBECONFIG``. Tests never skip for missing binaries.
 Everything under ``tests/e2e`` is marked ``e2e`` automatically.
 """
@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from hwcap_operator.devcluster import build, nodes
-from hwcap_operator.devcluster.assets import Binaries, resolve_binaries
-from hwcap_operator.devcluster.runner import ControlPlane, Options
-from hwcap_operator.devcluster.testing import (
+from hwcap_dev.devcluster import build
+from hwcap_dev.devcluster import simulated_nodes as nodes
+from hwcap_dev.devcluster.assets import Binaries, resolve_binaries
+from hwcap_dev.devcluster.runner import ControlPlane, Options
+from hwcap_dev.devcluster.testing import (
     ClusterAccess,
     ToolRunner,
     helm_runner,

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from hwcap_operator.devcluster import build
+from hwcap_dev.devcluster import build
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "charts" / "hwcap-operator"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from chartlib import Helm, Render, Rendered, render_with
 
-from hwcap_operator.devcluster.assets import Binaries
+from hwcap_dev.devcluster.assets import Binaries
 
 
 @pytest.fixture(scope="session")

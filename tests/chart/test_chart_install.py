@@ -23,8 +23,8 @@ import yaml
 from chartlib import CHART_DIR
 from kubernetes import client, config
 
+from hwcap_dev.devcluster.testing import ClusterAccess, ToolRunner
 from hwcap_operator import keys
-from hwcap_operator.devcluster.testing import ClusterAccess, ToolRunner
 
 pytestmark = pytest.mark.e2e
 

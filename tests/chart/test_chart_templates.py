@@ -22,7 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from hwcap_operator import keys
 from hwcap_operator.cli.operator_main import build_parser
-from hwcap_operator.kube.admission_server import MUTATE_PODS_PATH
+from hwcap_operator.kube.http_server import MUTATE_PODS_PATH
 
 MONITORING = ("monitoring.coreos.com/v1",)
 FULLNAME = f"{RELEASE}-hwcap-operator"

@@ -205,11 +205,11 @@ def _context_files() -> Iterator[Path]:
 
 def test_build_context_excludes_local_build_products() -> None:
     patterns = _dockerignore_patterns()
-    assert _in_context("operator/shim/hwcap-exec.c", patterns)
+    assert _in_context("src/shim/hwcap-exec.c", patterns)
     assert _in_context("pyproject.toml", patterns)
-    assert not _in_context("operator/shim/build/hwcap-exec", patterns)
-    assert not _in_context("operator/hwcap_operator/__pycache__/keys.cpython-311.pyc", patterns)
-    assert not _in_context("operator/hwcap_operator.egg-info/PKG-INFO", patterns)
+    assert not _in_context("src/shim/build/hwcap-exec", patterns)
+    assert not _in_context("src/hwcap_operator/__pycache__/keys.cpython-311.pyc", patterns)
+    assert not _in_context("src/hwcap_operator.egg-info/PKG-INFO", patterns)
     assert not _in_context("tests/chart/test_dockerfile.py", patterns)
     assert not _in_context(".venv/bin/python", patterns)
 
@@ -267,7 +267,7 @@ def test_builder_build_step_produces_a_static_hwcap_exec_and_the_package_wheel(t
     env.update(env_values)
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"  # `python` = this interpreter, with pip
 
-    build_steps = [r for r in builder.all("RUN") if "make -C operator/shim" in r.value]
+    build_steps = [r for r in builder.all("RUN") if "make -C src/shim" in r.value]
     assert len(build_steps) == 1, "expected one RUN that builds the shim and the wheel"
     proc = subprocess.run(["/bin/sh", "-c", build_steps[0].value], cwd=src, env=env, capture_output=True,
                           text=True, check=False)
@@ -284,6 +284,9 @@ def test_builder_build_step_produces_a_static_hwcap_exec_and_the_package_wheel(t
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         assert {"hwcap_operator/__init__.py", "hwcap_operator/keys.py", "hwcap_operator/py.typed"} <= names
+        # The product only: no development tooling (dev cluster, demo, shim locator) in the wheel or the image.
+        shipped_dev = sorted(n for n in names if n.startswith("hwcap_dev/") or re.search(r"devcluster|/demo", n))
+        assert not shipped_dev, shipped_dev
         dist_info = f"hwcap_operator-{PROJECT['version']}.dist-info"
         entry_points = archive.read(f"{dist_info}/entry_points.txt").decode()
         metadata = archive.read(f"{dist_info}/METADATA").decode()
@@ -291,3 +294,4 @@ def test_builder_build_step_produces_a_static_hwcap_exec_and_the_package_wheel(t
         assert re.search(rf"^{re.escape(script)} = {re.escape(target)}$", entry_points, re.MULTILINE), script
     requires = set(re.findall(r"^Requires-Dist: (\S+)$", metadata, re.MULTILINE))
     assert set(PROJECT["dependencies"]) <= requires
+    assert not any(r.startswith("cryptography") for r in requires), "cryptography is a dev-only dependency"

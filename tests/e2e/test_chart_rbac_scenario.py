@@ -38,10 +38,10 @@ import pytest
 import yaml
 from kubernetes import client, config
 
+from hwcap_dev.devcluster.assets import Binaries
+from hwcap_dev.devcluster.runner import ControlPlane, Options
+from hwcap_dev.devcluster.testing import ClusterAccess, ToolRunner, helm_runner, kubectl_runner
 from hwcap_operator import keys
-from hwcap_operator.devcluster.assets import Binaries
-from hwcap_operator.devcluster.runner import ControlPlane, Options
-from hwcap_operator.devcluster.testing import ClusterAccess, ToolRunner, helm_runner, kubectl_runner
 from tests.e2e.chart_rbac_support import (
     AuditLog,
     agent_pod,
@@ -186,7 +186,7 @@ def release(helm: ToolRunner, kubectl: ToolRunner, core_v1: Api) -> Release:
     assert all(d["metadata"].get("namespace") for d in rendered if d["kind"] in NAMESPACED_KINDS)
     stored = kubectl("get", "-f", "-", "-o", "name", input=manifest).stdout.split()
     assert len(stored) == len(rendered) > 10, (stored, [d["kind"] for d in rendered])
-    from hwcap_operator.devcluster import nodes
+    from hwcap_dev.devcluster import simulated_nodes as nodes
 
     kubectl("apply", "-f", "-", input=json.dumps(nodes.nodefeature_crd()))
     kubectl("wait", "--for=condition=Established", "crd/nodefeatures.nfd.k8s-sigs.io", "--timeout=60s")

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from hwcap_operator.devcluster.assets import Binaries
-from hwcap_operator.devcluster.runner import ControlPlane, Options, StartupError
+from hwcap_dev.devcluster.assets import Binaries
+from hwcap_dev.devcluster.runner import ControlPlane, Options, StartupError
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "hwcap_operator.devcluster", *args],
+        [sys.executable, "-m", "hwcap_dev.devcluster", *args],
         capture_output=True, text=True, timeout=300, check=False,
     )
 
@@ -89,8 +89,8 @@ def test_sigterm_stops_the_control_plane_cleanly(devcluster_binaries: Binaries, 
     state = tmp_path / "plane"
     code = f"""
 import sys, time, pathlib
-from hwcap_operator.devcluster.assets import resolve_binaries
-from hwcap_operator.devcluster.runner import ControlPlane, Options
+from hwcap_dev.devcluster.assets import resolve_binaries
+from hwcap_dev.devcluster.runner import ControlPlane, Options
 options = Options(state_dir=pathlib.Path({str(state)!r}), scheduler=False)
 plane = ControlPlane(resolve_binaries(allow_build=False), options)
 plane.start()

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from hwcap_operator.devcluster.testing import ToolRunner
+from hwcap_dev.devcluster.testing import ToolRunner
 
 GROUP = "proof.e2e.hwcap.dev"
 CRD = {

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from hwcap_operator.devcluster.testing import ToolRunner
+from hwcap_dev.devcluster.testing import ToolRunner
 from hwcap_operator.features import parse_node, parse_node_feature
 
 PROFILE = "arm64-aws-graviton2-neoverse-n1"

@@ -7,7 +7,7 @@ import json
 
 from kubernetes import client
 
-from hwcap_operator.devcluster.testing import ClusterAccess, ToolRunner
+from hwcap_dev.devcluster.testing import ClusterAccess, ToolRunner
 
 
 def test_unprivileged_user_is_denied_until_a_role_allows(

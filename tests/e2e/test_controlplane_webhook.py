@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from kubernetes import client
 
-from hwcap_operator.devcluster.pki import CertificateAuthority
+from hwcap_dev.devcluster.pki import CertificateAuthority
 
 SEEN_LABEL = "webhook.e2e.hwcap.dev/seen"
 

@@ -1,4 +1,4 @@
-"""``make demo`` end to end: ``python -m hwcap_operator.demo up`` in its own state directory (own control plane on
+"""``make demo`` end to end: ``python -m hwcap_dev.demo up`` in its own state directory (own control plane on
 its own free ports, so it never touches the session's), then what a user sees checked against the cluster, then
 ``down`` and no process left.
 
@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
+from hwcap_dev.devcluster.assets import Binaries
+from hwcap_dev.devcluster.testing import ToolRunner
 from hwcap_operator import keys
 from hwcap_operator.agent.report import format_words
-from hwcap_operator.devcluster.assets import Binaries
-from hwcap_operator.devcluster.testing import ToolRunner
-from hwcap_operator.features import parse_auxv
+from hwcap_operator.auxv import parse_auxv
 
 REPO = Path(__file__).resolve().parents[2]
 SHIM = REPO / "operator" / "shim" / "build" / "hwcap-exec"
@@ -43,7 +43,7 @@ class DemoRun:
 
 
 def _demo(state_dir: Path, *command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hwcap_operator.demo", "--state-dir", str(state_dir), *command],
+    return subprocess.run([sys.executable, "-m", "hwcap_dev.demo", "--state-dir", str(state_dir), *command],
                           cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1200,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)  # fmt: skip
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from hwcap_dev.devcluster.testing import ToolRunner
 from hwcap_operator import keys
-from hwcap_operator.devcluster.testing import ToolRunner
 from hwcap_operator.domain.api import MigrationDomain
 from tests.e2e.operator_harness import CRD_FILE
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from hwcap_dev.devcluster.testing import ClusterAccess
 from hwcap_operator import keys
-from hwcap_operator.devcluster.testing import ClusterAccess
 from tests.e2e.operator_harness import Domains, OperatorProcess, free_port, running_operator, wait_for
 from tests.e2e.webhook_support import (
     TEST_LABEL,

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from hwcap_dev.devcluster.testing import ClusterAccess, namespace_name
+from hwcap_dev.shim import shim_path
 from hwcap_operator import keys
-from hwcap_operator.devcluster.testing import ClusterAccess, namespace_name
-from hwcap_operator.shim import shim_path
 from tests.e2e.operator_harness import (
     INIT_IMAGE,
     Domains,

@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from hwcap_dev.devcluster.testing import ClusterAccess
 from hwcap_operator import keys
 from hwcap_operator.admission.selection import never_touched_namespaces
-from hwcap_operator.admission.webhookconfig import plan_sync
-from hwcap_operator.devcluster.testing import ClusterAccess
+from hwcap_operator.admission.webhook_entries import plan_sync
 from hwcap_operator.domain import api
 from tests.e2e.operator_harness import Domains, OperatorProcess, free_port, running_operator, wait_for
 from tests.e2e.webhook_support import (

@@ -36,9 +36,9 @@ import yaml
 from aiohttp import web
 from kubernetes import client
 
+from hwcap_dev.devcluster.pki import CertificateAuthority
 from hwcap_operator import keys
 from hwcap_operator.admission import ImageEntrypoint
-from hwcap_operator.devcluster.pki import CertificateAuthority
 from tests.e2e.operator_harness import CRD_FILE, wait_for
 from tests.e2e.operator_harness import domain_manifest as harness_domain_manifest
 from tests.unit.admission_support import effective_argv

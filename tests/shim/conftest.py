@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from hwcap_exec_support import shared_tmpdir
 
-from hwcap_operator.shim import shim_path
+from hwcap_dev.shim import shim_path
 
 
 @pytest.fixture(scope="session")
 def hwcap_exec() -> Path:
-    """The binary under test, built from operator/shim by make (as `make test` does)."""
+    """The binary under test, built from src/shim by make (as `make test` does)."""
     return shim_path()
 
 

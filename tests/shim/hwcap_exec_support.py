@@ -14,29 +14,26 @@ import os
 import platform
 import struct
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hwcap_operator.auxv_types import AT_NULL, HWCAP_TYPES
+from hwcap_operator import auxv
+from hwcap_operator.auxv import HWCAP_TYPES, Pair
 
 NOBODY = 65534
 SETPRIV = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 
-Pair = tuple[int, int]
+#: This machine's auxv layout (the shim tests run natively on a little-endian 64-bit host).
+NATIVE: auxv.LayoutName = "64le" if sys.byteorder == "little" else "64be"
 
 
 def parse_auxv(raw: bytes) -> list[Pair]:
-    """Native 64-bit little-endian (type, value) pairs up to, not including, AT_NULL."""
-    pairs: list[Pair] = []
-    for off in range(0, len(raw) - 15, 16):
-        entry_type, value = struct.unpack_from("<QQ", raw, off)
-        if entry_type == AT_NULL:
-            break
-        pairs.append((entry_type, value))
-    return pairs
+    """Native (type, value) pairs up to, not including, AT_NULL: the project's one codec, this machine's layout."""
+    return list(auxv.parse_auxv(raw, "auxv", layout=NATIVE).entries)
 
 
 def documented_after(before: Sequence[Pair], masks: Mapping[int, int]) -> list[Pair]:

@@ -1,7 +1,7 @@
 """The real hwcap-exec binary, run here as root and as nobody.
 
 Expectations come from the kernel's own views (``/proc/<pid>/auxv``, ``cmdline``, ``environ`` of the test
-process or of the exec'd program) and from the documented contract in ``operator/shim/hwcap-exec.c``,
+process or of the exec'd program) and from the documented contract in ``src/shim/hwcap-exec.c``,
 never from the binary's output alone.
 """
 
@@ -32,7 +32,7 @@ from hwcap_exec_support import (
     vector,
 )
 
-from hwcap_operator.auxv_types import AT_HWCAP, AT_HWCAP2, HWCAP_TYPES, at_name
+from hwcap_operator.auxv import AT_HWCAP, AT_HWCAP2, HWCAP_TYPES, at_name
 
 EX_UNSUPPORTED, EX_UNKNOWN, EX_USAGE, EX_APPLY, EX_CANTCREAT, EX_NOEXEC, EX_NOTFOUND = 3, 4, 64, 71, 73, 126, 127
 

@@ -14,7 +14,7 @@ from hwcap_exec_support import PR_SET_MM, Deny, auxv_at_execve, kernel_hwcap, ru
 from hwcap_operator.admission import DomainView, MutationConfig
 from hwcap_operator.admission.mutate import install_init_container, wrapper_argv
 from hwcap_operator.arch import normalize_arch
-from hwcap_operator.auxv_types import HWCAP_TYPES
+from hwcap_operator.auxv import HWCAP_TYPES
 
 EX_APPLY = 71
 

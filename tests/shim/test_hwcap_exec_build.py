@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hwcap_operator.shim import SOURCE_DIR
+from hwcap_dev.shim import SOURCE_DIR
 
 EM_ARM, EM_AARCH64 = 40, 183
 ELFCLASS32, ELFCLASS64 = 1, 2

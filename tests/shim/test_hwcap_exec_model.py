@@ -15,7 +15,7 @@ from pathlib import Path
 from hwcap_exec_support import NOBODY, Pair, documented_after, kernel_hwcap, own_auxv, parse_auxv, run, vector
 
 from hwcap_operator.arch import normalize_arch
-from hwcap_operator.auxv_types import AT_HWCAP, AT_HWCAP2, AT_NULL, HWCAP_TYPES
+from hwcap_operator.auxv import AT_HWCAP, AT_HWCAP2, AT_NULL, HWCAP_TYPES
 from hwcap_operator.execmodel import Binary, Creds, Kernel, KernelConfig, PatchLevel, PrctlMmMap
 from hwcap_operator.execmodel.hwcap_exec import apply_mask, masked_vector
 from hwcap_operator.execmodel.kernel import MmLayout

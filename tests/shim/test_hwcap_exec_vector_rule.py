@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwcap_operator.auxv_types import AT_NULL, HWCAP_TYPES
+from hwcap_dev.shim import SOURCE_DIR
+from hwcap_operator.auxv import AT_NULL, HWCAP_TYPES
 from hwcap_operator.execmodel.hwcap_exec import masked_vector
-from hwcap_operator.shim import SOURCE_DIR
 
 Pair = tuple[int, int]
 WORD = 2**64 - 1

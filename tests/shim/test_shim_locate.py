@@ -1,4 +1,4 @@
-"""hwcap_operator.shim: which hwcap-exec callers get, and what a broken build or a bad path reports."""
+"""hwcap_dev.shim: which hwcap-exec callers get, and what a broken build or a bad path reports."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hwcap_operator import shim
+from hwcap_dev import shim
 
 
 def _source_copy(tmp_path: Path) -> Path:

@@ -13,11 +13,11 @@ from typing import Any
 
 from profiledata import PROFILES
 
+from hwcap_dev.devcluster.simulated_nodes import load_profile, node_feature_manifest, node_manifest
 from hwcap_operator import keys
 from hwcap_operator.agent.report import format_words
-from hwcap_operator.devcluster.nodes import load_profile, node_feature_manifest, node_manifest
 from hwcap_operator.domain import api
-from hwcap_operator.domain.nodes import NodeFeatures, node_features
+from hwcap_operator.domain.node_features import NodeFeatures, node_features
 from hwcap_operator.mask import FeatureMask
 
 G1 = "arm64-aws-graviton1-cortex-a72.txt"

@@ -23,7 +23,8 @@ from hwcap_operator.admission import (
     Unresolvable,
     mutate_pod,
 )
-from hwcap_operator.admission.oci import OciResolver, credentials_for, parse_image_ref
+from hwcap_operator.admission.image_refs import credentials_for, parse_image_ref
+from hwcap_operator.kube.registry import OciResolver
 
 
 @dataclass(frozen=True)

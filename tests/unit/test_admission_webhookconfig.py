@@ -16,7 +16,7 @@ from tests.unit.domaindata import spec
 
 from hwcap_operator import keys
 from hwcap_operator.admission.selection import LabelSelector, matching_domains, never_touched_namespaces
-from hwcap_operator.admission.webhookconfig import (
+from hwcap_operator.admission.webhook_entries import (
     TemplateError,
     and_selectors,
     current_template,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hwcap_operator.devcluster import build
+from hwcap_dev.devcluster import build
 
 GO_MOD = """module k8s.io/kubernetes
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hwcap_operator.devcluster import assets, build, cli, nodes
+from hwcap_dev.devcluster import assets, build, cli
+from hwcap_dev.devcluster import simulated_nodes as nodes
 from hwcap_operator.keys import NFD_CPUID_LABEL_PREFIX
 
 PROFILES = Path(__file__).parent.parent / "data" / "profiles"

@@ -11,8 +11,8 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hwcap_operator.devcluster.kubeconfig import build_kubeconfig, write_kubeconfig
-from hwcap_operator.devcluster.pki import CertificateAuthority
+from hwcap_dev.devcluster.kubeconfig import build_kubeconfig, write_kubeconfig
+from hwcap_dev.devcluster.pki import CertificateAuthority
 
 
 def test_client_certificate_carries_user_and_groups_and_chains_to_the_ca() -> None:

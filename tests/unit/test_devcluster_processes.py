@@ -11,7 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from hwcap_operator.devcluster.processes import ManagedProcess, pid_runs
+from hwcap_dev.devcluster.processes import ManagedProcess, pid_runs
 
 
 def _alive(pid: int) -> bool:
@@ -50,7 +50,7 @@ def _child_of_killed_parent(tmp_path: Path, detached: bool) -> int:
     pidfile = tmp_path / "child.pid"
     parent_code = textwrap.dedent(f"""
         import pathlib, time
-        from hwcap_operator.devcluster.processes import ManagedProcess
+        from hwcap_dev.devcluster.processes import ManagedProcess
         p = ManagedProcess("sleeper", ["sleep", "300"], pathlib.Path({str(tmp_path / 'sleep.log')!r}),
                            detached={detached!r})
         p.start()

@@ -6,9 +6,9 @@ import pytest
 from domaindata import G2, G3, G4, ZEN2, node, node_object
 from profiledata import PROFILES, raw_feature_words
 
+from hwcap_dev.devcluster.simulated_nodes import load_profile, nfd_labels, node_feature_manifest
 from hwcap_operator import keys
-from hwcap_operator.devcluster.nodes import load_profile, nfd_labels, node_feature_manifest
-from hwcap_operator.domain.nodes import node_features, parse_agent_words
+from hwcap_operator.domain.node_features import node_features, parse_agent_words
 
 
 def test_agent_words_are_ground_truth_when_nfd_labels_disagree() -> None:

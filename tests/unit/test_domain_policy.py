@@ -29,7 +29,7 @@ from profiledata import raw_feature_words
 from hwcap_operator import keys
 from hwcap_operator.domain import api
 from hwcap_operator.domain.impact import InjectedPod
-from hwcap_operator.domain.nodes import NodeFeatures, node_features
+from hwcap_operator.domain.node_features import NodeFeatures, node_features
 from hwcap_operator.domain.policy import MaskFinding, domains_affected_by, evaluate
 from hwcap_operator.mask import FeatureMask
 

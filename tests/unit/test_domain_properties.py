@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from profiledata import dump_names
 
 from hwcap_operator.domain import api
-from hwcap_operator.domain.nodes import NodeFeatures
+from hwcap_operator.domain.node_features import NodeFeatures
 from hwcap_operator.domain.policy import DomainState, evaluate, no_validation
 
 ARM64_DUMPS = tuple(dump_names("arm64-"))

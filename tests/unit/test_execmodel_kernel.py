@@ -8,7 +8,7 @@ import errno
 import pytest
 from execmodel_dumps import COMPAT_WORDS, GRAVITON2, GRAVITON3, arm64_words
 
-from hwcap_operator.auxv_types import (
+from hwcap_operator.auxv import (
     AT_BASE,
     AT_CLKTCK,
     AT_EGID,
@@ -34,8 +34,8 @@ from hwcap_operator.auxv_types import (
     AT_SECURE,
     AT_SYSINFO_EHDR,
     AT_UID,
+    Pair,
 )
-from hwcap_operator.execmodel.auxv import Pair
 from hwcap_operator.execmodel.kernel import (
     CAP_CHECKPOINT_RESTORE,
     CAP_SYS_RESOURCE,

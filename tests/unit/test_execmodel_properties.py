@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwcap_operator.auxv_types import AT_NULL, AT_PAGESZ, AT_SYSINFO_EHDR, HWCAP_TYPES
+from hwcap_operator.auxv import AT_NULL, AT_PAGESZ, AT_SYSINFO_EHDR, HWCAP_TYPES
 from hwcap_operator.execmodel.hwcap_exec import apply_mask
 from hwcap_operator.execmodel.kernel import Binary, Creds, Kernel, KernelConfig, PatchLevel, PrctlMmMap
 

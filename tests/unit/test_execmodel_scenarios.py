@@ -8,7 +8,7 @@ import json
 import pytest
 from execmodel_dumps import COMPAT_WORDS, GRAVITON2, GRAVITON4, arm64_words
 
-from hwcap_operator.auxv_types import AT_HWCAP, AT_HWCAP2, AT_HWCAP3, AT_HWCAP4, AT_NULL, AT_PAGESZ
+from hwcap_operator.auxv import AT_HWCAP, AT_HWCAP2, AT_HWCAP3, AT_HWCAP4, AT_NULL, AT_PAGESZ
 from hwcap_operator.execmodel.hwcap_exec import apply_mask, masked_vector
 from hwcap_operator.execmodel.kernel import CAP_SYS_RESOURCE, Creds, Kernel, KernelConfig, PatchLevel, PrctlMmMap
 from hwcap_operator.execmodel.scenarios import (

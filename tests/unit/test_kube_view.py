@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hwcap_dev.devcluster.simulated_nodes import load_profile, node_manifest
 from hwcap_operator import keys
-from hwcap_operator.devcluster.nodes import load_profile, node_manifest
 from hwcap_operator.kube.reconcile import merge_patch
 from hwcap_operator.kube.view import ClusterView
 

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from profiledata import dump_names, raw_feature_words, read_profile
 
+from hwcap_operator import auxv as A
 from hwcap_operator import features as F
 from hwcap_operator.keys import NFD_CPUID_LABEL_PREFIX as P
 from hwcap_operator.mask import FeatureMask, intersect_all
@@ -95,7 +96,7 @@ def _pack(fmt: str, pairs: list[tuple[int, int]]) -> bytes:
 def test_auxv_layouts_are_detected(layout: str, fmt: str) -> None:
     big = 0xFFFF_F000 if fmt.endswith("II") else 0xFFFF_8000_0000_1000
     data = _pack(fmt, [(33, big), (16, 0x8FF), (6, 4096), (26, 0x2), (25, big - 64), (0, 0)])
-    v = F.parse_auxv(data, "auxv")
+    v = A.parse_auxv(data, "auxv")
     assert v.layout == layout
     assert v.hwcap == (0x8FF, 0x2, 0, 0) and v.present == frozenset({0, 1})
     assert v.get(6) == 4096
@@ -103,12 +104,12 @@ def test_auxv_layouts_are_detected(layout: str, fmt: str) -> None:
 
 def test_auxv_pr_get_auxv_padding_and_missing_word() -> None:
     data = _pack("<QQ", [(16, 7), (0, 0)]) + bytes(16 * 10)
-    v = F.parse_auxv(data)
+    v = A.parse_auxv(data)
     assert v.hwcap == (7, 0, 0, 0) and v.present == frozenset({0}) and v.warnings == ()
 
 
 def test_auxv_duplicate_last_wins_and_is_reported() -> None:
-    v = F.parse_auxv(_pack("<QQ", [(16, 1), (26, 5), (16, 3), (0, 0)]))
+    v = A.parse_auxv(_pack("<QQ", [(16, 1), (26, 5), (16, 3), (0, 0)]))
     assert v.hwcap[0] == 3 and any("duplicate AT_HWCAP" in w for w in v.warnings)
 
 
@@ -116,21 +117,21 @@ def test_auxv_duplicate_last_wins_and_is_reported() -> None:
                                                (_pack("<QQ", [(16, 1), (0, 0)])[:-4], "truncated"),
                                                (b"\xff" * 32, "plausible")])
 def test_auxv_bad_input_raises_naming_the_problem(data: bytes, problem: str) -> None:
-    with pytest.raises(F.AuxvParseError, match=problem) as e:
-        F.parse_auxv(data, "/proc/1/auxv")
+    with pytest.raises(A.AuxvParseError, match=problem) as e:
+        A.parse_auxv(data, "/proc/1/auxv")
     assert e.value.source == "/proc/1/auxv"
 
 
 def test_auxv_of_this_process_matches_the_page_size() -> None:
     with open("/proc/self/auxv", "rb") as fh:
-        v = F.parse_auxv(fh.read(), "/proc/self/auxv")
+        v = A.parse_auxv(fh.read(), "/proc/self/auxv")
     assert v.get(6) == os.sysconf("SC_PAGE_SIZE")  # AT_PAGESZ
     assert 0 in v.present
 
 
 def test_build_auxv_is_the_inverse() -> None:
     entries = [(33, 1 << 40), (16, 0xABC), (29, 1)]
-    assert F.parse_auxv(F.build_auxv(entries, "64be")).entries == tuple(entries)
+    assert A.parse_auxv(A.build_auxv(entries, "64be")).entries == tuple(entries)
 
 
 # ----- NFD labels, NodeFeature, Node ------------------------------------------------------------
@@ -240,7 +241,7 @@ def test_cpuinfo_of_any_named_arm64_set_round_trips(names: list[str]) -> None:
 def test_auxv_entries_round_trip_in_every_layout(layout: tuple[str, str, int], data: st.DataObject) -> None:
     name, fmt, bits = layout
     pairs = data.draw(st.lists(st.tuples(st.integers(1, 51), st.integers(0, (1 << bits) - 1)), max_size=20))
-    v = F.parse_auxv(_pack(fmt, [*pairs, (0, 0)]), "gen", layout=name)  # type: ignore[arg-type]
+    v = A.parse_auxv(_pack(fmt, [*pairs, (0, 0)]), "gen", layout=name)  # type: ignore[arg-type]
     assert list(v.entries) == pairs
     for word, at in enumerate((16, 26, 29, 30)):
         last = [val for t, val in pairs if t == at]

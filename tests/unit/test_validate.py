@@ -18,7 +18,7 @@ from execmodel_dumps import (
 from profiledata import raw_feature_words, read_profile
 
 from hwcap_operator.execmodel.kernel import CAP_SYS_RESOURCE, PatchLevel
-from hwcap_operator.execmodel.validate import NodeSpec, Validation, validate
+from hwcap_operator.execmodel.pod_simulation import NodeSpec, Validation, validate
 from hwcap_operator.features.cpuinfo import parse_cpuinfo
 from hwcap_operator.mask import FeatureMask
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from cryptography import x509
 
-from hwcap_operator.devcluster.pki import CertificateAuthority
-from hwcap_operator.kube import admission_server
+from hwcap_dev.devcluster.pki import CertificateAuthority
+from hwcap_operator.kube import http_server
 from hwcap_operator.kube.metrics import OperatorMetrics
 
 
@@ -43,11 +43,11 @@ def test_the_webhook_serves_a_rotated_certificate_without_restarting(tmp_path: P
 
     async def scenario() -> tuple[int, int]:
         port = _free_port()
-        context = admission_server.server_ssl_context(cert, key)
-        app = admission_server.webhook_app(lambda _: admission_server.AdmissionOutcome(True, "untouched"),
+        context = http_server.server_ssl_context(cert, key)
+        app = http_server.webhook_app(lambda _: http_server.AdmissionOutcome(True, "untouched"),
                                            OperatorMetrics())  # fmt: skip
-        runner = await admission_server.start_site(app, "127.0.0.1", port, context)
-        reload = asyncio.create_task(admission_server.reload_certificate_forever(context, cert, key, 0.05))
+        runner = await http_server.start_site(app, "127.0.0.1", port, context)
+        reload = asyncio.create_task(http_server.reload_certificate_forever(context, cert, key, 0.05))
         try:
             before = await asyncio.to_thread(_served_serial, port, ca_file)
             _, _, _ = _issue(ca, tmp_path / "tls")  # rewrite the same files, as a Secret update does

@@ -18,12 +18,12 @@ from typing import Any
 
 from hwcap_operator import keys
 from hwcap_operator.agent.report import AgentReport, Inheritance, report_annotations
+from hwcap_operator.auxv import parse_auxv
 from hwcap_operator.domain import api
 from hwcap_operator.domain.baseline import target_baseline
-from hwcap_operator.domain.nodes import NodeFeatures, node_features
+from hwcap_operator.domain.node_features import NodeFeatures, node_features
 from hwcap_operator.execmodel.kernel import Binary
 from hwcap_operator.execmodel.scenarios import Scenario, Step
-from hwcap_operator.features import parse_auxv
 from hwcap_operator.mask import FeatureMask
 
 from .build import LabError

@@ -95,7 +95,7 @@ def probe_binary(arch: str) -> Path:
 
 
 def hwcap_exec_binary(arch: str) -> Path:
-    """The operator's init step (operator/shim/hwcap-exec.c) built static for the guest with the shim's own
+    """The operator's init step (src/shim/hwcap-exec.c) built static for the guest with the shim's own
     Makefile and the lab's cross compiler; cached by the hash of its source and Makefile."""
     shim = REPO_ROOT / "operator" / "shim"
     cc = _COMPILERS[arch]

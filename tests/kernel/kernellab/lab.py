@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hwcap_operator.auxv_types import HWCAP_TYPES, at_name
-from hwcap_operator.execmodel.auxv import compat_layout, hwcap_entries, native_layout
+from hwcap_operator.auxv import HWCAP_TYPES, at_name, compat_layout, hwcap_entries, native_layout
 from hwcap_operator.execmodel.kernel import Binary, KernelConfig, PatchLevel
 from hwcap_operator.execmodel.scenarios import Observation, Scenario, Step, lab_scenarios
 from hwcap_operator.execmodel.scenarios import run as run_model

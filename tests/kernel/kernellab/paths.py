@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwcap_operator.devcluster.build import cache_root
+from hwcap_dev.devcluster.build import cache_root
 
 LAB_DIR = Path(__file__).resolve().parent.parent  # tests/kernel
 REPO_ROOT = LAB_DIR.parent.parent

@@ -1,0 +1,1 @@
+"""Development tooling for hwcap-operator: never imported by the product, never shipped in its wheel or image."""

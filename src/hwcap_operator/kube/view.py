@@ -1,0 +1,290 @@
+"""The operator's in-memory view of the cluster: slim copies of what the watches delivered.
+
+Watches (kopf indexes and event handlers) feed it; the domain reconcilers and the webhook read it, so
+neither lists Nodes nor calls the API on its hot path. Every update returns the names of the domains it
+affects, and only those are woken: a node change costs O(domains that select it), not O(cluster).
+Nothing here imports kopf, so the view is unit-tested on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from hwcap_operator import keys
+from hwcap_operator.admission.model import DomainView
+from hwcap_operator.arch import UnknownArchError, normalize_arch
+from hwcap_operator.domain import api
+from hwcap_operator.domain.impact import InjectedPod
+from hwcap_operator.domain.node_features import ARCH_LABEL, NodeFeatures, node_features
+from hwcap_operator.domain.policy import node_selector, selects
+from hwcap_operator.mask import FeatureMask, MaskParseError
+from hwcap_operator.selectors import LabelSelector, SelectorError
+
+#: The NodeFeature label that names its node (NFD sets it; the object's own name usually matches too).
+NFD_NODE_NAME_LABEL = "nfd.node.kubernetes.io/node-name"
+
+Json = dict[str, Any]
+
+
+def slim_node(body: Mapping[str, Any]) -> Json:
+    """Keep only what feature parsing and membership read (managed fields and images would bloat memory)."""
+    meta = body.get("metadata") or {}
+    info = ((body.get("status") or {}).get("nodeInfo")) or {}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if str(k).startswith(keys.AGENT_ANNOTATION_PREFIX)}  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+            "labels": dict(meta.get("labels") or {}),
+            "annotations": annotations,
+        },
+        "status": {"nodeInfo": {k: info[k] for k in ("architecture", "kernelVersion") if k in info}},
+    }
+
+
+def nodefeature_node_name(body: Mapping[str, Any]) -> str | None:
+    meta = body.get("metadata") or {}
+    return (meta.get("labels") or {}).get(NFD_NODE_NAME_LABEL) or meta.get("name")
+
+
+def _member_label(domain: str) -> str:
+    return f"{keys.DOMAIN_MEMBER_LABEL_PREFIX}{domain}"
+
+
+@dataclass
+class DomainRecord:
+    """One MigrationDomain as the operator knows it; ``wake`` is set when something it depends on changed."""
+
+    name: str
+    body: Json
+    spec: api.MigrationDomainSpec | None
+    spec_error: str | None
+    generation: int
+    status: api.MigrationDomainStatus | None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The compiled node selector (None: no usable spec); compiled once per spec change, not per node event.
+    selector: LabelSelector | None = None
+
+    def selects(self, arch: str | None, labels: Mapping[str, str]) -> bool:
+        return self.spec is not None and self.selector is not None and selects(self.spec, self.selector, arch, labels)
+
+
+@dataclass
+class ClusterView:
+    """Nodes, NodeFeatures, namespaces, injected pods and domains, kept current by the watches."""
+
+    operator_namespace: str = "hwcap-operator"
+    nodes: dict[str, Json] = field(default_factory=dict)
+    nodefeatures: dict[str, Json] = field(default_factory=dict)
+    namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
+    pods: dict[tuple[str, str], tuple[str, InjectedPod]] = field(default_factory=dict)
+    domains: dict[str, DomainRecord] = field(default_factory=dict)
+    _features: dict[str, tuple[tuple[Any, Any], NodeFeatures]] = field(default_factory=dict)
+    _by_arch: dict[str | None, set[str]] = field(default_factory=dict)
+    #: What the webhook reads: replaced whole (never mutated), so a worker thread can read it safely.
+    webhook_domains: tuple[DomainView, ...] = ()
+    #: Called once per (re)parse of a node whose feature data has errors or unknown names (metrics, logs).
+    on_node_issue: Callable[[NodeFeatures], None] | None = None
+
+    # ---- nodes -------------------------------------------------------------------------------------
+    def update_node(self, body: Mapping[str, Any]) -> set[str]:
+        """Record a node; returns the domains to wake (it may have joined, changed, or left their selector)."""
+        slim = slim_node(body)
+        name = str(slim["metadata"]["name"])
+        old = self.nodes.get(name)
+        if old is not None and old == {**slim, "metadata": {**slim["metadata"],
+                                                            "resourceVersion": old["metadata"]["resourceVersion"]}}:
+            self.nodes[name] = slim  # only the resourceVersion moved (a heartbeat): nothing to wake
+            return set()
+        old_labels = old["metadata"]["labels"] if old else None
+        self._unindex_arch(name)
+        self.nodes[name] = slim
+        self._by_arch.setdefault(self._arch(slim), set()).add(name)
+        return self._affected(name, slim["metadata"]["labels"], self._arch(slim), old_labels)
+
+    def delete_node(self, name: str) -> set[str]:
+        old = self.nodes.get(name)
+        if old is None:
+            return set()
+        hit = self._affected(name, old["metadata"]["labels"], self._arch(old), None)  # its last labels
+        del self.nodes[name]
+        self._features.pop(name, None)
+        self._unindex_arch(name)
+        return hit
+
+    def update_nodefeature(self, body: Mapping[str, Any]) -> set[str]:
+        node = nodefeature_node_name(body)
+        if not node:
+            return set()
+        self.nodefeatures[node] = {"metadata": dict(body.get("metadata") or {}), "spec": body.get("spec") or {}}
+        return self._node_domains(node)
+
+    def delete_nodefeature(self, body: Mapping[str, Any]) -> set[str]:
+        node = nodefeature_node_name(body)
+        if not node or self.nodefeatures.pop(node, None) is None:
+            return set()
+        return self._node_domains(node)
+
+    def node_features(self, name: str) -> NodeFeatures:
+        """Parsed features of one node, re-parsed only when the node or its NodeFeature changed."""
+        node = self.nodes[name]
+        nf = self.nodefeatures.get(name)
+        key = (node["metadata"].get("resourceVersion"), (nf or {}).get("metadata", {}).get("resourceVersion"))
+        cached = self._features.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        parsed = node_features(node, nf)
+        self._features[name] = (key, parsed)
+        if self.on_node_issue is not None and (parsed.errors or parsed.unknown_features or parsed.warnings):
+            self.on_node_issue(parsed)
+        return parsed
+
+    def candidates(self, spec: api.MigrationDomainSpec) -> list[NodeFeatures]:
+        """Nodes of the domain's arch, plus nodes whose arch is unreadable (the policy reports them)."""
+        names = self._by_arch.get(spec.arch, set()) | self._by_arch.get(None, set())
+        return [self.node_features(n) for n in sorted(names)]
+
+    def labelled_members(self, domain: str) -> set[str]:
+        """Nodes that currently carry the domain's member label."""
+        key = _member_label(domain)
+        return {n for n, body in self.nodes.items() if key in body["metadata"]["labels"]}
+
+    def _arch(self, slim: Mapping[str, Any]) -> str | None:
+        raw = slim["metadata"]["labels"].get(ARCH_LABEL) or slim["status"]["nodeInfo"].get("architecture")
+        try:
+            return normalize_arch(str(raw)) if raw else None
+        except UnknownArchError:
+            return None
+
+    def _unindex_arch(self, name: str) -> None:
+        for names in self._by_arch.values():
+            names.discard(name)
+
+    def _affected(self, node: str, labels: Mapping[str, str], arch: str | None,
+                  old_labels: Mapping[str, str] | None) -> set[str]:  # fmt: skip
+        """Domains selecting the node now or before this update, plus those that list or labelled it."""
+        hit = {name for name, record in self.domains.items()
+               if record.selects(arch, labels) or (old_labels is not None and record.selects(arch, old_labels))}
+        return hit | self._listing(node, {**(old_labels or {}), **labels})  # fmt: skip
+
+    def _node_domains(self, node: str) -> set[str]:
+        """Domains a change of the node's feature data concerns (its labels are unchanged)."""
+        slim = self.nodes.get(node)
+        if slim is None:
+            return self._listing(node, {})
+        labels = slim["metadata"]["labels"]
+        return self._affected(node, labels, self._arch(slim), None)
+
+    def _listing(self, node: str, labels: Mapping[str, str]) -> set[str]:
+        """Domains whose member label the node carries or whose published members name it."""
+        hit = {d for d in self.domains if _member_label(d) in labels}
+        for name, record in self.domains.items():
+            status = record.status
+            if status and status.members and node in status.members.names:
+                hit.add(name)
+        return hit
+
+    # ---- namespaces and pods -------------------------------------------------------------------------
+    def update_namespace(self, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        self.namespaces[str(meta.get("name"))] = dict(meta.get("labels") or {})
+
+    def delete_namespace(self, name: str) -> None:
+        self.namespaces.pop(name, None)
+
+    def update_pod(self, body: Mapping[str, Any]) -> str | None:
+        """Track a pod the webhook injected; returns its domain (to refresh the impact report)."""
+        meta = body.get("metadata") or {}
+        annotations = meta.get("annotations") or {}
+        domain = annotations.get(keys.POD_DOMAIN_ANNOTATION)
+        key = (str(meta.get("namespace")), str(meta.get("name")))
+        if not domain:
+            return self.delete_pod(*key)
+        mask: FeatureMask | None
+        try:
+            mask = FeatureMask.parse(str(annotations.get(keys.POD_MASK_ANNOTATION, "")))
+        except (MaskParseError, UnknownArchError):
+            mask = None
+        pod = InjectedPod(key[0], key[1], str(annotations.get(keys.POD_MASK_ID_ANNOTATION, "")), mask,
+                          (body.get("spec") or {}).get("nodeName"))  # fmt: skip
+        previous = self.pods.get(key)
+        self.pods[key] = (str(domain), pod)
+        return str(domain) if previous != (domain, pod) else None
+
+    def delete_pod(self, namespace: str, name: str) -> str | None:
+        previous = self.pods.pop((namespace, name), None)
+        return previous[0] if previous else None
+
+    def injected_pods(self, domain: str) -> list[InjectedPod]:
+        return [pod for d, pod in self.pods.values() if d == domain]
+
+    # ---- domains -------------------------------------------------------------------------------------
+    def upsert_domain(self, body: Mapping[str, Any]) -> DomainRecord:
+        """Record a domain's spec (parsed; a bad one is kept as ``spec_error``) and last published status."""
+        meta = body.get("metadata") or {}
+        name = str(meta.get("name"))
+        spec: api.MigrationDomainSpec | None = None
+        error: str | None = None
+        try:
+            spec = api.MigrationDomainSpec.model_validate(body.get("spec") or {})
+        except ValidationError as exc:
+            error = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        status: api.MigrationDomainStatus | None = None
+        try:
+            status = api.MigrationDomainStatus.model_validate(body.get("status") or {}) if body.get("status") else None
+        except ValidationError:
+            status = None  # unreadable status: recomputed, never trusted
+        selector: LabelSelector | None = None
+        if spec is not None:
+            try:
+                selector = node_selector(spec)
+            except SelectorError as exc:
+                error = f"spec.nodeSelector: {exc}"
+        record = self.domains.get(name)
+        slim = {"apiVersion": keys.API_VERSION, "kind": keys.KIND,
+                "metadata": {k: meta.get(k) for k in ("name", "uid", "generation", "resourceVersion")}}  # fmt: skip
+        if record is None:
+            record = DomainRecord(name, slim, spec, error, int(meta.get("generation") or 0), status, selector=selector)
+            self.domains[name] = record
+        else:
+            record.body, record.spec, record.spec_error, record.selector = slim, spec, error, selector
+            record.generation = int(meta.get("generation") or 0)
+            if status is not None:
+                record.status = status
+        return record
+
+    def remove_domain(self, name: str) -> None:
+        self.domains.pop(name, None)
+        self.refresh_webhook_domains()
+
+    def wake(self, names: Iterable[str]) -> None:
+        for name in names:
+            record = self.domains.get(name)
+            if record is not None:
+                record.wake.set()
+
+    def refresh_webhook_domains(self) -> list[str]:
+        """Rebuild what the webhook serves from each domain's published mask; returns per-domain problems."""
+        views: list[DomainView] = []
+        problems: list[str] = []
+        for name, record in sorted(self.domains.items()):
+            spec, status = record.spec, record.status
+            if spec is None or status is None or status.mask is None:
+                continue
+            try:
+                mask = FeatureMask.parse(status.mask.canonical)
+                views.append(DomainView.from_spec(name, spec, mask, status.dropped_features))
+            except (MaskParseError, UnknownArchError, SelectorError) as exc:
+                problems.append(f"{name}: {exc}")
+        self.webhook_domains = tuple(views)
+        return problems
+
