@@ -104,7 +104,7 @@ def test_missing_binaries_without_build_permission_say_how_to_build(
     monkeypatch.delenv("KUBEBUILDER_ASSETS", raising=False)
     monkeypatch.setenv("HWCAP_OPERATOR_CACHE", str(tmp_path))
     assert not build.is_built()
-    with pytest.raises(assets.AssetError, match="devcluster build"):
+    with pytest.raises(assets.AssetError, match="hwcap-dev cluster build"):
         assets.resolve_binaries(allow_build=False)
 
 
