@@ -52,9 +52,14 @@ def build_registry(view: ClusterView, reconciler: Reconciler, *, resync_seconds:
     async def namespace_index(body: kopf.Body, **_: Any) -> None:
         view.update_namespace(body)
 
-    @kopf.on.event("namespaces", registry=registry, when=lambda type, **_: type == "DELETED")
-    async def namespace_deleted(name: str, **_: Any) -> None:
-        view.delete_namespace(name)
+    @kopf.on.event("namespaces", registry=registry)
+    async def namespace_event(name: str, type: str | None, **_: Any) -> None:
+        # kopf runs no handler but index handlers until every index (domains, nodes, NodeFeatures when the CRD
+        # exists, namespaces, pods) holds its first complete LIST; namespaces always exist, so the first call
+        # here is the moment the view is loaded and the webhook may decide.
+        view.mark_loaded()
+        if type == "DELETED":
+            view.delete_namespace(name)
 
     injected = {keys.POD_DOMAIN_ANNOTATION: kopf.PRESENT}
 

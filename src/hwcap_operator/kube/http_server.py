@@ -44,6 +44,10 @@ class AdmissionOutcome:
 AdmissionDecider = Callable[[Mapping[str, Any]], AdmissionOutcome]
 
 
+class DecisionUnavailable(Exception):
+    """The decider cannot decide yet (view not loaded): HTTP 503, so the webhook's failurePolicy applies."""
+
+
 def review_response(request: Mapping[str, Any], outcome: AdmissionOutcome) -> dict[str, Any]:
     """Build the admission.k8s.io/v1 AdmissionReview response for ``outcome``."""
     response: dict[str, Any] = {"uid": request.get("uid", ""), "allowed": outcome.allowed}
@@ -78,6 +82,9 @@ def webhook_app(decide: AdmissionDecider, metrics: OperatorMetrics, post_event: 
         started = time.perf_counter()
         try:
             outcome = await asyncio.to_thread(decide, request)
+        except DecisionUnavailable as exc:
+            metrics.admissions.labels(result="unavailable").inc()
+            return web.json_response({"error": f"hwcap-operator: {exc}"}, status=503)
         except Exception as exc:  # a bug must answer, not hang the API server's call
             log.exception("admission decision failed", extra={"uid": request.get("uid")})
             outcome = AdmissionOutcome(allowed=False, result="error", message=f"hwcap-operator: internal error: {exc}",

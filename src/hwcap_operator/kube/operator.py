@@ -139,7 +139,7 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
             reloads.append(asyncio.create_task(http_server.reload_certificate_forever(
                 tls, options.tls_cert_file, options.tls_key_file, options.cert_reload_seconds)))  # fmt: skip
         if options.metrics_port:
-            health = http_server.health_app(metrics, ready=started.is_set)
+            health = http_server.health_app(metrics, ready=lambda: started.is_set() and view.loaded)
             runners.append(await http_server.start_site(health, options.metrics_host, options.metrics_port, None))
         started.set()
         log.info("operator started", extra={"namespace": options.namespace, "webhook_port": options.webhook_port,

@@ -94,6 +94,15 @@ class ClusterView:
     webhook_domains: tuple[DomainView, ...] = ()
     #: Called once per (re)parse of a node whose feature data has errors or unknown names (metrics, logs).
     on_node_issue: Callable[[NodeFeatures], None] | None = None
+    #: True once the first complete LIST of domains, nodes, namespaces (and NodeFeatures) is in the view.
+    #: Until then the webhook refuses to decide and /readyz is false: an empty view would answer "untouched".
+    loaded: bool = False
+
+    def mark_loaded(self) -> None:
+        """The watches delivered their first complete LIST: serve the published masks from now on."""
+        if not self.loaded:
+            self.refresh_webhook_domains()
+            self.loaded = True
 
     # ---- nodes -------------------------------------------------------------------------------------
     def update_node(self, body: Mapping[str, Any]) -> set[str]:

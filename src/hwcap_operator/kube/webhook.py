@@ -8,7 +8,7 @@ from typing import Any
 from hwcap_operator.admission.entrypoint import EntrypointResolver
 from hwcap_operator.admission.model import MutationConfig
 from hwcap_operator.admission.mutate import mutate_pod
-from hwcap_operator.kube.http_server import AdmissionDecider, AdmissionOutcome
+from hwcap_operator.kube.http_server import AdmissionDecider, AdmissionOutcome, DecisionUnavailable
 from hwcap_operator.kube.view import ClusterView
 
 
@@ -16,6 +16,8 @@ def make_decider(view: ClusterView, config: MutationConfig, resolver: Entrypoint
     """A decider reading ``view`` (snapshotted per request; no API call on the request path)."""
 
     def decide(request: Mapping[str, Any]) -> AdmissionOutcome:
+        if not view.loaded:  # an empty view would answer "untouched": let the failurePolicy decide instead
+            raise DecisionUnavailable("not ready: the cluster view is still loading")
         kind = (request.get("kind") or {}).get("kind")
         if kind != "Pod" or request.get("operation") != "CREATE" or request.get("subResource"):
             return AdmissionOutcome(allowed=True, result="untouched")
