@@ -255,8 +255,8 @@ def test_builder_build_step_produces_a_static_hwcap_exec_and_the_package_wheel(t
     src = tmp_path / "root" / workdir.value.lstrip("/")
     src.mkdir(parents=True)
     _copy_context(builder, src)
-    assert (src / "operator" / "shim" / "hwcap-exec.c").is_file() and (src / "pyproject.toml").is_file()
-    assert not (src / "operator" / "shim" / "build").exists()
+    assert (src / "src" / "shim" / "hwcap-exec.c").is_file() and (src / "pyproject.toml").is_file()
+    assert not (src / "src" / "shim" / "build").exists()
 
     env_values: dict[str, str] = {}
     for instruction in builder.all("ENV"):
