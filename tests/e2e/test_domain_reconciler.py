@@ -96,7 +96,7 @@ def test_auto_domain_over_three_graviton_generations(
     for node in nodes:
         assert node_labels(core_v1, node["metadata"]["name"]).get(member_label("gravitons")) == "true"
     # kubectl-friendly: short name and printer columns show the mask id.
-    table = kubectl("get", "md", "gravitons").stdout
+    table = kubectl("get", "mdom", "gravitons").stdout
     assert status["mask"]["id"] in table and "arm64" in table
     # Prometheus sees the domain.
     metrics = operator.metrics()

@@ -40,7 +40,7 @@ from tests.e2e.webhook_support import (
     webhook_configuration,
     webhook_tls,
 )
-from tests.unit.registry_support import Registry, run_registry
+from tests.support.registry import Registry, run_registry
 
 G3 = "arm64-aws-graviton3-neoverse-v1"
 ENTRYPOINT = ["/usr/bin/greeter", "--config=/etc/greeter.toml"]
@@ -162,7 +162,7 @@ def test_an_image_the_registry_does_not_have_follows_the_domain_policy(
     stored = read_pod(core_v1, namespace, "ghost")
     assert pod_annotations(stored)[keys.POD_UNWRAPPED_ANNOTATION] == "app"
     assert "command" not in stored["spec"]["containers"][0]
-    # ... and the domain carries a Warning Event about it (what `kubectl describe md` shows).
+    # ... and the domain carries a Warning Event about it (what `kubectl describe mdom` shows).
 
     def warning_event() -> list[str]:
         events = core_v1.list_namespaced_event(

@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from hwcap_operator import keys
-from hwcap_operator.domain import api, crdgen
+from hwcap_operator.domain import api, apidoc, crdgen
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / crdgen.CRD_PATH
@@ -92,7 +92,7 @@ def test_crd_names_scope_and_columns(committed_crd: dict[str, Any]) -> None:
     assert committed_crd["metadata"]["name"] == "migrationdomains.hwcap.dev"
     assert (spec["group"], spec["scope"]) == (keys.GROUP, "Cluster")
     assert spec["names"]["kind"] == "MigrationDomain"
-    assert "md" in spec["names"]["shortNames"] and spec["names"]["categories"] == ["hwcap"]
+    assert spec["names"]["shortNames"] == ["mdom", "hwmd"] and spec["names"]["categories"] == ["hwcap"]
     (version,) = spec["versions"]
     assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
     assert version["subresources"] == {"status": {}}
@@ -220,3 +220,53 @@ def test_defaults_make_a_minimal_domain_frozen_exclude_preferred() -> None:
     assert spec.enforcement.kernel_inheritance == "Preferred"
     assert spec.allow_hiding_security_features is False
     assert spec.baseline.mode == "Auto"
+
+
+#: Short names other projects' CRDs claim; kubectl resolves a shared short name to whichever it lists first.
+TAKEN_SHORT_NAMES = {
+    "md", "ms", "mhc", "mp", "cl", "kcp",  # Cluster API (MachineDeployment, MachineSet, ...)
+    "vm", "vmi", "vmim", "vmis", "vmrs", "dv",  # KubeVirt / CDI
+    "ksvc", "kcfg", "rt", "rev", "route", "config",  # Knative Serving
+    "cert", "certs", "cr", "crs",  # cert-manager
+    "mr", "xrd", "comp", "xp",  # Crossplane
+    "nf", "nfr",  # Node Feature Discovery
+}  # fmt: skip
+
+
+def test_short_names_collide_with_no_common_project(committed_crd: dict[str, Any]) -> None:
+    names = set(committed_crd["spec"]["names"]["shortNames"])
+    assert names and not names & TAKEN_SHORT_NAMES
+
+
+def _undescribed(node: dict[str, Any], path: str = "") -> Iterator[str]:
+    for name, sub in node.get("properties", {}).items():
+        here = f"{path}.{name}"
+        if not str(sub.get("description", "")).strip():
+            yield here
+        yield from _undescribed(sub, here)
+    if isinstance(node.get("items"), dict):
+        yield from _undescribed(node["items"], path + "[]")
+
+
+def test_every_field_of_the_schema_is_described_for_kubectl_explain(committed_crd: dict[str, Any]) -> None:
+    schema = committed_crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    fields = [path for path, _ in _walk(schema) if path.count(".properties.") > 0]
+    assert len(fields) > 90, "the walk must reach the nested fields (nodeSelector, conditions[])"
+    assert list(_undescribed(schema)) == []
+    conditions = schema["properties"]["status"]["properties"]["conditions"]["items"]["properties"]
+    assert "kubectl wait" in conditions["type"]["description"]
+    selector = schema["properties"]["spec"]["properties"]["nodeSelector"]["properties"]
+    assert "e.g." in selector["matchExpressions"]["items"]["properties"]["values"]["description"]
+
+
+def test_docs_api_md_is_generated_from_the_schema(tmp_path: Path) -> None:
+    doc = ROOT / apidoc.API_DOC_PATH
+    assert apidoc.main(["--check", str(doc)]) == 0, "run `python -m hwcap_operator.domain.apidoc --write docs/api.md`"
+    text = doc.read_text(encoding="utf-8")
+    for path, _, _ in apidoc.fields(crdgen.open_api_schema()):
+        assert f"| `{path}` |" in text
+    assert "## Versioning plan" in text and "v1beta1" in text
+    stale = tmp_path / "api.md"
+    stale.write_text(text.replace("| `spec.arch` |", "| `spec.archh` |"), encoding="utf-8")
+    assert apidoc.main(["--check", str(stale)]) == 1
+    assert apidoc.main(["--write", str(stale)]) == 0 and stale.read_text(encoding="utf-8") == text

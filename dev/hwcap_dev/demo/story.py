@@ -604,7 +604,7 @@ class Demo:
         self.say("")
         self.say(f"Demo is up ({seconds:.0f}s). The control plane, the operator and the agent keep running.")
         self.say(f"  export KUBECONFIG={self.state.kubeconfig}")
-        self.say("  kubectl get migrationdomains -o wide; kubectl describe md arm64-general")
+        self.say("  kubectl get migrationdomains -o wide; kubectl describe mdom arm64-general")
         self.say("  hwcapctl get domains -o yaml")
         self.say(f"  logs: {self.state.state_dir / 'logs'} (operator, agent), {self.state.cluster_dir / 'logs'}")
         self.say("  stop everything: make demo-down")

@@ -58,7 +58,7 @@ def _condition(status: dict[str, Any], ctype: str) -> str:
 
 
 def get_domains(args: argparse.Namespace) -> int:
-    if args.kind not in ("domains", "domain", "md", "migrationdomains"):
+    if args.kind not in ("domains", "domain", "mdom", "hwmd", "migrationdomain", "migrationdomains"):
         raise BadInput(f"get: unknown kind {args.kind!r} (try: hwcapctl get domains)")
     listing = client.CustomObjectsApi(_client(args)).list_cluster_custom_object(keys.GROUP, keys.VERSION, keys.PLURAL)
     items = cast(dict[str, Any], listing)["items"]

@@ -64,9 +64,16 @@ class LabelSelectorRequirement(_Model):
         }
     )
 
-    key: LabelKey
-    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: list[LabelValue] = Field(default_factory=list, max_length=256)
+    key: LabelKey = Field(description="The label key the term applies to, e.g. `topology.kubernetes.io/zone`.")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
+        description="In/NotIn: the label's value is (not) one of `values`. Exists/DoesNotExist: the key is "
+        "(not) set; `values` must then be empty."
+    )
+    values: list[LabelValue] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Label values for In/NotIn (at least one), e.g. `[eu-1a, eu-1b]`; empty for Exists/DoesNotExist.",
+    )
 
     @model_validator(mode="after")
     def _values_match_operator(self) -> LabelSelectorRequirement:
@@ -82,8 +89,14 @@ class LabelSelectorRequirement(_Model):
 class LabelSelector(_Model):
     """A ``metav1.LabelSelector``: all ``matchLabels`` and all ``matchExpressions`` must hold (empty = all)."""
 
-    match_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
-    match_expressions: list[LabelSelectorRequirement] = Field(default_factory=list, max_length=64)
+    match_labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict,
+        description="Labels that must all be set to exactly these values, e.g. "
+        "`{node.kubernetes.io/instance-type: c7g.large}`.",
+    )
+    match_expressions: list[LabelSelectorRequirement] = Field(
+        default_factory=list, max_length=64, description="Set-based terms that must all hold."
+    )
 
 
 # -------------------------------------------------------------------------------------------------- spec
@@ -153,7 +166,8 @@ class Baseline(_Model):
     features: list[FeatureName] = Field(
         default_factory=list,
         max_length=512,
-        description="The mask's features (canonical /proc/cpuinfo names) when mode is Explicit.",
+        description="The mask's features (canonical /proc/cpuinfo names) when mode is Explicit, e.g. "
+        "`[fp, asimd, atomics]`.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
 
@@ -220,13 +234,14 @@ class MigrationDomainSpec(_Model):
     require: list[FeatureName] = Field(
         default_factory=list,
         max_length=256,
-        description="Features every member must have; a node lacking any is excluded with the missing ones.",
+        description="Features every member must have, e.g. `[atomics, sve]`; a node lacking any is excluded "
+        "with the missing ones.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     exclude: list[FeatureName] = Field(
         default_factory=list,
         max_length=256,
-        description="Features never advertised, even when every member has them.",
+        description="Features never advertised, even when every member has them, e.g. `[sve2, sme]`.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     allow_hiding_security_features: bool = Field(
@@ -256,20 +271,26 @@ class Condition(_Model):
         max_length=316,
         pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
         r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
+        description="Ready (a mask is published and the webhook injects it), MaskValid, Degraded or "
+        "KernelSupport; e.g. `kubectl wait --for=condition=Ready migrationdomain/<name>`.",
     )
-    status: Literal["True", "False", "Unknown"]
-    observed_generation: int | None = Field(default=None, ge=0)
-    last_transition_time: datetime
-    reason: Reason
-    message: str = Field(max_length=32768)
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The spec generation the condition was computed from."
+    )
+    last_transition_time: datetime = Field(
+        description="When `status` last changed (RFC 3339, e.g. `2026-01-31T12:00:00Z`)."
+    )
+    reason: Reason = Field(description="CamelCase machine-readable cause, e.g. `MaskPublished`.")
+    message: str = Field(max_length=32768, description="Human-readable details.")
 
 
 class MaskBasis(_Model):
     """What the published mask was computed from: a change here (not a node change) re-levels a Frozen mask."""
 
-    baseline_mode: Literal["Auto", "Preset", "Explicit"]
+    baseline_mode: Literal["Auto", "Preset", "Explicit"] = Field(description="spec.baseline.mode at the time.")
     fingerprint: str = Field(max_length=64, description="Digest of arch, baseline and exclude.")
-    relevel_generation: int = Field(ge=0)
+    relevel_generation: int = Field(ge=0, description="spec.leveling.relevelGeneration at the time.")
 
 
 class MaskStatus(_Model):
@@ -277,63 +298,77 @@ class MaskStatus(_Model):
 
     id: str = Field(max_length=64, description="Short content id, recorded on every injected pod.")
     canonical: str = Field(max_length=16384, description="Canonical string; FeatureMask.parse reads it back.")
-    hwcap: HexWord
-    hwcap2: HexWord
-    hwcap3: HexWord
-    hwcap4: HexWord
+    hwcap: HexWord = Field(description="AT_HWCAP word the mask advertises, in hex, e.g. `0x1fff`.")
+    hwcap2: HexWord = Field(description="AT_HWCAP2 word, in hex (`0x0` where the arch has none).")
+    hwcap3: HexWord = Field(description="AT_HWCAP3 word, in hex (`0x0` where the arch has none).")
+    hwcap4: HexWord = Field(description="AT_HWCAP4 word, in hex (`0x0` where the arch has none).")
     cpuid: list[str] = Field(default_factory=list, description="x86 CPUID flags (not carried by HWCAPs).")
-    features: list[str] = Field(default_factory=list)
-    popcount: int = Field(ge=0)
+    features: list[str] = Field(default_factory=list, description="The advertised features by name.")
+    popcount: int = Field(ge=0, description="How many features the mask advertises.")
     basis: MaskBasis
 
 
 class NodeNames(_Model):
     """A count plus the first names (capped at NAME_CAP)."""
 
-    count: int = Field(ge=0)
-    names: list[NodeName] = Field(default_factory=list, max_length=NAME_CAP)
+    count: int = Field(ge=0, description="How many nodes.")
+    names: list[NodeName] = Field(
+        default_factory=list, max_length=NAME_CAP, description=f"The first {NAME_CAP} node names, sorted."
+    )
 
 
 class ExcludedNode(_Model):
     """Why one selected node is not a member."""
 
-    name: NodeName
-    reason: Reason
-    message: str = Field(max_length=4096)
-    missing_features: list[str] = Field(default_factory=list, max_length=FEATURE_CAP)
+    name: NodeName = Field(description="The Node's name.")
+    reason: Reason = Field(description="CamelCase cause, e.g. `MissingMaskFeatures` or `KernelCannotInherit`.")
+    message: str = Field(max_length=4096, description="Human-readable details.")
+    missing_features: list[str] = Field(
+        default_factory=list,
+        max_length=FEATURE_CAP,
+        description=f"Features of the mask or of spec.require the node lacks (the first {FEATURE_CAP}).",
+    )
 
 
 class ExcludedNodes(_Model):
-    count: int = Field(ge=0)
-    nodes: list[ExcludedNode] = Field(default_factory=list, max_length=NAME_CAP)
+    """Selected nodes that are not members, with why."""
+
+    count: int = Field(ge=0, description="How many selected nodes are excluded.")
+    nodes: list[ExcludedNode] = Field(
+        default_factory=list, max_length=NAME_CAP, description=f"The first {NAME_CAP} excluded nodes."
+    )
 
 
 class NodeSourceIssue(_Model):
     """A node whose feature sources were malformed, disagreed, or named features the catalog does not know."""
 
-    name: NodeName
-    source: str = Field(max_length=32)
-    errors: list[str] = Field(default_factory=list, max_length=16)
-    unknown_features: list[str] = Field(default_factory=list, max_length=FEATURE_CAP)
+    name: NodeName = Field(description="The Node's name.")
+    source: str = Field(max_length=32, description="Which source: `agent`, `nfd-nodefeature` or `nfd-labels`.")
+    errors: list[str] = Field(default_factory=list, max_length=16, description="What was wrong with it.")
+    unknown_features: list[str] = Field(
+        default_factory=list, max_length=FEATURE_CAP, description="Feature names the catalog does not know."
+    )
 
 
 class KernelSupportStatus(_Model):
     """Members whose kernel cannot (or is not known to) inherit HWCAPs across exec."""
 
-    unsupported: NodeNames
-    unknown: NodeNames
+    unsupported: NodeNames = Field(description="Members whose kernel is known NOT to inherit HWCAPs across exec.")
+    unknown: NodeNames = Field(description="Members whose kernel's behaviour is not known (no agent report).")
 
 
 class PodImpactEntry(_Model):
     """One injected pod running under a mask other than the current one."""
 
-    namespace: NamespaceName
-    name: str = Field(min_length=1, max_length=253)
-    mask_id: str = Field(max_length=64)
-    node: str | None = Field(default=None, max_length=253)
+    namespace: NamespaceName = Field(description="The pod's namespace.")
+    name: str = Field(min_length=1, max_length=253, description="The pod's name.")
+    mask_id: str = Field(max_length=64, description="The mask id the pod was started under.")
+    node: str | None = Field(default=None, max_length=253, description="The node it runs on, once scheduled.")
     fits_node: bool | None = Field(default=None, description="Its mask still fits the node it runs on.")
     movable_to: int = Field(ge=0, description="Member nodes its mask fits.")
-    movable_to_nodes: list[NodeName] = Field(default_factory=list, max_length=MOVE_TARGET_CAP)
+    movable_to_nodes: list[NodeName] = Field(
+        default_factory=list, max_length=MOVE_TARGET_CAP, description=f"The first {MOVE_TARGET_CAP} of them."
+    )
 
 
 class PodImpact(_Model):
@@ -341,16 +376,22 @@ class PodImpact(_Model):
 
     stale_pods: int = Field(ge=0, description="Injected pods whose mask id is not the current one.")
     stranded_pods: int = Field(ge=0, description="Stale pods that fit no member node at all.")
-    pods: list[PodImpactEntry] = Field(default_factory=list, max_length=NAME_CAP)
+    pods: list[PodImpactEntry] = Field(
+        default_factory=list, max_length=NAME_CAP, description=f"The first {NAME_CAP} stale pods."
+    )
 
 
 class MigrationDomainStatus(_Model):
     """Written only by the operator (status subresource)."""
 
-    observed_generation: int | None = Field(default=None, ge=0)
-    mask: MaskStatus | None = None
-    members: NodeNames | None = None
-    excluded: ExcludedNodes | None = None
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The spec generation this status was computed from."
+    )
+    mask: MaskStatus | None = Field(default=None, description="The published mask; absent until one is computed.")
+    members: NodeNames | None = Field(
+        default=None, description="Nodes that carry the domain's member label; the domain's pods run only there."
+    )
+    excluded: ExcludedNodes | None = Field(default=None, description="Selected nodes that are not members, with why.")
     dropped_features: list[str] = Field(
         default_factory=list, description="Features some member has that the mask does not advertise."
     )
@@ -359,11 +400,16 @@ class MigrationDomainStatus(_Model):
         description="Dropped features HWCAPs cannot hide (x86 CPUID); only userspace fallbacks enforce them.",
     )
     kernel: KernelSupportStatus | None = None
-    node_issues: list[NodeSourceIssue] = Field(default_factory=list, max_length=NAME_CAP)
+    node_issues: list[NodeSourceIssue] = Field(
+        default_factory=list,
+        max_length=NAME_CAP,
+        description="Nodes whose feature sources were malformed, disagreed or named unknown features.",
+    )
     pod_impact: PodImpact | None = None
     conditions: list[Condition] = Field(
         default_factory=list,
         max_length=16,
+        description="Ready, MaskValid, Degraded and KernelSupport (one per type; `kubectl wait` reads them).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
 

@@ -1,6 +1,6 @@
 """Status building: conditions that move only when they change, capped name lists, Events worth emitting.
 
-A status is read by people (``kubectl get md -o yaml``), by the webhook (the mask) and by the next operator
+A status is read by people (``kubectl get mdom -o yaml``), by the webhook (the mask) and by the next operator
 process (the frozen mask after a restart), so it must be stable: the same inputs give the same bytes, a
 condition keeps its ``lastTransitionTime`` until its ``status`` flips, and lists of thousands of nodes are
 cut to a count plus the first :data:`~hwcap_operator.domain.api.NAME_CAP` names.
