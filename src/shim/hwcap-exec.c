@@ -19,8 +19,9 @@
  *   PROGRAM and its arguments, passed on verbatim. Each option may be given once.
  *
  * WHAT IS WRITTEN
- *   1. The current saved vector is read with prctl(PR_GET_AUXV) (Linux >= 6.4, whose return value is the
- *      kernel's sizeof(mm->saved_auxv)), else from /proc/self/auxv (size then unknown: the kernel checks).
+ *   1. The current saved vector is read with prctl(PR_GET_AUXV) (present since Linux 6.4 as far as we know,
+ *      docs/kernel.md#unverified; its return value is the kernel's sizeof(mm->saved_auxv),
+ *      docs/kernel.md#pr-get-auxv), else from /proc/self/auxv (size then unknown: the kernel checks).
  *   2. Every AT_HWCAPn entry in it is ANDed with the --hwcapn mask. A word whose option is not given is
  *      left unchanged (the mask for it is "all ones"). Entry order and all other entries are kept.
  *      Each HWCAP type is kept once (where it first stood, with the value of its last entry): under the
@@ -31,9 +32,10 @@
  *      provide (e.g. AT_HWCAP4 on arm64) are never added, whatever the mask says.
  *   4. The vector, AT_NULL-terminated and zero-padded to the kernel's saved_auxv size when known, is applied
  *      with PR_SET_MM_MAP (no capability needed: exe_fd = -1, the memory-layout fields are this process's
- *      own values from /proc/self/stat and brk(0)). Should they read zeros (reported for a non-dumpable
- *      process; the kernel lab saw real values on 6.12.117 and this machine's 6.18, as do_task_stat() lets
- *      a process inspect itself), PR_SET_DUMPABLE is set to 1 for the call and restored afterwards.
+ *      own values from /proc/self/stat and brk(0), read by proc_stat.h; docs/kernel.md#prctl-set-mm-map).
+ *      Should they read zeros (an old note claimed so for a non-dumpable process; the kernel lab saw real
+ *      values on 6.12.117 and this machine's 6.18, as do_task_stat() lets a process inspect itself:
+ *      docs/kernel.md#non-dumpable-layout), PR_SET_DUMPABLE is set to 1 for the call and restored afterwards.
  *      Only if PR_SET_MM_MAP fails and CAP_SYS_RESOURCE is in the effective set, PR_SET_MM_AUXV is tried.
  *      A vector larger than the kernel's saved_auxv is refused. The vector read back afterwards must equal
  *      the one requested.
@@ -91,6 +93,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "proc_stat.h"
+
 #ifndef HWCAP_EXEC_VERSION
 #define HWCAP_EXEC_VERSION "0.1.0"
 #endif
@@ -109,21 +113,6 @@
 enum { AT_NULL_ = 0, AT_HWCAP_ = 16, AT_HWCAP2_ = 26, AT_HWCAP3_ = 29, AT_HWCAP4_ = 30 };
 enum { EX_OK_ = 0, EX_UNSUPPORTED = 3, EX_UNKNOWN = 4, EX_USAGE_ = 64, EX_SOFTWARE_ = 70,
        EX_APPLY = 71, EX_CANTCREAT_ = 73, EX_NOEXEC = 126, EX_NOTFOUND = 127 };
-
-/*
- * struct prctl_mm_map (include/uapi/linux/prctl.h) as a 64-bit kernel lays it out. The kernel declares
- * `__u64 *auxv` and has no compat conversion for PR_SET_MM_MAP, so a 32-bit build (a compat task on a
- * 64-bit kernel) must still pass an 8-byte pointer field: it is an integer here.
- */
-struct hx_mm_map {
-	uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
-	uint64_t arg_start, arg_end, env_start, env_end;
-	uint64_t auxv;
-	uint32_t auxv_size;
-	uint32_t exe_fd;
-};
-
-_Static_assert(sizeof(struct hx_mm_map) == 104, "struct prctl_mm_map of 64-bit kernels is 104 bytes");
 
 typedef unsigned long aword; /* one auxv word: the kernel's saved_auxv element for this ABI */
 
@@ -325,56 +314,7 @@ static int build_masked(const struct vec *in, struct vec *out, const struct opts
 	return 0;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-/* This process's memory layout as prctl_mm_map wants it (kernel/sys.c validate_prctl_map_addr). */
-static int read_layout(struct hx_mm_map *m)
-{
-	char buf[2048];
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	char *p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
-	if (!p)
-		return -1;
-	uint64_t f[53] = { 0 };
-	int field = 2;
-	for (char *tok = strtok(p + 1, " \n"); tok && field < 52; tok = strtok(NULL, " \n")) {
-		field++;
-		if (field >= 4 && parse_u64(tok, &f[field]) != 0)
-			f[field] = 0;
-	}
-	if (field < 51)
-		return -1;
-	m->start_code = f[26];
-	m->end_code = f[27];
-	m->start_stack = f[28];
-	m->start_data = f[45];
-	m->end_data = f[46];
-	m->start_brk = f[47];
-	m->arg_start = f[48];
-	m->arg_end = f[49];
-	m->env_start = f[50];
-	m->env_end = f[51];
-	m->brk = (uint64_t)syscall(SYS_brk, 0);
-	return 0;
-}
-
-static int layout_plausible(const struct hx_mm_map *m)
+static int layout_plausible(const struct proc_mm_map *m)
 {
 	const uint64_t *a = &m->start_code;
 	for (int i = 0; i < 11; i++)
@@ -408,18 +348,19 @@ static int apply(const struct vec *want, struct report *r)
 	memset(buf, 0, sizeof buf);
 	memcpy(buf, want->w, want->pairs * 2 * sizeof(aword));
 
-	struct hx_mm_map m;
+	struct proc_mm_map m;
 	memset(&m, 0, sizeof m);
 	int map_errno = 0;
 	const char *map_why = NULL;
 	int was_dumpable = (int)xprctl(HX_PR_GET_DUMPABLE, 0, 0, 0, 0);
-	if (read_layout(&m) != 0) {
+	if (proc_stat_read_layout(&m) != 0) {
 		map_why = "cannot parse /proc/self/stat";
 	} else if (!layout_plausible(&m) && was_dumpable == 0 &&
 		   xprctl(HX_PR_SET_DUMPABLE, 1, 0, 0, 0) == 0) {
-		/* A non-dumpable process reads zeros for its own layout (kernel facts 2.4). */
+		/* A guard for kernels not measured: the lab's non-dumpable processes read their own layout
+		 * (docs/kernel.md#non-dumpable-layout); only other readers see zeros. Dumpable again, read once more. */
 		r->dumpable_fixup = 1;
-		if (read_layout(&m) != 0)
+		if (proc_stat_read_layout(&m) != 0)
 			map_why = "cannot parse /proc/self/stat";
 	}
 	if (!map_why && !layout_plausible(&m))

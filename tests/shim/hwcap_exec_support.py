@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hwcap_dev.shim import SOURCE_DIR as SHIM_SOURCE_DIR
 from hwcap_operator import auxv
 from hwcap_operator.auxv import HWCAP_TYPES, Pair
 
@@ -29,6 +30,13 @@ SETPRIV = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"
 
 #: This machine's auxv layout (the shim tests run natively on a little-endian 64-bit host).
 NATIVE: auxv.LayoutName = "64le" if sys.byteorder == "little" else "64be"
+
+
+def compile_driver(source: Path, out: Path) -> Path:
+    """A static musl build of a C test driver that includes the shim's sources (``-I src/shim``)."""
+    cmd = ["musl-gcc", "-Os", "-std=gnu11", "-Wall", "-Wextra", "-Werror", f"-I{SHIM_SOURCE_DIR}", "-static"]
+    subprocess.run([*cmd, "-o", str(out), str(source)], check=True, capture_output=True, text=True)
+    return out
 
 
 def parse_auxv(raw: bytes) -> list[Pair]:

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from hwcap_exec_support import compile_driver
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwcap_dev.shim import SOURCE_DIR
 from hwcap_operator.auxv import AT_NULL, HWCAP_TYPES
 from hwcap_operator.execmodel.hwcap_exec import masked_vector
 
@@ -25,10 +25,7 @@ OTHER_TYPES = (3, 6, 9, 15, 25, 31, 33, 51)
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("driver") / "build_masked_driver"
-    src = Path(__file__).with_name("build_masked_driver.c")
-    cmd = ["musl-gcc", "-Os", "-std=gnu11", "-Wall", "-Wextra", "-Werror", f"-I{SOURCE_DIR}", "-static"]
-    subprocess.run([*cmd, "-o", str(out), str(src)], check=True, capture_output=True, text=True)
-    return out
+    return compile_driver(Path(__file__).with_name("build_masked_driver.c"), out)
 
 
 def build(

@@ -14,7 +14,7 @@ from hwcap_dev import shim
 def _source_copy(tmp_path: Path) -> Path:
     src = tmp_path / "shim"
     src.mkdir()
-    for name in ("hwcap-exec.c", "Makefile"):
+    for name in ("hwcap-exec.c", "proc_stat.h", "Makefile"):
         shutil.copy(shim.SOURCE_DIR / name, src / name)
     return src
 

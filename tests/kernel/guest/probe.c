@@ -42,6 +42,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* src/shim/proc_stat.h (the build passes -I src/shim): struct proc_mm_map, the 64-bit kernel's prctl_mm_map with
+ * an 8-byte auxv field on every ABI, and the /proc/self/stat reader hwcap-exec uses. */
+#include "proc_stat.h"
+
 #ifndef PR_GET_AUXV
 #define PR_GET_AUXV 0x41555856
 #endif
@@ -64,16 +68,6 @@
 #else
 #error "unsupported arch"
 #endif
-
-/* struct prctl_mm_map with an 8-byte auxv field on every ABI: the uapi header's `__u64 *auxv` is 4 bytes on
- * 32-bit userspace, while the kernel reads 8. */
-struct lab_prctl_mm_map {
-	uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
-	uint64_t arg_start, arg_end, env_start, env_end;
-	uint64_t auxv;
-	uint32_t auxv_size;
-	uint32_t exe_fd;
-};
 
 #define MAX_STEPS 64
 #define MAX_TOK 16
@@ -137,14 +131,12 @@ static unsigned long stack_value(unsigned long type)
 	return 0;
 }
 
-static int read_stat_layout(struct lab_prctl_mm_map *m);
-
 static void observe(int step, const char *proc)
 {
 	static const char digits[] = "0123456789abcdef";
 	unsigned char raw[MAX_WORDS * sizeof(unsigned long)];
 	char rawhex[sizeof(raw) * 2 + 1];
-	struct lab_prctl_mm_map layout;
+	struct proc_mm_map layout;
 	ssize_t n = 0, r;
 	int fd = open("/proc/self/auxv", O_RDONLY);
 
@@ -159,7 +151,7 @@ static void observe(int step, const char *proc)
 	}
 	rawhex[2 * (n > 0 ? n : 0)] = 0;
 	memset(&layout, 0, sizeof(layout));
-	read_stat_layout(&layout);
+	proc_stat_read_layout(&layout);
 	out("@lab {\"scn\":\"%s\",\"step\":%d,\"op\":\"observe\",\"proc\":\"%s\",\"result\":%d,\"arch\":\"%s\","
 	    "\"abi\":\"%s\",\"uid\":%u,\"euid\":%u,\"stack\":[\"%#lx\",\"%#lx\"],"
 	    "\"getauxval\":[\"%#lx\",\"%#lx\"],\"secure\":%lu,\"dumpable\":%d,"
@@ -321,45 +313,6 @@ static long build_vector(const struct step *s, unsigned long *vec, size_t *len)
 	return 0;
 }
 
-static int read_stat_layout(struct lab_prctl_mm_map *m)
-{
-	char buf[4096], *p;
-	unsigned long long f[64] = {0};
-	int fd = open("/proc/self/stat", O_RDONLY), n;
-	ssize_t r;
-
-	if (fd < 0)
-		return -1;
-	r = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (r <= 0)
-		return -1;
-	buf[r] = 0;
-	p = strrchr(buf, ')'); /* comm may contain spaces and parentheses */
-	if (!p || !p[1] || !p[2] || !p[3])
-		return -1;
-	p += 4; /* ") S " : field 4 (ppid) starts here */
-	for (n = 4; n < 64 && *p; n++) {
-		f[n] = strtoull(p, &p, 10);
-		while (*p == ' ')
-			p++;
-	}
-	if (n <= 51)
-		return -1;
-	m->start_code = f[26];
-	m->end_code = f[27];
-	m->start_stack = f[28];
-	m->start_data = f[45];
-	m->end_data = f[46];
-	m->start_brk = f[47];
-	m->arg_start = f[48];
-	m->arg_end = f[49];
-	m->env_start = f[50];
-	m->env_end = f[51];
-	m->brk = (uint64_t)(uintptr_t)syscall(SYS_brk, 0);
-	return 0;
-}
-
 static long set_vector(const struct step *s)
 {
 	static unsigned long vec[MAX_WORDS];
@@ -371,10 +324,10 @@ static long set_vector(const struct step *s)
 	if (!strcmp(s->op, "set_auxv")) {
 		r = prctl(LAB_PR_SET_MM, LAB_PR_SET_MM_AUXV, (unsigned long)vec, len, 0);
 	} else {
-		struct lab_prctl_mm_map m;
+		struct proc_mm_map m;
 
 		memset(&m, 0, sizeof(m));
-		if (read_stat_layout(&m))
+		if (proc_stat_read_layout(&m))
 			return -(LAB_ERR_BASE + 2);
 		m.auxv = (uint64_t)(uintptr_t)vec;
 		m.auxv_size = (uint32_t)len;

@@ -70,19 +70,24 @@ _COMPILERS = {
     "amd64": "gcc",
 }
 CFLAGS = ("-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-pthread")
+#: The operator's init-step sources: hwcap-exec.c, and proc_stat.h, which the probe includes too (-I).
+SHIM_DIR = REPO_ROOT / "src" / "shim"
+SHIM_HEADERS = (SHIM_DIR / "proc_stat.h",)
 
 
 def _compile(arch: str, source: Path) -> Path:
     cc = _COMPILERS[arch]
     if not shutil.which(cc):
         raise LabError(f"compiler {cc} not found (Debian gcc-aarch64-linux-gnu / gcc-arm-linux-gnueabihf)")
-    digest = hashlib.sha256(source.read_bytes() + " ".join((cc, *CFLAGS)).encode()).hexdigest()[:12]
+    flags = (*CFLAGS, f"-I{SHIM_DIR}")
+    inputs = source.read_bytes() + b"".join(h.read_bytes() for h in SHIM_HEADERS)
+    digest = hashlib.sha256(inputs + " ".join((cc, *flags)).encode()).hexdigest()[:12]
     out = CACHE_ROOT / "guest" / f"{source.stem}-{arch}-{digest}"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    r = subprocess.run([cc, *CFLAGS, "-o", str(tmp), str(source)], capture_output=True, text=True)
+    r = subprocess.run([cc, *flags, "-o", str(tmp), str(source)], capture_output=True, text=True)
     if r.returncode != 0:
         raise LabError(f"compiling {source.name} for {arch} with {cc} failed:\n{r.stderr}")
     tmp.replace(out)
@@ -96,12 +101,11 @@ def probe_binary(arch: str) -> Path:
 
 def hwcap_exec_binary(arch: str) -> Path:
     """The operator's init step (src/shim/hwcap-exec.c) built static for the guest with the shim's own
-    Makefile and the lab's cross compiler; cached by the hash of its source and Makefile."""
-    shim = REPO_ROOT / "operator" / "shim"
+    Makefile and the lab's cross compiler; cached by the hash of its sources and Makefile."""
+    shim = SHIM_DIR
     cc = _COMPILERS[arch]
-    digest = hashlib.sha256(
-        (shim / "hwcap-exec.c").read_bytes() + (shim / "Makefile").read_bytes() + cc.encode()
-    ).hexdigest()[:12]
+    sources = (shim / "hwcap-exec.c", *SHIM_HEADERS, shim / "Makefile")
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in sources) + cc.encode()).hexdigest()[:12]
     out = CACHE_ROOT / "guest" / f"hwcap-exec-{arch}-{digest}"
     if out.is_file():
         return out
