@@ -127,7 +127,7 @@ def test_every_container_satisfies_pod_security_restricted(render: Render, value
 # --- the operator's and the agent's command lines (the interface the binaries implement) ------------------------
 
 
-def test_operator_runs_standalone_with_the_agreed_flags(render: Render) -> None:
+def test_operator_runs_with_the_agreed_flags(render: Render) -> None:
     rendered = render()
     container = _container(rendered, "Deployment", "operator")
     image = "ghcr.io/hwcap-dev/hwcap-operator:" + yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["appVersion"]
@@ -144,7 +144,7 @@ def test_operator_runs_standalone_with_the_agreed_flags(render: Render) -> None:
         "--excluded-namespaces": f"kube-system,{NAMESPACE},{keys.NFD_NAMESPACE_DEFAULT}",
         "--nfd-namespace": keys.NFD_NAMESPACE_DEFAULT,
         "--webhook-configuration": rendered.one("MutatingWebhookConfiguration")["metadata"]["name"],
-        "--standalone": None,
+        "--leader-lease": f"{FULLNAME}-leader",
     }
     env = {e["name"]: e for e in container["env"]}
     assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
@@ -184,9 +184,9 @@ def _expand(args: list[str], env: dict[str, str]) -> list[str]:
 
 @pytest.mark.parametrize("values", [
     {},
-    {"operator": {"replicas": 2, "peering": {"enabled": True, "name": "peers"}}, "logFormat": "text",
+    {"operator": {"replicas": 2}, "logFormat": "text",
      "excludedNamespaces": ["monitoring"], "nfd": {"namespace": "nfd"}, "agent": {"interval": 60}},
-], ids=["defaults", "peering-text-logs"])
+], ids=["defaults", "replicas-text-logs"])
 def test_the_real_command_line_accepts_the_chart_args(render: Render, values: dict[str, Any]) -> None:
     """The operator's own argument parser reads what the Deployment and DaemonSet pass (no drift between them)."""
     rendered = render(values)
@@ -199,8 +199,7 @@ def test_the_real_command_line_accepts_the_chart_args(render: Render, values: di
     nfd = values.get("nfd", {}).get("namespace", keys.NFD_NAMESPACE_DEFAULT)
     assert run.nfd_namespace == nfd
     assert set(run.excluded_namespaces) == {"kube-system", NAMESPACE, nfd, *values.get("excludedNamespaces", [])}
-    peering = values.get("operator", {}).get("peering", {})
-    assert (run.peering, run.standalone) == ((peering["name"], False) if peering else (None, True))
+    assert (run.leader_lease, run.standalone) == (f"{FULLNAME}-leader", False)
     assert run.log_format == values.get("logFormat", "json")
     assert run.webhook_configuration == rendered.one("MutatingWebhookConfiguration")["metadata"]["name"]
     agent = _container(rendered, "DaemonSet", "agent")
@@ -220,27 +219,43 @@ def test_image_digest_wins_over_tag_and_is_also_the_init_image(render: Render) -
     assert _container(rendered, "DaemonSet", "agent")["image"] == operator["image"]
 
 
-# --- replicas and peering ----------------------------------------------------------------------------------------
+# --- replicas and leader election ----------------------------------------------------------------------------
 
 
-def test_one_replica_is_standalone_and_never_blocks_a_drain(render: Render) -> None:
+def _leader_role(rendered: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    role = next(r for r in rendered.of_kind("Role") if r["metadata"]["name"].endswith("-leader"))
+    binding = next(b for b in rendered.of_kind("RoleBinding") if b["metadata"]["name"].endswith("-leader"))
+    return role, binding
+
+
+def test_one_replica_also_takes_the_lease_and_never_blocks_a_drain(render: Render) -> None:
+    """A rolling update runs two pods even with one replica: the Lease keeps the writer unique then too."""
     rendered = render()
     assert rendered.one("Deployment")["spec"]["replicas"] == 1
-    assert not rendered.of_kind("ClusterKopfPeering")
-    assert not {r for r in _cluster_role_rules(rendered, FULLNAME) if r[0] == "kopf.dev"}
+    assert _flag_values(_container(rendered, "Deployment", "operator")["args"])["--leader-lease"] == (
+        f"{FULLNAME}-leader")
     pdb = rendered.one("PodDisruptionBudget")["spec"]
     assert pdb.get("maxUnavailable") == 1 and "minAvailable" not in pdb
 
 
-def test_several_replicas_peer_through_kopf_and_keep_one_webhook_up(render: Render) -> None:
-    rendered = render({"operator": {"replicas": 3, "peering": {"enabled": True, "name": "hwcap-peers"}}})
+def test_several_replicas_share_one_lease_in_the_release_namespace_and_keep_one_webhook_up(render: Render) -> None:
+    rendered = render({"operator": {"replicas": 3}})
     deployment = rendered.one("Deployment")
     assert deployment["spec"]["replicas"] == 3
-    flags = _flag_values(_container(rendered, "Deployment", "operator")["args"])
-    assert flags["--peering"] == "hwcap-peers" and "--standalone" not in flags
-    assert rendered.one("ClusterKopfPeering")["metadata"]["name"] == "hwcap-peers"
-    kopf_rules = {r for r in _cluster_role_rules(rendered, FULLNAME) if r[0] == "kopf.dev"}
-    assert kopf_rules == {("kopf.dev", "clusterkopfpeerings", v) for v in ("get", "list", "watch", "patch")}
+    operator = _container(rendered, "Deployment", "operator")
+    flags = _flag_values(operator["args"])
+    assert flags["--leader-lease"] == f"{FULLNAME}-leader" and "--standalone" not in flags
+    env = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in operator["env"]}
+    assert env["POD_NAME"] == "metadata.name"  # the identity in the Lease, one per pod
+    assert not rendered.of_kind("ClusterKopfPeering")
+    assert not {r for r in _cluster_role_rules(rendered, FULLNAME) if r[0] in ("kopf.dev", "coordination.k8s.io")}
+    role, binding = _leader_role(rendered)
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == NAMESPACE
+    grants = {(v, tuple(rule.get("resourceNames") or ())) for rule in role["rules"] for v in rule["verbs"]
+              if rule["apiGroups"] == ["coordination.k8s.io"] and rule["resources"] == ["leases"]}  # fmt: skip
+    assert grants == {("create", ()), ("get", (f"{FULLNAME}-leader",)), ("update", (f"{FULLNAME}-leader",))}
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": NAMESPACE}]
     pdb = rendered.one("PodDisruptionBudget")["spec"]
     assert pdb.get("minAvailable") == 1 and "maxUnavailable" not in pdb
     anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
@@ -248,17 +263,9 @@ def test_several_replicas_peer_through_kopf_and_keep_one_webhook_up(render: Rend
         "kubernetes.io/hostname")
 
 
-def test_several_standalone_replicas_are_refused(helm_tool: Helm) -> None:
-    proc = helm_tool.template({"operator": {"replicas": 2}}, check=False)
-    assert proc.returncode != 0
-    assert "operator.peering.enabled" in proc.stderr
-
-
-def test_kopf_peering_crd_ships_in_crds_so_it_exists_before_the_peering_object() -> None:
-    crd = yaml.safe_load((CHART_DIR / "crds" / "clusterkopfpeerings.kopf.dev.yaml").read_text())
-    assert crd["metadata"]["name"] == "clusterkopfpeerings.kopf.dev"
-    assert crd["spec"]["scope"] == "Cluster"
-    assert [v["name"] for v in crd["spec"]["versions"]] == ["v1"]
+def test_the_removed_peering_value_is_refused_by_the_schema(helm_tool: Helm) -> None:
+    proc = helm_tool.template({"operator": {"replicas": 2, "peering": {"enabled": True}}}, check=False)
+    assert proc.returncode != 0 and "peering" in proc.stderr
 
 
 # --- RBAC: least privilege ---------------------------------------------------------------------------------------
@@ -298,7 +305,7 @@ def test_pull_secrets_are_readable_only_by_name_and_only_in_the_listed_namespace
     rendered = render({"operator": {"pullSecrets": {"namespaces": ["apps", "web"]}}})
     role_name = f"{FULLNAME}-pull-secrets"
     assert _cluster_role_rules(rendered, role_name) == {("", "secrets", "get")}
-    bindings = rendered.of_kind("RoleBinding")
+    bindings = [b for b in rendered.of_kind("RoleBinding") if not b["metadata"]["name"].endswith("-leader")]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["apps", "web"]
     for binding in bindings:
         assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
@@ -564,7 +571,7 @@ def test_chart_app_version_is_the_package_version() -> None:
 
 def test_helm_template_renders_no_crd_and_install_order_needs_none(render: Render) -> None:
     """CRDs come from crds/ (installed first, never templated), so templates never carry one."""
-    assert "CustomResourceDefinition" not in render({"operator": {"replicas": 2, "peering": {"enabled": True}}},
+    assert "CustomResourceDefinition" not in render({"operator": {"replicas": 2}},
                                                     api_versions=MONITORING).kinds()
 
 

@@ -108,10 +108,12 @@ seccompProfile:
 
 {{/* Fail early on value combinations that would run a broken or unsafe operator. */}}
 {{- define "hwcap-operator.validate" -}}
-{{- if and (gt (int .Values.operator.replicas) 1) (not .Values.operator.peering.enabled) }}
-{{- fail "operator.replicas > 1 needs operator.peering.enabled=true: standalone replicas would all reconcile the same MigrationDomains and fight over their status" }}
-{{- end }}
 {{- if and .Values.certManager.enabled .Values.certManager.issuerRef.name (not .Values.certManager.issuerRef.kind) }}
 {{- fail "certManager.issuerRef.kind is required when certManager.issuerRef.name is set (Issuer or ClusterIssuer)" }}
 {{- end }}
+{{- end }}
+
+{{/* The coordination.k8s.io Lease whose holder is the one operator replica that writes. */}}
+{{- define "hwcap-operator.leaderLease" -}}
+{{ include "hwcap-operator.fullname" . }}-leader
 {{- end }}

@@ -50,8 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-registry-lookup", action="store_true",
                      help="never fetch image configs; containers without command fall to the domain's policy")
     mode = run.add_mutually_exclusive_group()
-    mode.add_argument("--peering", default=None, help="kopf peering name (several replicas)")
-    mode.add_argument("--standalone", action="store_true", help="one replica, no peering (the default)")
+    mode.add_argument("--leader-lease", default=None, metavar="NAME",
+                      help="several replicas: only the holder of this coordination.k8s.io Lease (in --namespace) "
+                      "writes; every replica watches and serves the webhook")  # fmt: skip
+    mode.add_argument("--standalone", action="store_true", help="one replica, always writes (the default)")
+    run.add_argument("--leader-identity", default=None,
+                     help="this replica's name in the Lease; default $POD_NAME, else host-pid")  # fmt: skip
     run.set_defaults(func=_run)
 
     agent = sub.add_parser("agent", help="the node agent (one per node, a DaemonSet)")
@@ -73,7 +77,8 @@ def _run(args: argparse.Namespace) -> int:
         namespace=args.namespace, init_image=args.init_image, kubeconfig=args.kubeconfig,
         webhook_host=args.webhook_host, webhook_port=args.webhook_port, tls_cert_file=args.tls_cert_file,
         tls_key_file=args.tls_key_file, metrics_host=args.metrics_host, metrics_port=args.metrics_port,
-        excluded_namespaces=args.excluded_namespaces, nfd_namespace=args.nfd_namespace, peering=args.peering,
+        excluded_namespaces=args.excluded_namespaces, nfd_namespace=args.nfd_namespace, leader_lease=args.leader_lease,
+        leader_identity=args.leader_identity,
         resync_seconds=args.resync_seconds, validate=exec_model_validator,
         insecure_registries=args.insecure_registries, resolver=NoResolver() if args.no_registry_lookup else None,
         webhook_configuration=args.webhook_configuration, webhook_check_seconds=args.webhook_check_seconds,

@@ -7,15 +7,31 @@ import os
 import kopf
 from kubernetes import client, config
 
+#: The field manager of every write (passed explicitly where the call takes it; the User-Agent below makes
+#: the API server derive the same name for any write that does not).
+FIELD_MANAGER = "hwcap-operator"
+
 
 def api_client(kubeconfig: str | None = None) -> client.ApiClient:
     """In a pod (service account mounted) use its token; otherwise ``kubeconfig`` or $KUBECONFIG/~/.kube/config."""
     if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
         configuration = client.Configuration()
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        return client.ApiClient(configuration)
-    api: client.ApiClient = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        api = client.ApiClient(configuration)
+    else:
+        api = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    # The default ("OpenAPI-Generator/…") became the field manager of our status writes in managedFields.
+    api.user_agent = f"{FIELD_MANAGER}/{_version()}"
     return api
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hwcap-operator")
+    except PackageNotFoundError:
+        return "dev"
 
 
 def connection_info(api: client.ApiClient) -> kopf.ConnectionInfo:

@@ -16,6 +16,7 @@ from typing import Any
 
 from kubernetes import client
 
+from hwcap_operator.kube.client import FIELD_MANAGER
 from hwcap_operator.kube.http_server import EventSink
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def api_event_poster(api: client.ApiClient) -> EventSink:
     def post(body: dict[str, Any], event_type: str, reason: str, message: str) -> None:
         event = event_for(body, event_type, reason, message)
         try:
-            core.create_namespaced_event(str(event.metadata.namespace), event)
+            core.create_namespaced_event(str(event.metadata.namespace), event, field_manager=FIELD_MANAGER)
         except Exception as exc:  # best effort, like every Event
             log.warning("could not post Event %s: %s", reason, exc)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from typing import Any
 
 import kopf
@@ -23,6 +24,14 @@ from hwcap_operator.kube.view import ClusterView
 log = logging.getLogger("hwcap_operator.handlers")
 
 NFD_GROUP, NFD_VERSION, NFD_PLURAL = "nfd.k8s-sigs.io", "v1alpha1", "nodefeatures"
+
+
+def retry_delay(failures: int, *, base: float = 0.5, cap: float = 60.0) -> float:
+    """Exponential back-off with full jitter after ``failures`` consecutive failed reconciles (0: none).
+
+    Replicas and domains that failed together (the apiserver restarted) must not retry in lock-step.
+    """
+    return 0.0 if failures <= 0 else random.uniform(0.0, min(cap, base * 2 ** min(failures, 16)))
 
 
 def build_registry(view: ClusterView, reconciler: Reconciler, *, resync_seconds: float = 300.0,
@@ -96,6 +105,7 @@ def build_registry(view: ClusterView, reconciler: Reconciler, *, resync_seconds:
     async def domain_daemon(body: kopf.Body, name: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
         record = view.domains.get(name) or view.upsert_domain(body)
         record.wake.set()  # evaluate once at start (or after an operator restart)
+        failures = 0
         while not stopped:
             with contextlib.suppress(TimeoutError):  # a timeout is the periodic resync: writes nothing if idle
                 await asyncio.wait_for(record.wake.wait(), timeout=resync_seconds)
@@ -103,10 +113,16 @@ def build_registry(view: ClusterView, reconciler: Reconciler, *, resync_seconds:
             record.wake.clear()
             if stopped:
                 break
-            await reconciler.reconcile(view.domains.get(name, record))
+            ok = await reconciler.reconcile(view.domains.get(name, record))
+            failures = 0 if ok else failures + 1
+            if failures:
+                record.wake.set()  # retry after the back-off, even if nothing else changes
+                await asyncio.sleep(retry_delay(failures))
 
     @kopf.on.delete(keys.GROUP, keys.VERSION, keys.PLURAL, registry=registry)
     async def domain_deleted(name: str, **_: Any) -> None:
+        if not reconciler.may_write():  # the leader releases the members, then lets the finalizer go
+            raise kopf.TemporaryError("not the leader: the leader releases the member labels", delay=5)
         await asyncio.to_thread(reconciler.release_members, name)
         view.remove_domain(name)
         reconciler.metrics.forget_domain(name)
@@ -115,8 +131,13 @@ def build_registry(view: ClusterView, reconciler: Reconciler, *, resync_seconds:
     return registry
 
 
-def configure_settings(settings: kopf.OperatorSettings, *, peering: str | None) -> None:
-    """Settings that keep kopf's own bookkeeping off built-in objects and in our own API group."""
+def configure_settings(settings: kopf.OperatorSettings) -> None:
+    """Settings that keep kopf's own bookkeeping off built-in objects and in our own API group.
+
+    kopf always runs standalone: every replica keeps its watches and indexes (its webhook answers from a live
+    view); who writes is decided by the leader Lease (kube/leader.py), not by kopf peering, which pauses
+    watching replicas altogether.
+    """
     settings.persistence.finalizer = f"{keys.GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=keys.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -126,7 +147,4 @@ def configure_settings(settings: kopf.OperatorSettings, *, peering: str | None) 
     settings.posting.level = logging.INFO
     settings.queueing.worker_limit = None  # indexes over thousands of nodes must not deadlock
     settings.watching.inactivity_timeout = 70
-    settings.peering.standalone = peering is None
-    if peering is not None:
-        settings.peering.name = peering
-        settings.peering.clusterwide = True
+    settings.peering.standalone = True

@@ -66,6 +66,9 @@ class OperatorMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.leader = Gauge(
+            "hwcap_leader", "1 while this replica holds the leader Lease (the one that writes), else 0.", registry=r
+        )
         self.entrypoint_cache = Counter(
             "hwcap_entrypoint_cache_requests_total",
             "Image entrypoint lookups by cache result (hit or miss).",

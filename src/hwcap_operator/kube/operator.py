@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from hwcap_operator.kube import http_server
 from hwcap_operator.kube.client import api_client, connection_info
 from hwcap_operator.kube.events import api_event_poster, api_event_sink
 from hwcap_operator.kube.handlers import build_registry, configure_settings
+from hwcap_operator.kube.leader import LeaseElector, LeaseTiming, default_identity
 from hwcap_operator.kube.metrics import OperatorMetrics
 from hwcap_operator.kube.pullsecrets import PullSecretReader
 from hwcap_operator.kube.reconcile import Reconciler
@@ -47,7 +49,11 @@ class OperatorOptions:
     metrics_port: int = 8080  # 0 disables health and metrics
     excluded_namespaces: frozenset[str] = frozenset()
     nfd_namespace: str = "node-feature-discovery"
-    peering: str | None = None
+    #: The Lease (in ``namespace``) whose holder is the one replica that writes; None: this process is the only
+    #: replica and always writes.
+    leader_lease: str | None = None
+    leader_identity: str | None = None
+    lease_timing: LeaseTiming = field(default_factory=LeaseTiming)
     resync_seconds: float = 300.0
     cert_reload_seconds: float = 30.0
     webhook_check_seconds: float = 60.0
@@ -71,8 +77,8 @@ def _count_node_issue(metrics: OperatorMetrics, node: NodeFeatures) -> None:
         log.warning("node feature data unusable", extra={"node": node.name, "errors": "; ".join(node.errors)})
 
 
-async def _keep_webhook_configuration(sync: WebhookConfigSync, options: OperatorOptions,
-                                      api: ApiClient) -> None:  # fmt: skip
+async def _keep_webhook_configuration(sync: WebhookConfigSync, options: OperatorOptions, api: ApiClient,
+                                      may_write: Callable[[], bool]) -> None:  # fmt: skip
     """Re-check the webhook configuration every ``webhook_check_seconds``, whatever the domains do.
 
     ``helm upgrade`` re-renders the chart's broad entry; without this a cluster whose domains are idle would
@@ -80,6 +86,8 @@ async def _keep_webhook_configuration(sync: WebhookConfigSync, options: Operator
     """
     while True:
         await asyncio.sleep(options.webhook_check_seconds)
+        if not may_write():
+            continue
         try:
             await asyncio.to_thread(lambda: sync.sync(listed_domains(api, options.namespace), force=True))
         except Exception:
@@ -98,6 +106,14 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
         secrets, insecure_registries=options.insecure_registries, credential_problems=secrets.problems,
         on_cache=lambda result: metrics.entrypoint_cache.labels(result=result).inc(),
     )  # fmt: skip
+    elector: LeaseElector | None = None
+    if options.leader_lease is not None:
+        elector = LeaseElector(client, options.namespace, options.leader_lease,
+                               options.leader_identity or default_identity(), options.lease_timing,
+                               on_change=lambda leading: metrics.leader.set(int(leading)))  # fmt: skip
+    may_write = elector.is_leader if elector is not None else (lambda: True)
+    reconciler.may_write = may_write
+    metrics.leader.set(int(elector is None))
     webhook_sync: WebhookConfigSync | None = None
     if options.webhook_configuration:
         sync = webhook_sync = WebhookConfigSync(client, options.webhook_configuration, never_touched_namespaces(
@@ -119,17 +135,29 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
     def login(**_: Any) -> kopf.ConnectionInfo:
         return connection_info(client)
 
-    @kopf.on.startup(registry=registry)
-    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        configure_settings(settings, peering=options.peering)
+    async def started_leading() -> None:
+        """A new leader: bring the webhook configuration in line, then re-evaluate every domain."""
         if (initial := webhook_sync) is not None:
-            # Before any watch: a cluster without domains gets an empty list (the API server never calls us),
-            # and a domain deleted while we were down loses its entry.
+            # From the API, not the view (which may still be loading): a cluster without domains gets an empty
+            # list (the API server never calls us), and a domain deleted while nobody led loses its entry.
             try:
                 await asyncio.to_thread(lambda: initial.sync(listed_domains(client, options.namespace)))
             except Exception:
                 log.exception("initial sync of the webhook configuration failed; domain reconciles retry")
-            reloads.append(asyncio.create_task(_keep_webhook_configuration(initial, options, client)))
+        view.wake(list(view.domains))
+
+    if elector is not None:
+        elector.on_started_leading = started_leading
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure_settings(settings)
+        if elector is None:
+            await started_leading()
+        else:
+            reloads.append(asyncio.create_task(elector.run()))
+        if (initial := webhook_sync) is not None:
+            reloads.append(asyncio.create_task(_keep_webhook_configuration(initial, options, client, may_write)))
         if options.webhook_port:
             if options.tls_cert_file is None or options.tls_key_file is None:
                 raise kopf.PermanentError("the webhook needs --tls-cert-file and --tls-key-file (or --webhook-port 0)")
@@ -149,9 +177,11 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
     async def cleanup(**_: Any) -> None:
         for task in reloads:
             task.cancel()
+        if elector is not None:
+            await asyncio.to_thread(elector.release)
         for runner in runners:
             await runner.cleanup()
         client.close()  # type: ignore[no-untyped-call]
 
-    await kopf.operator(registry=registry, clusterwide=True, standalone=options.peering is None,
-                        peering_name=options.peering, stop_flag=stop_flag, ready_flag=ready_flag)  # fmt: skip
+    await kopf.operator(registry=registry, clusterwide=True, standalone=True, stop_flag=stop_flag,
+                        ready_flag=ready_flag)

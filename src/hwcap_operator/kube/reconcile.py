@@ -19,6 +19,8 @@ from kubernetes.client.exceptions import ApiException
 from hwcap_operator import keys
 from hwcap_operator.domain import api
 from hwcap_operator.domain.policy import DomainState, MaskValidator, evaluate
+from hwcap_operator.kube.client import FIELD_MANAGER
+from hwcap_operator.kube.leader import always_leader
 from hwcap_operator.kube.metrics import OperatorMetrics
 from hwcap_operator.kube.view import ClusterView, DomainRecord
 
@@ -39,6 +41,9 @@ class Reconciler:
     validate: MaskValidator
     #: Brings the webhook configuration in line with the served domains (None: not managed).
     webhook_sync: Callable[[], None] | None = None
+    #: True while this replica holds the leader Lease; a standby evaluates nothing and writes nothing (its
+    #: view and webhook follow the leader's published status through the watch).
+    may_write: Callable[[], bool] = always_leader
 
     def evaluate(self, record: DomainRecord) -> DomainState | None:
         if record.spec is None:
@@ -46,12 +51,15 @@ class Reconciler:
         return evaluate(record.spec, self.view.candidates(record.spec), record.status, record.generation,
                         pods=self.view.injected_pods(record.name), validate=self.validate)  # fmt: skip
 
-    async def reconcile(self, record: DomainRecord) -> None:
-        """Evaluate and publish one domain; API errors are logged and counted, the next wake-up retries."""
+    async def reconcile(self, record: DomainRecord) -> bool:
+        """Evaluate and publish one domain; False on an error (logged and counted: the caller backs off and
+        retries)."""
         started = time.perf_counter()
         result = "ok"
         try:
-            if record.spec is None:
+            if not self.may_write():
+                result = "standby"
+            elif record.spec is None:
                 await asyncio.to_thread(self._publish_invalid_spec, record)
                 result = "invalid-spec"
             else:
@@ -63,7 +71,6 @@ class Reconciler:
             self.metrics.reconcile_errors.labels(kind=keys.KIND).inc()
             log.error("publishing the domain failed", extra={"domain": record.name, "status": exc.status,
                                                              "reason": exc.reason})  # fmt: skip
-            record.wake.set()  # retry on the next loop turn (after the daemon's back-off)
         except Exception:
             result = "error"
             self.metrics.reconcile_errors.labels(kind=keys.KIND).inc()
@@ -71,6 +78,7 @@ class Reconciler:
         finally:
             self.metrics.reconciles.labels(kind=keys.KIND, result=result).inc()
             self.metrics.reconcile_duration.labels(kind=keys.KIND).observe(time.perf_counter() - started)
+        return result not in ("api-error", "error")
 
     # ---- writes (run in a worker thread: the kubernetes client is synchronous) -----------------------
     def _publish(self, record: DomainRecord, state: DomainState) -> None:
@@ -95,7 +103,7 @@ class Reconciler:
     def sync_webhook_configuration(self) -> None:
         """One entry per served domain in the webhook configuration; failures are logged, the next reconcile
         (or the domain's periodic resync) retries."""
-        if self.webhook_sync is None:
+        if self.webhook_sync is None or not self.may_write():
             return
         try:
             self.webhook_sync()
@@ -118,7 +126,7 @@ class Reconciler:
             return
         body = {"status": merge_patch(old or {}, new)}
         client.CustomObjectsApi(self.api_client).patch_cluster_custom_object_status(
-            keys.GROUP, keys.VERSION, keys.PLURAL, record.name, body
+            keys.GROUP, keys.VERSION, keys.PLURAL, record.name, body, field_manager=FIELD_MANAGER
         )
 
     def _label_members(self, domain: str, members: Sequence[str]) -> None:
@@ -129,7 +137,7 @@ class Reconciler:
         changes = [(n, "true") for n in sorted(wanted - current)] + [(n, None) for n in sorted(current - wanted)]
         for node, value in changes:
             try:
-                core.patch_node(node, {"metadata": {"labels": {key: value}}})
+                core.patch_node(node, {"metadata": {"labels": {key: value}}}, field_manager=FIELD_MANAGER)
             except ApiException as exc:
                 if exc.status != 404:  # a node deleted meanwhile needs no label
                     raise

@@ -22,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from hwcap_operator import keys
 from hwcap_operator.admission.webhook_entries import TemplateError, plan_sync
 from hwcap_operator.domain.api import MigrationDomainSpec
+from hwcap_operator.kube.client import FIELD_MANAGER
 from hwcap_operator.kube.view import ClusterView
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,8 @@ class WebhookConfigSync:
             {"op": "add", "path": "/webhooks", "value": plan.webhooks},
         ]
         try:
-            self.api.patch_mutating_webhook_configuration(self.name, patch, _content_type="application/json-patch+json")
+            self.api.patch_mutating_webhook_configuration(self.name, patch, field_manager=FIELD_MANAGER,
+                                                         _content_type="application/json-patch+json")
         except ApiException as exc:
             if exc.status in (409, 422):  # someone wrote in between: the test op failed
                 return None
