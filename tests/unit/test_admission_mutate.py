@@ -458,3 +458,24 @@ def test_a_restricted_pod_stays_restricted_after_injection() -> None:
     bare = make_pod({"name": "app", "image": "nginx:1.27", "command": ["/app"]})
     install = patched(bare, admit(bare))["spec"]["initContainers"][0]
     assert restricted_violations({"spec": {"containers": [install]}}) == []
+
+
+# ------------------------------------------------------------------------ names and annotations a pod may forge
+
+
+def test_a_pods_own_init_container_named_like_the_install_step_is_not_taken_for_ours() -> None:
+    # Taken for ours, it would skip wrapping, add no install step, and could even supply hwcap-exec itself.
+    for impostor in ({"name": "hwcap-install", "image": "busybox:1.36", "command": ["sh", "-c", "true"]},
+                     {"name": "hwcap-install", "image": "evil:1", "command": CONFIG.install_command}):  # fmt: skip
+        pod = make_pod({"name": "app", "image": "nginx:1.27", "command": ["/app"]}, initContainers=[impostor])
+        decision = admit(pod)
+        assert not decision.allowed
+        assert "hwcap-install" in decision.message and "rename" in decision.message
+
+
+def test_a_pod_forging_our_annotations_is_still_wrapped() -> None:
+    pod = make_pod({"name": "app", "image": "nginx:1.27", "command": ["/app"]})
+    pod["metadata"]["annotations"] = {keys.POD_DOMAIN_ANNOTATION: "graviton", keys.POD_MASK_ID_ANNOTATION: "m-3f2a"}
+    out = patched(pod, admit(pod))
+    assert out["spec"]["containers"][0]["command"] == [*WRAPPER, "/app"]
+    assert out["spec"]["initContainers"][0]["name"] == "hwcap-install"
