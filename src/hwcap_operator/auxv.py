@@ -49,10 +49,10 @@ AT_MINSIGSTKSZ: Final = 51
 #: The HWCAP entry types by word index 0..3 (the project-wide convention: word i is ``HWCAP_TYPES[i]``).
 HWCAP_TYPES: Final[tuple[int, int, int, int]] = (AT_HWCAP, AT_HWCAP2, AT_HWCAP3, AT_HWCAP4)
 
-#: How many HWCAP words each arch's kernel provides (ELF_HWCAPn defined), kernel-facts.md §2.5/§3: the
-#: loader emits AT_HWCAP..HWCAP_TYPES[n-1] and nothing else. arm64: ELF_HWCAP..ELF_HWCAP3 (no ELF_HWCAP4);
+#: How many HWCAP words each arch's kernel provides (ELF_HWCAPn defined; docs/kernel.md#hwcap-words-per-arch):
+#: the loader emits AT_HWCAP..HWCAP_TYPES[n-1] and nothing else. arm64: ELF_HWCAP..ELF_HWCAP3 (no ELF_HWCAP4);
 #: x86: ELF_HWCAP + ELF_HWCAP2; powerpc: HWCAP + HWCAP2 (whether newer powerpc defines HWCAP3/4 is
-#: unverified, §7); s390x and riscv: AT_HWCAP only.
+#: unverified, docs/kernel.md#unverified); s390x and riscv: AT_HWCAP only.
 KERNEL_HWCAP_WORDS: Final[dict[Arch, int]] = {"arm64": 3, "amd64": 2, "ppc64le": 2, "s390x": 1, "riscv64": 1}
 
 #: Names for rendering (``AT_HWCAP2`` rather than ``26``) in traces and ``--print`` output.
@@ -129,7 +129,7 @@ def native_layout(byteorder: ByteOrder) -> Layout:
 
 
 def compat_layout(byteorder: ByteOrder) -> Layout:
-    """Packed ``compat_uptr_t`` (u32) pairs, as the compat loader stores them (§2.5)."""
+    """Packed ``compat_uptr_t`` (u32) pairs, as the compat loader stores them (docs/kernel.md#compat-auxv)."""
     return Layout(4, byteorder)
 
 
@@ -208,9 +208,11 @@ def _plausible(entries: list[Pair], terminated: bool) -> bool:
 def parse_auxv(data: bytes, source: str = "<auxv>", layout: LayoutName | Literal["auto"] = "auto") -> AuxvVector:
     """Decode a dump or ``/proc/PID/auxv``; ``layout="auto"`` picks the first plausible of 64le, 64be, 32le, 32be.
 
-    Duplicate HWCAP entries are legal input: the last one wins (what the v5 inherit loop does), and a warning
-    says so. A HWCAP word missing from the vector is absent from ``present`` because a child would inherit 0
-    for it. Raises :class:`AuxvParseError` for empty or truncated input or when no layout fits.
+    Duplicate HWCAP entries are legal input: the last one is kept, and a warning says so. That is what v5's
+    inherit loop does only among the first n HWCAP entries it reads: every duplicate counts toward n, so it
+    can end the scan before a later word, which a child then gets as 0 (docs/kernel.md#inherit-hwcap). A
+    HWCAP word missing from the vector is absent from ``present`` because a child would inherit 0 for it.
+    Raises :class:`AuxvParseError` for empty or truncated input or when no layout fits.
     """
     if not data:
         raise AuxvParseError(source, "", "empty auxv")
@@ -244,7 +246,11 @@ def parse_auxv(data: bytes, source: str = "<auxv>", layout: LayoutName | Literal
         w = hwcap_word_index(t)
         if w is not None:
             if w in present:
-                warnings.append(f"duplicate AT_HWCAP{'' if w == 0 else w + 1} entry: the last one wins")
+                warnings.append(
+                    f"duplicate AT_HWCAP{'' if w == 0 else w + 1} entry: the last one is kept here; under the "
+                    "series a duplicate uses up one of the HWCAP words a child inherits, so a later word can be "
+                    "lost (docs/kernel.md#inherit-hwcap)"
+                )
             present.add(w)
             words[w] = v
     return AuxvVector(source, chosen, tuple(entries), cast(tuple[int, int, int, int], tuple(words)),

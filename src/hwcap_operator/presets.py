@@ -10,11 +10,11 @@ Sources:
   LLVM's AArch64 architecture-extension lists (``HasV8_<n>aOps``: v8.1 CRC/LSE/RDM, v8.2 CCPP,
   v8.3 PAuth/RCPC/JSConv/ComplxNum, v8.4 DotProd/DIT/LSE2/RCPC_IMMO/FlagM, v8.5 SB/SSBS/AltFPCmp/
   FRInt3264/CacheDeepPersist/BTI, v8.6 BF16/I8MM/ECV, v8.7 WFxT, v8.8 HBC/MOPS, v8.9 CSSC; v9.0 =
-  v8.5 + SVE2) and the Arm feature list as tabulated in prior-art.md §7 (lelegard/arm-cpusysregs
-  features.md, which adds AFP at v8.7). Optional features (AES, SHA, FP16, SVE on v8.x, RNG, ...) are
+  v8.5 + SVE2) and the Arm feature list in lelegard/arm-cpusysregs ``docs/features.md`` (which adds AFP
+  at v8.7). Optional features (AES, SHA, FP16, SVE on v8.x, RNG, ...) are
   not included: a preset is what every conforming CPU has. Linux-only bits (evtstrm, cpuid) are not
   architecture features and are left out.
-- neoverse-*: archspec-json ``microarchitectures.json`` feature lists (prior-art.md §7): conservative
+- neoverse-*: the feature lists of archspec-json's ``microarchitectures.json`` (archspec project): conservative
   sets every implementation of the core reports on a current kernel. They omit features vendors
   configure differently (e.g. Graviton4 has no sm3/sm4, Grace no paca/pacg/bti, Axion no ssbs);
   tests check each against the real dumps in tests/data/profiles.

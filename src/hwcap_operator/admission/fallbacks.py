@@ -1,12 +1,12 @@
 """Userspace fallbacks: environment settings that make runtimes ignore features the mask drops.
 
 A HWCAP mask only hides what a runtime learns from the auxv. On x86 the interesting features (AVX2,
-AVX-512, ...) are CPUID-only, and glibc, Go and OpenSSL probe CPUID directly (kernel facts §3.6, §5.3), so
-for them these variables are the real enforcement:
+AVX-512, ...) are CPUID-only, and glibc, Go and OpenSSL probe CPUID directly (docs/kernel.md#x86-cpuid), so
+for them these variables are the real enforcement (docs/kernel.md#userspace-fallbacks):
 
-- ``GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2,-AVX512F`` (glibc on x86, s390x, powerpc; not aarch64; §4.4)
-- ``GODEBUG=cpu.avx2=off,...`` (Go's internal/cpu and x/sys/cpu; §4.5)
-- ``OPENSSL_ia32cap=LV0:LV1:...`` with ``~0x..`` clearing bits per 64-bit vector (§4.6)
+- ``GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2,-AVX512F`` (glibc on x86, s390x, powerpc; not aarch64)
+- ``GODEBUG=cpu.avx2=off,...`` (Go's internal/cpu and x/sys/cpu)
+- ``OPENSSL_ia32cap=LV0:LV1:...`` with ``~0x..`` clearing bits per 64-bit vector
 
 They are **merged** into what a container already sets, never overwritten, with one rule: for a feature
 the mask drops, the mask wins. A user's ``cpu.avx2=on`` or ``glibc.cpu.hwcaps=AVX2`` would otherwise let
@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, get_args
+
+from hwcap_operator.features.data_godebug import GODEBUG_KEYS_EVERYWHERE
 
 GLIBC_TUNABLES = "GLIBC_TUNABLES"
 GODEBUG = "GODEBUG"
@@ -182,6 +184,8 @@ class SpelledFeature(Protocol):
     """The catalog's runtime spellings of one feature (``hwcap_operator.features.Feature`` satisfies it)."""
 
     @property
+    def arch(self) -> str: ...
+    @property
     def name(self) -> str: ...
     @property
     def glibc(self) -> str | None: ...
@@ -196,12 +200,19 @@ def plan_fallbacks(dropped: Iterable[SpelledFeature], wanted: Iterable[FallbackK
 
     ``dropped`` are catalog entries of the features some member has but the mask does not advertise; the
     spellings come from the catalog (the one place bit tables live). Features a runtime has no switch
-    for are simply absent from that runtime's list. Output order follows the catalog order of ``dropped``.
+    for are simply absent from that runtime's list. A Go key is written only when every targeted Go
+    consumer knows it (``features.data_godebug``): an unknown key makes every Go program print a warning
+    at start. Output order follows the catalog order of ``dropped``.
     """
     kinds = set(wanted)
     features = list(dropped)
     glibc = tuple(dict.fromkeys(f.glibc for f in features if f.glibc)) if "glibcTunables" in kinds else ()
-    godebug = tuple(dict.fromkeys(f.godebug for f in features if f.godebug)) if "goDebug" in kinds else ()
+    go_keys = GODEBUG_KEYS_EVERYWHERE.get(features[0].arch, frozenset()) if features else frozenset()
+    godebug = (
+        tuple(dict.fromkeys(f.godebug for f in features if f.godebug and f.godebug in go_keys))
+        if "goDebug" in kinds
+        else ()
+    )
     clear: dict[int, int] = {}
     if "opensslIa32cap" in kinds:
         for f in features:

@@ -1,15 +1,16 @@
 """What the init binary ``hwcap-exec`` does, run on the simulated kernel (issue 5's contract).
 
-The C binary and this module must agree step for step (its header, "WHAT IS WRITTEN"); its tests compare
-the binary's own ``build_masked`` and the real auxv after the prctl with :func:`masked_vector`. Steps: read
-the own saved_auxv (PR_GET_AUXV), AND each HWCAP word with its mask, keep exactly one entry per HWCAP type
-(a duplicate eats into ``inherit_hwcap``'s ``n``, §1.7.3) and add a missing word only when the kernel put it
-on the process's initial stack (a missing word becomes 0 in children; a word the kernel does not provide,
-e.g. AT_HWCAP4 on arm64, is never added); refuse a vector larger than saved_auxv; apply with PR_SET_MM_MAP
-(no capability; address fields from /proc/self/stat, with PR_SET_DUMPABLE 1 around the call when a
-non-dumpable process reads none there), fall back to PR_SET_MM_AUXV with the full buffer size when that
-fails and CAP_SYS_RESOURCE is held (a full-size write replaces the whole vector on every kernel, §2.4),
-then exec.
+The C binary and this module must agree step for step (its header, "WHAT IS WRITTEN"); its tests compare the
+binary's own ``build_masked`` and the real auxv after the prctl with :func:`masked_vector`. Steps: read the
+own saved_auxv (PR_GET_AUXV), AND each HWCAP word with its mask, keep exactly one entry per HWCAP type (a
+duplicate eats into ``inherit_hwcap``'s ``n``, docs/kernel.md#inherit-hwcap) and add a missing word only when
+the kernel put it on the process's initial stack (a missing word becomes 0 in children; a word the kernel does
+not provide, e.g. AT_HWCAP4 on arm64, is never added); refuse a vector larger than saved_auxv; apply with
+PR_SET_MM_MAP (no capability; address fields from /proc/self/stat, with PR_SET_DUMPABLE 1 around the call when
+a non-dumpable process reads an implausible layout there, a guard the measured kernels never need:
+docs/kernel.md#non-dumpable-layout), fall back to PR_SET_MM_AUXV with the full buffer size when that fails and
+CAP_SYS_RESOURCE is held (a full-size write replaces the whole vector on every kernel,
+docs/kernel.md#prctl-set-mm-auxv), then exec.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ class ApplyResult:
     map_result: int | None
     auxv_result: int | None
     refused: str = ""
-    #: PR_SET_DUMPABLE was set to 1 around PR_SET_MM_MAP (a non-dumpable process reads no layout, §2.4).
+    #: PR_SET_DUMPABLE was set to 1 around PR_SET_MM_MAP because /proc/self/stat showed no plausible layout;
+    #: never on the kernels measured, where a non-dumpable process reads its own (docs/kernel.md#non-dumpable-layout).
     dumpable_fixup: bool = False
 
     @property

@@ -1,7 +1,8 @@
 """A small simulated Linux kernel: just enough of exec, fork, prctl and procfs to predict HWCAPs.
 
-Every rule below cites where it comes from: "v5 hunk <file>" is the v5 patch 1/4
-(``shared/reference/000_e4ad026373774444.txt``), "§x.y" is ``shared/reference/kernel-facts.md``. The model
+Every rule below cites where it comes from: "v5 hunk <file>" is a file of the series' v5 patch 1/4 (on
+lore.kernel.org; the kernel lab carries a port, tests/kernel/patches/0001-exec-inherit-hwcaps-v5.patch), and
+"kernel.md#<anchor>" is a section of docs/kernel.md, which states the fact with its source. The model
 works on raw words only (no feature names): the catalog is not needed for kernel semantics.
 
 Operations return what the syscall would: ``0`` (or a pid) on success, ``-errno`` on failure.
@@ -63,7 +64,7 @@ PR_GET_AUXV: Final = 0x41555856
 #: sizeof(struct prctl_mm_map): 11 u64 addresses + u64 auxv pointer + u32 auxv_size + u32 exe_fd.
 SIZEOF_PRCTL_MM_MAP: Final = 104
 
-#: mm flag bit the series adds (v5 hunk include/linux/mm_types.h; §1.7.1).
+#: mm flag bit the series adds (v5 hunk include/linux/mm_types.h; kernel.md#mmf-user-hwcap).
 MMF_USER_HWCAP: Final = 32
 
 CAP_SETUID: Final = "CAP_SETUID"
@@ -73,7 +74,7 @@ CAP_CHECKPOINT_RESTORE: Final = "CAP_CHECKPOINT_RESTORE"
 CAP_SYS_PTRACE: Final = "CAP_SYS_PTRACE"
 ALL_CAPS: Final = frozenset({CAP_SETUID, CAP_SYS_ADMIN, CAP_SYS_RESOURCE, CAP_CHECKPOINT_RESTORE})
 
-#: AT_VECTOR_SIZE_BASE after the 2026 fdpic fix (§2.2: 22 -> 24).
+#: AT_VECTOR_SIZE_BASE after the 2026 fdpic fix (22 -> 24; kernel.md#saved-auxv-size).
 AT_VECTOR_SIZE_BASE: Final = 24
 
 
@@ -81,16 +82,19 @@ AT_VECTOR_SIZE_BASE: Final = 24
 class _ArchFacts:
     hwcap_words: int  # how many ELF_HWCAPn macros the arch defines (the ``n`` of inherit_hwcap)
     compat_words: int | None  # words the compat loader emits; None = no compat ABI modelled
-    vector_size_arch: int  # AT_VECTOR_SIZE_ARCH (§2.2)
+    vector_size_arch: int  # AT_VECTOR_SIZE_ARCH (kernel.md#saved-auxv-size)
     byteorder: ByteOrder
     dlinfo: tuple[int, ...]  # ARCH_DLINFO entry types (values are synthetic)
     compat_dlinfo: tuple[int, ...]
     platform: bool  # whether k_platform is set (AT_PLATFORM emitted)
 
 
-# Word counts: auxv.KERNEL_HWCAP_WORDS (§3.6 x86 n=2, §2.5 arm64 ELF_HWCAP..3); §2.5 COMPAT_ELF_HWCAP..3,
-# §2.2 AT_VECTOR_SIZE_ARCH. ppc64le/s390x/riscv64 word counts and the ARCH_DLINFO lists are not in the kernel
-# facts (§7): they only shape the non-HWCAP entries and can be overridden through KernelConfig.
+# Word counts: auxv.KERNEL_HWCAP_WORDS (kernel.md#hwcap-words-per-arch); compat words: COMPAT_ELF_HWCAPn
+# (kernel.md#compat-auxv); AT_VECTOR_SIZE_ARCH (kernel.md#saved-auxv-size). Unverified (kernel.md#unverified):
+# every ARCH_DLINFO list except arm64/x86_64 native (AT_SYSINFO_EHDR, AT_MINSIGSTKSZ) and x86 ia32 (+ AT_SYSINFO)
+# -- i.e. the arm64 compat list and the ppc64le/s390x/riscv64 ones are placeholders -- and s390x's
+# AT_VECTOR_SIZE_ARCH = 1. They only shape the non-HWCAP entries and the vector size, and can be overridden
+# through KernelConfig.
 _N: Final = KERNEL_HWCAP_WORDS
 _ARCH: Final[dict[Arch, _ArchFacts]] = {
     "arm64": _ArchFacts(_N["arm64"], 3, 2, "little", (AT_SYSINFO_EHDR, AT_MINSIGSTKSZ), (AT_SYSINFO_EHDR,), True),
@@ -120,7 +124,7 @@ class KernelConfig:
     ``hwcap`` has one word per ``ELF_HWCAPn`` macro the arch defines (its length is ``n`` in
     ``inherit_hwcap``); ``compat_hwcap`` likewise for the compat loader (None: no compat ABI, e.g. a64fx).
     ``set_auxv_copies_whole_buffer``: False = ``memcpy(saved_auxv, user_auxv, len)`` as in the v5 base;
-    True = Debian 6.12.117's ``memcpy(..., sizeof(user_auxv))`` (§2.4).
+    True = Debian 6.12.117's ``memcpy(..., sizeof(user_auxv))`` (kernel.md#prctl-set-mm-auxv).
     """
 
     arch: Arch
@@ -132,7 +136,7 @@ class KernelConfig:
     set_auxv_copies_whole_buffer: bool = False
     suid_dumpable: int = 0  # fs.suid_dumpable sysctl
     #: Whether an AArch64<->AArch32 exec clears MMF_USER_HWCAP; None = v5 on arm64 (the hook itself is
-    #: unverified, §7 — the kernel lab can flip it to prove it catches a wrong rule).
+    #: unverified, kernel.md#unverified — the kernel lab can flip it to prove it catches a wrong rule).
     arch_switch_clears_flag: bool | None = None
     page_size: int = 4096
     mmap_min_addr: int = 0x10000
@@ -172,7 +176,8 @@ class KernelConfig:
         native = _fit_words("hwcap", hwcap, facts.hwcap_words)
         compat = None
         if compat_hwcap is None and canon == "amd64":
-            # ia32 tasks get the very same ELF_HWCAP/ELF_HWCAP2 words (§2.5): no COMPAT_ELF_HWCAP on x86.
+            # ia32 tasks get the very same ELF_HWCAP/ELF_HWCAP2 words (kernel.md#compat-auxv): no COMPAT_ELF_HWCAP
+            # on x86.
             compat_hwcap = [w & 0xFFFFFFFF for w in native]
         if compat_hwcap is not None and facts.compat_words is not None:
             compat = _fit_words("compat_hwcap", compat_hwcap, facts.compat_words)
@@ -194,12 +199,13 @@ class KernelConfig:
 
     @property
     def saved_auxv_bytes(self) -> int:
-        """``sizeof(mm->saved_auxv)``: what PR_GET_AUXV returns and the prctl size limit (§2.2, §2.4)."""
+        """``sizeof(mm->saved_auxv)``: what PR_GET_AUXV returns and the prctl size limit (kernel.md#saved-auxv-size,
+        kernel.md#pr-get-auxv)."""
         return self.at_vector_size * 8
 
     @property
     def clears_flag_on_arch_switch(self) -> bool:
-        """v5 arm64: an AArch64<->AArch32 exec clears MMF_USER_HWCAP (v5 cover changelog; §1.7.5)."""
+        """v5 arm64: an AArch64<->AArch32 exec clears MMF_USER_HWCAP (v5 cover changelog; kernel.md#arch-switch)."""
         if self.arch_switch_clears_flag is not None:
             return self.arch_switch_clears_flag
         return self.patch == "v5" and self.arch == "arm64"
@@ -208,7 +214,8 @@ class KernelConfig:
         return self.compat_layout if abi == "compat" else self.native_layout
 
     def loader_words(self, abi: Abi) -> tuple[int, ...]:
-        """``ELF_HWCAPn`` as the loader for ``abi`` sees them (compat_binfmt_elf.c redefines them, §2.5)."""
+        """``ELF_HWCAPn`` as the loader for ``abi`` sees them (compat_binfmt_elf.c redefines them,
+        kernel.md#compat-auxv)."""
         if abi == "compat":
             if self.compat_hwcap is None:
                 raise ModelError(f"{self.arch} kernel has no compat loader")
@@ -251,7 +258,7 @@ class Creds:
         return cls(uid=uid, euid=uid, suid=uid, gid=g, egid=g, caps=caps)
 
     def capable(self, cap: str) -> bool:
-        """``capable()``: the capability in the *initial* user namespace (§2.4 step 3)."""
+        """``capable()``: the capability in the *initial* user namespace (kernel.md#prctl-set-mm, step 3)."""
         return cap in self.caps and self.init_user_ns
 
     def ns_capable(self, cap: str) -> bool:
@@ -420,7 +427,8 @@ class Kernel:
     # -- what userspace reads ------------------------------------------------------------------------
 
     def getauxval(self, tid: int, entry_type: int) -> int:
-        """The value the kernel put on the task's stack (first match before AT_NULL; 0 = ENOENT, §5.2).
+        """The value the kernel put on the task's stack (first match before AT_NULL; 0 = ENOENT,
+        kernel.md#getauxval-enoent).
 
         This is what the kernel *passed*; see :func:`glibc_getauxval` for glibc's x86_64 AT_HWCAP quirk.
         """
@@ -437,9 +445,11 @@ class Kernel:
         return tuple(self.getauxval(tid, t) for t in HWCAP_TYPES[:n])
 
     def proc_auxv(self, pid: int) -> bytes:
-        """/proc/PID/auxv: saved_auxv as native words up to and including the first zero type word (§5.1).
+        """/proc/PID/auxv: saved_auxv as native words up to and including the first zero type word
+        (kernel.md#proc-auxv).
 
-        For a compat task the bytes are packed u32 pairs, cut at the first all-zero native word (§7).
+        For a compat task the bytes are packed u32 pairs, cut at the first all-zero native word (our reading
+        of the loop, kernel.md#unverified).
         """
         raw = bytes(self.task(pid).mm.saved_auxv)
         words = self.config.native_layout.words(raw)
@@ -455,8 +465,9 @@ class Kernel:
 
         do_task_stat() hides them only when ptrace_may_access() refuses, and a process may always inspect
         its own thread group: reading one's own stat gives the real layout even when non-dumpable. The
-        kernel lab measured this on Debian 6.12.117 (arm64 and x86_64), contradicting kernel-facts §2.4's
-        "zeros in a non-dumpable process". Another reader without CAP_SYS_PTRACE sees zeros then.
+        kernel lab measured this on Debian 6.12.117 (arm64 and x86_64), contradicting an older note that a
+        non-dumpable process reads zeros (kernel.md#non-dumpable-layout). Another reader without
+        CAP_SYS_PTRACE sees zeros then.
         """
         task = self.task(pid)
         mm = task.mm
@@ -491,9 +502,10 @@ class Kernel:
     def fork(self, tid: int, name: str | None = None) -> int:
         """fork(): a new process with a copy of the mm.
 
-        ``dup_mm()`` memcpy's the whole mm_struct, so saved_auxv and the stack copy come along at every patch
-        level; ``mm_init()`` then keeps only legacy flags and the series re-sets MMF_USER_HWCAP
-        (v5 hunk kernel/fork.c; the v3 arg_lock patch also copies saved_auxv there under arg_lock, §1.3).
+        ``dup_mm()`` (kernel/fork.c) memcpy's the whole mm_struct, so saved_auxv and the stack copy come along at
+        every patch level; ``mm_init()`` then keeps only legacy flags and the series re-sets MMF_USER_HWCAP
+        (v5 hunk kernel/fork.c; the v3 arg_lock patch also copies saved_auxv there under arg_lock;
+        kernel.md#fork-inherit, kernel.md#companion-patches).
         """
         parent = self.task(tid)
         child_mm = parent.mm.copy()
@@ -528,15 +540,17 @@ class Kernel:
         if binary.abi == "compat" and cfg.compat_hwcap is None:
             return -errno.ENOEXEC  # no binfmt handler accepts the ELF class
         n = len(cfg.hwcap)
-        # alloc_bprm: v2–v4 initialise bprm->hwcap* = ELF_HWCAP* (native!); v5 leaves them zero (§1.3 table).
+        # alloc_bprm: v2–v4 initialise bprm->hwcap* = ELF_HWCAP* (native!); v5 leaves them zero (kernel.md#v4-vs-v5).
         bprm = list(cfg.hwcap) if cfg.patch == "v4" else [0] * n
         flag = False
         # do_execveat_common (v5 hunk fs/exec.c): inherit only if the *current* mm has the flag. (mm_alloc ->
-        # mm_init may already copy the flag to bprm->mm, §7; inherit_hwcap sets it anyway: same outcome.)
+        # mm_init may already copy the flag to bprm->mm, kernel.md#unverified; inherit_hwcap sets it anyway: same
+        # outcome.)
         if cfg.patch != "none" and task.mm.user_hwcap:
             self._inherit_hwcap(task, bprm)
             flag = True  # mm_flags_set(MMF_USER_HWCAP, bprm->mm)
-        # v5 arm64: an AArch64<->AArch32 switch clears the flag on the new mm (§1.7.5; exact hook §7).
+        # v5 arm64: an AArch64<->AArch32 switch clears the flag on the new mm (kernel.md#arch-switch; the exact
+        # hook is unverified).
         if flag and cfg.clears_flag_on_arch_switch and binary.abi != task.abi:
             flag = False
         creds, secure = _exec_creds(task.creds, binary)
@@ -557,13 +571,13 @@ class Kernel:
         return 0
 
     def _inherit_hwcap(self, task: Task, bprm: list[int]) -> None:
-        """``inherit_hwcap()`` (v5 hunk fs/exec.c; §1.7.3).
+        """``inherit_hwcap()`` (v5 hunk fs/exec.c; kernel.md#inherit-hwcap).
 
         Scans saved_auxv pairs until AT_NULL or until ``n`` HWCAP entries were seen — duplicates count
         toward ``n`` and the last one read wins, so a duplicate can end the scan before a later word.
         Types AT_HWCAPk for which the arch has no ELF_HWCAPk are skipped like any unknown type.
         v5 reads packed u32 pairs when the *caller* is a compat task (``in_compat_syscall()``); v2–v4 always
-        read native pairs and mask right here with the native ELF_HWCAP (§1.3 table).
+        read native pairs and mask right here with the native ELF_HWCAP (kernel.md#v4-vs-v5).
         """
         cfg = self.config
         compat = cfg.patch == "v5" and task.abi == "compat"
@@ -583,12 +597,14 @@ class Kernel:
             remaining -= 1
 
     def _create_elf_tables(self, task: Task, binary: Binary, bprm: list[int], secure: bool) -> None:
-        """``create_elf_tables()`` (native or the compat instance), entry order as in §2.3.
+        """``create_elf_tables()`` (native or the compat instance), entry order as in kernel.md#auxv-layout.
 
         HWCAP words (v5 hunk fs/binfmt_elf.c): ``user_hwcap ? bprm->hwcapN & ELF_HWCAPN : ELF_HWCAPN``;
-        v4 emitted ``bprm->hwcapN`` unconditionally, so a compat child got the native (arm64) bits (§1.4);
+        v4 emitted ``bprm->hwcapN`` unconditionally, so a compat child got the native (arm64) bits (our reading of
+        the v4 code, kernel.md#v4-compat-regression);
         unpatched kernels emit ``ELF_HWCAPN``. The compat instance uses the COMPAT_ words and a 32-bit
-        ``elf_addr_t`` (values truncated, §2.5). The vector is built in saved_auxv, the rest zeroed.
+        ``elf_addr_t`` (values truncated, kernel.md#compat-auxv). The vector is built in saved_auxv, the rest
+        zeroed (kernel.md#create-elf-tables-mask).
         """
         cfg = self.config
         abi = binary.abi
@@ -641,7 +657,8 @@ class Kernel:
     # -- prctl ---------------------------------------------------------------------------------------
 
     def prctl_set_mm_auxv(self, tid: int, buf: bytes, length: int | None = None) -> int:
-        """prctl(PR_SET_MM, PR_SET_MM_AUXV, buf, len) → ``prctl_set_auxv()`` (§2.4; v5 hunk kernel/sys.c).
+        """prctl(PR_SET_MM, PR_SET_MM_AUXV, buf, len) → ``prctl_set_auxv()`` (kernel.md#prctl-set-mm-auxv; v5 hunk
+        kernel/sys.c).
 
         CAP_SYS_RESOURCE in the initial namespace, else -EPERM; ``len > sizeof(saved_auxv)`` -> -EINVAL;
         reading past ``buf`` -> -EFAULT. The zero-filled buffer gets a forced AT_NULL in its last pair, but
@@ -671,7 +688,8 @@ class Kernel:
         return 0
 
     def prctl_set_mm_map(self, tid: int, mm_map: PrctlMmMap, size: int = SIZEOF_PRCTL_MM_MAP) -> int:
-        """prctl(PR_SET_MM, PR_SET_MM_MAP, &map, size) → ``prctl_set_mm_map()`` (§2.4; v5 hunk kernel/sys.c).
+        """prctl(PR_SET_MM, PR_SET_MM_MAP, &map, size) → ``prctl_set_mm_map()`` (kernel.md#prctl-set-mm-map; v5
+        hunk kernel/sys.c).
 
         Needs CONFIG_CHECKPOINT_RESTORE; without it the call reaches the CAP_SYS_RESOURCE check (-EPERM) and
         then no handler (-EINVAL). No capability is needed to replace the auxv; exe_fd != -1 needs
@@ -719,7 +737,8 @@ class Kernel:
         return size, data
 
     def prctl_set_dumpable(self, tid: int, value: int) -> int:
-        """prctl(PR_SET_DUMPABLE, 0|1): the fix for the zeroed /proc/self/stat after setresuid (§2.4)."""
+        """prctl(PR_SET_DUMPABLE, 0|1). hwcap-exec sets 1 around PR_SET_MM_MAP only when its own /proc/self/stat
+        shows no plausible layout, which the measured kernels never do (kernel.md#non-dumpable-layout)."""
         task = self.task(tid)
         result = -errno.EINVAL if value not in (0, 1) else 0
         if result == 0:
@@ -768,12 +787,14 @@ def _exec_creds(old: Creds, binary: Binary) -> tuple[Creds, bool]:
 
 
 def _valid_layout(layout: MmLayout, cfg: KernelConfig) -> bool:
-    """``validate_prctl_map_addr()`` (§2.4): every address in [mmap_min_addr, TASK_SIZE), pairs ordered."""
+    """``validate_prctl_map_addr()`` (kernel.md#prctl-set-mm-map): every address in [mmap_min_addr, TASK_SIZE),
+    pairs ordered."""
     return all(cfg.mmap_min_addr <= v < cfg.task_size for v in layout.addresses()) and layout.ordered()
 
 
 #: glibc x86_64 replaces dl_hwcap, so getauxval(AT_HWCAP) is 0x2 in 64-bit and 0x1 in ia32 processes
-#: whatever the kernel passed (seen under qemu with glibc 2.36, §5.3). AT_HWCAP2 is passed through.
+#: whatever the kernel passed (seen under qemu with glibc 2.36, kernel.md#glibc-getauxval-x86). AT_HWCAP2 is
+#: passed through.
 _GLIBC_X86_AT_HWCAP: Final[dict[Abi, int]] = {"native": 0x2, "compat": 0x1}
 
 

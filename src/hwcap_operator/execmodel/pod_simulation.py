@@ -4,7 +4,8 @@ The pod is modelled as the init binary (:mod:`.hwcap_exec`) applying the mask, t
 entrypoint, which forks and execs a worker and a grandchild, a setuid-root helper, and (where the node has a
 compat ABI) a 32-bit child with a 64-bit grandchild. Each process's view is compared with the ideal
 (node words AND mask); findings are typed, carry a stable ``code`` and a severity, and serialise to dicts
-for the MigrationDomain status and ``hwcapctl --output json``.
+for the MigrationDomain status and ``hwcapctl --output json``. Finding messages are shown to users: each states
+its kernel fact in plain words and names the section of docs/kernel.md that gives the source.
 """
 
 from __future__ import annotations
@@ -211,8 +212,10 @@ def validate(
 
 
 def _ideal(config: KernelConfig, abi: Abi, mask: FeatureMask) -> tuple[int, ...]:
-    """node words AND mask — except arm64 AArch32, whose COMPAT_HWCAP bits mean other things than the
-    arm64 mask's (§3.4): there the right answer is the plain compat words. ia32 shares the words (§2.5)."""
+    """node words AND mask — except an AArch32 process on arm64: v5 clears the flag on the arch switch
+    (docs/kernel.md#arch-switch; the exact hook is unverified) because COMPAT_HWCAP bits mean other things
+    than the arm64 mask's (docs/kernel.md#arm64-compat-hwcap), so the right answer there is the plain compat
+    words. ia32 shares the native words (docs/kernel.md#compat-auxv)."""
     words = config.loader_words(abi)
     if abi == "compat" and config.arch == "arm64":
         return words
@@ -237,8 +240,9 @@ def _findings(
     if hidden:
         out.append(Finding(
             SECURITY_FEATURE_HIDDEN, "error",
-            "the mask hides security feature(s) the node has; inherited by more privileged tasks this weakens "
-            "them (Mark Rutland's objection, kernel-facts §1.5)",
+            "the mask hides security feature(s) the node has; a more privileged program started under the mask "
+            "(a set-user-ID one, for instance) inherits it and loses those defences (an objection raised in the "
+            "kernel review, docs/kernel.md#objection-security-features)",
             tuple(hidden),
         ))  # fmt: skip
     if config.patch == "none":
@@ -259,16 +263,17 @@ def _findings(
     if corrupted:
         out.append(Finding(
             COMPAT_HWCAPS_CORRUPTED, "error",
-            "AArch32 processes get HWCAPs that are not the node's COMPAT_HWCAP words (the v4 regression: the "
-            "native ELF_HWCAP emitted by the compat loader, kernel-facts §1.4)",
+            "AArch32 processes get HWCAPs that are not the node's COMPAT_HWCAP words, and AArch32 bits mean "
+            "other things than arm64 ones (the v4 regression: as the v4 code reads, its compat loader hands "
+            "them the arm64 words cut to 32 bits; docs/kernel.md#v4-compat-regression)",
             processes=corrupted,
         ))  # fmt: skip
     wrong = tuple(p.name for p in procs if p.masked and not p.as_expected and p not in arm64_compat)
     if wrong:
         out.append(Finding(
             MASK_NOT_ENFORCED, "error",
-            "processes flagged MMF_USER_HWCAP see HWCAPs other than node AND mask (v2–v4 read a compat "
-            "parent's saved_auxv as 64-bit pairs, kernel-facts §1.3)",
+            "processes flagged MMF_USER_HWCAP see HWCAPs other than node AND mask (versions v2–v4 of the "
+            "series read a 32-bit parent's saved auxv as 64-bit pairs; docs/kernel.md#v4-vs-v5)",
             processes=wrong,
         ))  # fmt: skip
     if config.patch != "none" and applied.applied:
@@ -276,8 +281,9 @@ def _findings(
         if dropped:
             out.append(Finding(
                 CROSS_ABI_EXEC_DROPS_MASK, "warning",
-                "an exec across ABIs cleared MMF_USER_HWCAP (v5 arm64 arch switch, kernel-facts §1.7.5): these "
-                "processes and their descendants see the node's full HWCAPs",
+                "an exec across ABIs cleared MMF_USER_HWCAP (v5 arm64 arch switch: AArch64 and AArch32 HWCAP "
+                "bits mean different things; docs/kernel.md#arch-switch): these processes and their descendants "
+                "see the node's full HWCAPs",
                 processes=dropped,
             ))  # fmt: skip
     if config.arch == "amd64":
@@ -286,14 +292,16 @@ def _findings(
     if setuid:
         out.append(Finding(
             SETUID_INHERITS_MASK, "info",
-            "set-user-ID executables inherit the mask too (no special case in the series, kernel-facts §1.7.6)",
+            "set-user-ID executables inherit the mask too (the series has no special case for them; "
+            "docs/kernel.md#setuid-inherit)",
             processes=setuid,
         ))  # fmt: skip
     return out
 
 
 def _x86_findings(mask: FeatureMask, node: NodeSpec) -> list[Finding]:
-    """x86 feature checks use CPUID, not AT_HWCAP (§3.6), and glibc hides the AT_HWCAP word (§5.3)."""
+    """x86 feature checks use CPUID, not AT_HWCAP (docs/kernel.md#x86-cpuid), and glibc hides the AT_HWCAP word
+    (docs/kernel.md#glibc-getauxval-x86)."""
     out: list[Finding] = []
     fallbacks = "enforce with userspace fallbacks (GLIBC_TUNABLES, GODEBUG, OPENSSL_ia32cap)"
     if node.cpuid is not None and node.cpuid - mask.cpuid:
@@ -309,7 +317,8 @@ def _x86_findings(mask: FeatureMask, node: NodeSpec) -> list[Finding]:
         ))  # fmt: skip
     out.append(Finding(
         GLIBC_HWCAP_INVISIBLE, "info",
-        "glibc's getauxval(AT_HWCAP) on x86_64 does not return the kernel's word (kernel-facts §5.3): "
-        "the AT_HWCAP mask shows in /proc/self/auxv, not in glibc's own checks",
+        "glibc's getauxval(AT_HWCAP) on x86_64 does not return the kernel's word (glibc 2.36 answered 0x2 "
+        "whatever the kernel passed; docs/kernel.md#glibc-getauxval-x86): the AT_HWCAP mask shows in "
+        "/proc/self/auxv, not in glibc's own checks",
     ))  # fmt: skip
     return out

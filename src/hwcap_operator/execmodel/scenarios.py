@@ -287,7 +287,7 @@ def lab_scenarios(mask: Sequence[int], *, compat: bool = True) -> list[Scenario]
         Scenario("thread-exec", "a thread of the masked process execs (shares the mm and so the flag)",
                  (user, Step("set_mm_map", "init", edit=_mask_edit(mask)), Step("thread", "init", child="t1"),
                   Step("exec", "t1", binary=native), Step("observe", "t1"))),
-        Scenario("setuid-child", "a setuid-root child inherits the mask (no special case, §1.7.6)",
+        Scenario("setuid-child", "a setuid-root child inherits the mask (no special case, kernel.md#setuid-inherit)",
                  (user, Step("set_mm_map", "init", edit=_mask_edit(mask)), Step("fork", "init", child="s"),
                   Step("exec", "s", binary=Binary("/probe-suid", setuid_owner=0)), Step("observe", "s"))),
         Scenario("non-dumpable", "setresuid from root makes the mm non-dumpable; its own /proc/self/stat still "

@@ -5,7 +5,7 @@ Why x86 needs more than HWCAP bits: ``AT_HWCAP`` is only the kernel's copy of CP
 (``HWCAP2_RING3MWAIT``, ``HWCAP2_FSGSBASE``; arch/x86/include/uapi/asm/hwcap2.h). AVX2, AVX-512, ... are
 read with the CPUID instruction by glibc, Go and OpenSSL, so a HWCAP mask cannot hide them; the operator
 still needs their names to compute baselines and to write userspace fallbacks (GLIBC_TUNABLES, GODEBUG,
-OPENSSL_ia32cap). kernel-facts.md §3.6, §4.4–4.6.
+OPENSSL_ia32cap). See docs/kernel.md#x86-cpuid and docs/kernel.md#userspace-fallbacks.
 
 Sources for the spellings:
 - /proc/cpuinfo names and word-0 bit numbers: arch/x86/include/asm/cpufeatures.h (word 0 = CPUID.1:EDX,
@@ -23,7 +23,8 @@ Sources for the spellings:
   avx2 bmi1 bmi2 fma below v3; avx512f/cd/bw/dq/vl below v4 -- a binary built for a level cannot switch
   off what that level requires). golang.org/x/sys/cpu has more names; they do not affect the runtime.
 - OpenSSL: ``OPENSSL_ia32cap`` (vector, bit): LV0 = CPUID.1 EDX (bits 0-31) : ECX (32-63), LV1 = CPUID.7.0
-  EBX : ECX (openssl 3.x man page, kernel-facts.md §4.6). Only the bits that page documents are filled in.
+  EBX : ECX (openssl 3.x man page; docs/kernel.md#userspace-fallbacks). Only the bits that page documents are
+  filled in.
 """
 
 from __future__ import annotations
@@ -313,11 +314,12 @@ NFD_DEFAULT_LABEL_DENYLIST: frozenset[str] = frozenset(
     }
 )
 
-#: x86-64 psABI micro-architecture levels, cumulative, in /proc/cpuinfo spelling (prior-art.md §7; the
-#: psABI names map as CMPXCHG16B->cx16, LAHF-SAHF->lahf_lm, SSE3->pni, LZCNT->abm, OSFXSR->fxsr,
-#: SCE->syscall). psABI's OSXSAVE is written ``xsave`` as archspec does, because /proc/cpuinfo never
-#: shows osxsave (and a kernel that lists avx has enabled XSAVE). klauspost/cpuid's X64Level() uses
-#: the same sets (with OSXSAVE); NFD publishes them as cpu-cpuid.X86_64_V1..V4.
+#: x86-64 psABI micro-architecture levels, cumulative, in /proc/cpuinfo spelling (the x86-64-ABI level table
+#: and archspec's microarchitectures.json; the psABI names map as CMPXCHG16B->cx16, LAHF-SAHF->lahf_lm,
+#: SSE3->pni, LZCNT->abm, OSFXSR->fxsr, SCE->syscall). psABI's OSXSAVE is written ``xsave`` as archspec
+#: does, because /proc/cpuinfo never shows osxsave (and a kernel that lists avx has enabled XSAVE).
+#: klauspost/cpuid's X64Level() uses the same sets (with OSXSAVE); NFD publishes them as
+#: cpu-cpuid.X86_64_V1..V4.
 X86_64_LEVELS: dict[str, tuple[str, ...]] = {
     "x86-64-v1": ("cmov", "cx8", "fpu", "fxsr", "mmx", "syscall", "sse", "sse2"),
     "x86-64-v2": ("cx16", "lahf_lm", "popcnt", "pni", "sse4_1", "sse4_2", "ssse3"),

@@ -12,9 +12,10 @@ which records the exact mirror commits):
 - HWCAP3 bits 2 (LSFE) and 3 (LS64): defined in the uapi header that 2026 patches apply to (seen as
   context lines in the index), newer than the v6.17-rc copy above; cpuinfo names "lsfe"/"ls64";
 - compat: arch/arm64/include/asm/hwcap.h COMPAT_HWCAP_* and compat_hwcap_str[] in cpuinfo.c
-  (kernel-facts.md §3.4). Bits the kernel marks "Not possible on arm64" (NULL name) are left out.
-- security classification: kernel-facts.md §3.5 (Mark Rutland's review: pointer auth and shadow stacks;
-  plus MTE, BTI, POE and the speculation controls SSBS/SB/DIT).
+  (docs/kernel.md#arm64-compat-hwcap). Bits the kernel marks "Not possible on arm64" (NULL name) are left out.
+- security classification: the project's own choice (docs/kernel.md#security-features). Only pointer
+  authentication and shadow stacks come from the kernel review (Mark Rutland); MTE, BTI, POE and the
+  speculation controls SSBS/SB/DIT are our extension.
 
 Columns: (word, bit, uapi macro, /proc/cpuinfo name, NFD label name or None, security).
 """

@@ -2,19 +2,19 @@
 
 Columns everywhere: (word, bit, macro, canonical name, NFD label name or None).
 
-- ppc64le: bits from arch/powerpc/include/uapi/asm/cputable.h (kernel-facts.md §3.8; the three bits §7
-  lists as unverified, EFP_DOUBLE 0x00200000, NO_TB 0x00100000, POWER4 0x00080000, are confirmed by NFD's
-  source/cpu/cpuid_linux_ppc64le.go copy of the header). Names are glibc's ``_dl_powerpc_cap_flags``
-  (sysdeps/powerpc/dl-procinfo.c: index = bit, HWCAP2 at 32..63), which is also what LD_SHOW_AUXV and
-  GCC's ``__builtin_cpu_supports`` use; ppc /proc/cpuinfo prints no feature list. NFD names from
-  flagNames_ppc64le / flag2Names_ppc64le.
+- ppc64le: bits from arch/powerpc/include/uapi/asm/cputable.h (docs/kernel.md#hwcap-bit-tables; the three
+  bits once listed as unverified, EFP_DOUBLE 0x00200000, NO_TB 0x00100000, POWER4 0x00080000, are confirmed
+  by NFD's source/cpu/cpuid_linux_ppc64le.go copy of the header, docs/kernel.md#unverified). Names are
+  glibc's ``_dl_powerpc_cap_flags`` (sysdeps/powerpc/dl-procinfo.c: index = bit, HWCAP2 at 32..63), which
+  is also what LD_SHOW_AUXV and GCC's ``__builtin_cpu_supports`` use; ppc /proc/cpuinfo prints no feature
+  list. NFD names from flagNames_ppc64le / flag2Names_ppc64le.
 - s390x: arch/s390/include/asm/elf.h HWCAP_S390_* bits (NFD source/cpu/cpuid_linux_s390x.go carries the
   same values up to SIE = 1<<22); names are the kernel's /proc/cpuinfo ``features`` strings
   (arch/s390/kernel/processor.c hwcap_str[]; e.g. HPAGE prints "edat", VXRS "vx", VXRS_EXT2 "vxe2").
   Older kernels printed "sie" from a separate internal list, newer ones have it as AT_HWCAP bit 22.
 - riscv64: arch/riscv/include/uapi/asm/hwcap.h ``COMPAT_HWCAP_ISA_x = 1 << ('x' - 'A')`` for the
   single-letter extensions I, M, A, F, D, C, V only; multi-letter extensions (zba, zbb, ...) reach
-  userspace via riscv_hwprobe, not AT_HWCAP (kernel-facts.md §3.7). NFD has no riscv cpuid labels.
+  userspace via riscv_hwprobe, not AT_HWCAP (docs/kernel.md#hwcap-bit-tables). NFD has no riscv cpuid labels.
 """
 
 from __future__ import annotations

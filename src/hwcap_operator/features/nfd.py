@@ -1,6 +1,6 @@
 """Read Node Feature Discovery output: node labels, NodeFeature objects, and whole Node objects.
 
-Two NFD facts shape this module (prior-art.md §1, NFD source/cpu):
+Two NFD facts shape this module (Node Feature Discovery's docs/usage/features.md and source/cpu/cpuid_*.go):
 - labels (``feature.node.kubernetes.io/cpu-cpuid.<NAME>=true``) are *filtered*: by default NFD does not
   label BMI1, BMI2, CLMUL, CMOV, CX16, ... on x86, and its arm64 map stops at HWCAP bit 31 / HWCAP2 bit
   33. Features it cannot show are returned in ``unobserved`` (absent label != missing feature);
