@@ -91,10 +91,10 @@ class _ArchFacts:
 
 # Word counts: auxv.KERNEL_HWCAP_WORDS (kernel.md#hwcap-words-per-arch); compat words: COMPAT_ELF_HWCAPn
 # (kernel.md#compat-auxv); AT_VECTOR_SIZE_ARCH (kernel.md#saved-auxv-size). Unverified (kernel.md#unverified):
-# every ARCH_DLINFO list except arm64/x86_64 native (AT_SYSINFO_EHDR, AT_MINSIGSTKSZ) and x86 ia32 (+ AT_SYSINFO)
-# -- i.e. the arm64 compat list and the ppc64le/s390x/riscv64 ones are placeholders -- and s390x's
-# AT_VECTOR_SIZE_ARCH = 1. They only shape the non-HWCAP entries and the vector size, and can be overridden
-# through KernelConfig.
+# the ARCH_DLINFO lists -- arm64/x86_64 native (AT_SYSINFO_EHDR, AT_MINSIGSTKSZ) and x86 ia32 (+ AT_SYSINFO)
+# as we read them; arm64 compat, ppc64le, s390x and riscv64 are placeholders -- and s390x's
+# AT_VECTOR_SIZE_ARCH = 1, which no source we read gives. They only shape the non-HWCAP entries and the
+# vector size, and can be overridden through KernelConfig.
 _N: Final = KERNEL_HWCAP_WORDS
 _ARCH: Final[dict[Arch, _ArchFacts]] = {
     "arm64": _ArchFacts(_N["arm64"], 3, 2, "little", (AT_SYSINFO_EHDR, AT_MINSIGSTKSZ), (AT_SYSINFO_EHDR,), True),
