@@ -81,7 +81,7 @@ CHART_DIR = REPO / "charts" / "hwcap-operator"
 #: Two x86-64 generations: the agent runs on this (x86-64) machine and publishes its words on each node.
 ZEN3 = "x86_64-amd-zen3-milan-epyc7763-azure-vm"
 ICELAKE = "x86_64-intel-icelake-sp-platinum8370c-azure-vm"
-#: x86 AT_HWCAP is CPUID.1:EDX (kernel-facts.md); bit 26 is SSE2 (Intel SDM vol. 2A, table 3-11).
+#: x86 AT_HWCAP is CPUID.1:EDX (docs/kernel.md#x86-cpuid); bit 26 is SSE2 (Intel SDM vol. 2A, table 3-11).
 SSE2_BIT = 26
 NAMESPACED_KINDS = {"ServiceAccount", "Secret", "Service", "Deployment", "DaemonSet", "PodDisruptionBudget",
                     "RoleBinding", "Role"}

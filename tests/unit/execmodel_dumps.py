@@ -42,9 +42,9 @@ GRAVITON4 = "arm64-aws-graviton4-neoverse-v2.txt"
 ZEN2 = "x86_64-amd-zen2-rome-epyc7742.txt"
 ZEN4 = "x86_64-amd-zen4-genoa-epyc9654.txt"
 
-#: kernel-facts §3.5: the arm64 security-relevant features (cpuinfo names).
+#: docs/kernel.md#security-features: the arm64 security-relevant features (cpuinfo names).
 ARM64_SECURITY = {"paca", "pacg", "gcs", "bti", "mte", "mte3", "mtefar", "mtestoreonly", "poe", "ssbs", "sb", "dit"}
 
-#: kernel-facts §3.4: a few AArch32 COMPAT_HWCAP bits (neon 12, vfpv4 16, idiva 17, lpae 20) and
+#: docs/kernel.md#arm64-compat-hwcap: a few AArch32 COMPAT_HWCAP bits (neon 12, vfpv4 16, idiva 17, lpae 20) and
 #: COMPAT_HWCAP2 bits (aes 0, crc32 4) — a plausible AArch32 view of a Neoverse core.
 COMPAT_WORDS = ((1 << 12) | (1 << 16) | (1 << 17) | (1 << 20), (1 << 0) | (1 << 4), 0)

@@ -1,6 +1,6 @@
 """Userspace fallbacks: GLIBC_TUNABLES / GODEBUG / OPENSSL_ia32cap merged with what a container already sets.
 
-Expected strings are written from the runtimes' documented syntax (kernel-facts §4.4–§4.6): e.g. the
+Expected strings are written from the runtimes' documented syntax (docs/kernel.md#userspace-fallbacks): e.g. the
 OpenSSL man page's LV1 = CPUID.7.0 EBX with AVX2 at bit 5, so "disable AVX2 only" is ``:~0x20``.
 """
 

@@ -1,7 +1,7 @@
 """A platform team's story: an x86 domain over AMD Rome and Intel Cascade Lake nodes.
 
 HWCAPs cannot hide AVX-512 on x86, so the pod's runtimes must be told by environment. The expected
-spellings come from the runtimes' documentation (kernel-facts §4.4–§4.6), the expected set of dropped
+spellings come from the runtimes' documentation (docs/kernel.md#userspace-fallbacks), the expected set of dropped
 features from the dumps' own ``Flags:`` lines — not from the code under test.
 """
 

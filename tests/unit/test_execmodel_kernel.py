@@ -1,5 +1,5 @@
-"""The simulated kernel, rule by rule. Expected values come from kernel-facts.md / the v5 patch text and
-from the real dumps (via the kernel's bit table), never from the model's own output."""
+"""The simulated kernel, rule by rule. Expected values come from docs/kernel.md (cited as kernel.md#<anchor>) /
+the v5 patch text and from the real dumps (via the kernel's bit table), never from the model's own output."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ from hwcap_operator.execmodel.kernel import (
 
 G2 = arm64_words(GRAVITON2)
 G3 = arm64_words(GRAVITON3)
-X86 = (0x178BFBFF, 0x2)  # Zen2's AT_HWCAP (CPUID.1:EDX) / AT_HWCAP2 (FSGSBASE, §3.6) as qemu reports them
+X86 = (0x178BFBFF, 0x2)  # Zen2's AT_HWCAP (CPUID.1:EDX) / AT_HWCAP2 (FSGSBASE, kernel.md#x86-cpuid) as qemu
 NOBODY = Creds.user(65534)
 COMPAT = Binary("/bin/a32", abi="compat")
 
@@ -98,7 +98,8 @@ def child_of(k: Kernel, pid: int, binary: Binary | None = None) -> int:
 
 
 def test_sizeof_saved_auxv_is_the_arch_default() -> None:
-    # §2.2: arm64 2*(2+24+1) = 54 longs = 432 bytes; x86_64 with IA32_EMULATION 2*(3+24+1) = 56 = 448.
+    # arm64 2*(2+24+1) = 54 longs = 432 bytes; x86_64 with IA32_EMULATION 2*(3+24+1) = 56 = 448
+    # (kernel.md#saved-auxv-size).
     k = arm64()
     assert k.prctl_get_auxv(k.spawn("p"))[0] == 432
     k = amd64()
@@ -106,7 +107,7 @@ def test_sizeof_saved_auxv_is_the_arch_default() -> None:
 
 
 def test_at_vector_size_is_overridable() -> None:
-    cfg = KernelConfig.for_arch("arm64", G3, at_vector_size=50)  # BASE 22 kernels (§2.2)
+    cfg = KernelConfig.for_arch("arm64", G3, at_vector_size=50)  # BASE 22 kernels (kernel.md#saved-auxv-size)
     assert cfg.saved_auxv_bytes == 400
 
 
@@ -118,7 +119,8 @@ def test_a_word_the_arch_lacks_is_rejected_by_name() -> None:
 
 
 def test_entry_order_is_create_elf_tables_order_arm64() -> None:
-    # §2.3 + §7 (arm64 ARCH_DLINFO = AT_SYSINFO_EHDR, AT_MINSIGSTKSZ); arm64 has ELF_HWCAP2/3, not 4.
+    # kernel.md#auxv-layout; arm64 ARCH_DLINFO = AT_SYSINFO_EHDR, AT_MINSIGSTKSZ (kernel.md#unverified);
+    # arm64 has ELF_HWCAP2/3, not 4.
     k = arm64()
     pid = k.spawn("p")
     expected = [
@@ -154,17 +156,17 @@ def test_set_auxv_rejects_oversize_and_accepts_len_zero() -> None:
     pid = k.spawn("p")
     before = bytes(k.task(pid).mm.saved_auxv)
     assert k.prctl_set_mm_auxv(pid, bytes(433)) == -errno.EINVAL
-    assert k.prctl_set_mm_auxv(pid, b"") == 0  # §2.4: changes nothing ... except setting MMF_USER_HWCAP
+    assert k.prctl_set_mm_auxv(pid, b"") == 0  # changes nothing but MMF_USER_HWCAP (kernel.md#prctl-set-mm-auxv)
     assert bytes(k.task(pid).mm.saved_auxv) == before
     assert k.task(pid).mm.user_hwcap
 
 
 def test_short_set_auxv_keeps_the_old_tail_on_the_v5_base() -> None:
-    # §2.4: memcpy(saved_auxv, user_auxv, len) — bytes beyond len keep the old contents.
+    # memcpy(saved_auxv, user_auxv, len) — bytes beyond len keep the old contents (kernel.md#prctl-set-mm-auxv).
     k = arm64(set_auxv_copies_whole_buffer=False)
     pid = k.spawn("p")
     before = bytes(k.task(pid).mm.saved_auxv)
-    prefix = with_hwcaps(k, pid, hwcap=0x3)[:3]  # AT_SYSINFO_EHDR, AT_MINSIGSTKSZ, AT_HWCAP (§2.3 order)
+    prefix = with_hwcaps(k, pid, hwcap=0x3)[:3]  # AT_SYSINFO_EHDR, AT_MINSIGSTKSZ, AT_HWCAP (kernel.md#auxv-layout)
     assert prefix[2] == (AT_HWCAP, 0x3)
     assert k.prctl_set_mm_auxv(pid, k.config.native_layout.encode(prefix)) == 0
     assert bytes(k.task(pid).mm.saved_auxv)[48:] == before[48:]
@@ -174,7 +176,7 @@ def test_short_set_auxv_keeps_the_old_tail_on_the_v5_base() -> None:
 
 def test_short_set_auxv_leaves_old_hwcap_entries_that_win() -> None:
     # One pair written over the first slot: the old AT_HWCAP further down is a duplicate that comes later
-    # (last wins) and, counting toward n, ends the scan before AT_HWCAP3 (§1.7.3) -> HWCAP3 = 0.
+    # (last wins) and, counting toward n, ends the scan before AT_HWCAP3 (kernel.md#inherit-hwcap) -> HWCAP3 = 0.
     k = Kernel(KernelConfig.for_arch("arm64", (G3[0], G3[1], 0x1)))
     pid = k.spawn("p")
     assert k.prctl_set_mm_auxv(pid, k.config.native_layout.encode([(AT_HWCAP, 0x3)])) == 0
@@ -187,7 +189,7 @@ def test_short_set_auxv_zeroes_the_rest_on_debian_6_12() -> None:
     assert k.prctl_set_mm_auxv(pid, k.config.native_layout.encode([(AT_HWCAP, 0x3)])) == 0
     assert bytes(k.task(pid).mm.saved_auxv)[16:] == bytes(432 - 16)
     assert k.proc_auxv(pid) == k.config.native_layout.encode([(AT_HWCAP, 0x3), (AT_NULL, 0)])
-    assert k.stack_hwcap(child_of(k, pid)) == (0x3, 0, 0)  # a missing word becomes 0 (§1.7.3)
+    assert k.stack_hwcap(child_of(k, pid)) == (0x3, 0, 0)  # a missing word becomes 0 (kernel.md#inherit-hwcap)
 
 
 def test_set_auxv_forces_the_terminator_only_at_full_length() -> None:
@@ -228,7 +230,7 @@ def test_set_mm_map_checks() -> None:
     assert k.prctl_set_mm_map(pid, PrctlMmMap(layout, b"\x01" * 8), size=96) == -errno.EINVAL  # struct size
     assert k.prctl_set_mm_map(pid, PrctlMmMap(layout, b"\x01" * 8, exe_fd=3)) == -errno.EPERM
     assert not k.task(pid).mm.user_hwcap
-    assert k.prctl_set_mm_map(pid, PrctlMmMap(layout)) == 0  # auxv_size 0: the flag is not set (§1.7.1)
+    assert k.prctl_set_mm_map(pid, PrctlMmMap(layout)) == 0  # auxv_size 0: flag not set (kernel.md#mmf-user-hwcap)
     assert not k.task(pid).mm.user_hwcap
     cr = k.spawn("cr", creds=Creds.user(1000, caps=frozenset({CAP_CHECKPOINT_RESTORE})))
     assert k.prctl_set_mm_map(cr, PrctlMmMap(k.proc_stat_layout(cr), exe_fd=3)) == 0
@@ -242,7 +244,8 @@ def test_set_mm_map_forces_at_null() -> None:
 
 
 def test_set_mm_map_without_checkpoint_restore() -> None:
-    # §2.4: without CONFIG_CHECKPOINT_RESTORE the call falls to the CAP_SYS_RESOURCE check, then no handler.
+    # kernel.md#prctl-set-mm: without CONFIG_CHECKPOINT_RESTORE the call falls to the CAP_SYS_RESOURCE check,
+    # then no handler.
     k = arm64(checkpoint_restore=False)
     assert set_map(k, k.spawn("u", creds=NOBODY), [(AT_HWCAP, 1)]) == -errno.EPERM
     assert set_map(k, k.spawn("r"), [(AT_HWCAP, 1)]) == -errno.EINVAL
@@ -304,18 +307,19 @@ def test_threads_share_the_mm_and_an_exec_by_a_thread_inherits() -> None:
 
 
 def test_v5_child_gets_parent_saved_and_kernel_words() -> None:
-    # §6: child value per word = parent_saved_value & kernel_value.
+    # kernel.md#inheritance-invariants: child value per word = parent_saved_value & kernel_value.
     k = arm64()
     pid = masked_process(k, hwcap=G2[0], hwcap2=G2[1], hwcap3=G2[2])
     child = child_of(k, pid)
     assert k.stack_hwcap(child) == tuple(a & b for a, b in zip(G2, G3, strict=True))
-    assert k.task(child).mm.user_hwcap  # the chain continues (§1.7.3)
+    assert k.task(child).mm.user_hwcap  # the chain continues (kernel.md#inherit-hwcap)
     grandchild = child_of(k, child)
     assert k.stack_hwcap(grandchild) == k.stack_hwcap(child)
 
 
 def test_bits_the_kernel_lacks_never_appear() -> None:
-    # §1.7.4: the mask can only remove bits; AT_HWCAP bits 62/63 (reserved for libc) are always cleared.
+    # kernel.md#create-elf-tables-mask: the mask can only remove bits; AT_HWCAP bits 62/63 (reserved for libc)
+    # are always cleared.
     k = arm64()
     pid = masked_process(k, hwcap=(1 << 64) - 1, hwcap2=(1 << 64) - 1)
     assert k.stack_hwcap(child_of(k, pid)) == G3
@@ -323,7 +327,7 @@ def test_bits_the_kernel_lacks_never_appear() -> None:
 
 @pytest.mark.parametrize(("patch", "expected_hwcap2"), [("v5", 0), ("v4", G3[1])])
 def test_missing_word_in_parent_vector(patch: PatchLevel, expected_hwcap2: int) -> None:
-    # v5: bprm fields start at 0 -> the child gets 0; v2–v4 initialised them to ELF_HWCAP* (§1.3 table).
+    # v5: bprm fields start at 0 -> the child gets 0; v2–v4 initialised them to ELF_HWCAP* (kernel.md#v4-vs-v5).
     k = arm64(patch)
     pid = k.spawn("p", creds=NOBODY)
     set_map(k, pid, [(t, v) for t, v in with_hwcaps(k, pid, hwcap=0x1) if t != AT_HWCAP2])
@@ -331,7 +335,7 @@ def test_missing_word_in_parent_vector(patch: PatchLevel, expected_hwcap2: int) 
 
 
 def test_duplicates_last_wins_and_count_toward_n() -> None:
-    # §1.7.3: every match does n-- (arm64 n = 3): two AT_HWCAP entries + AT_HWCAP2 end the scan,
+    # kernel.md#inherit-hwcap: every match does n-- (arm64 n = 3): two AT_HWCAP entries + AT_HWCAP2 end the scan,
     # so AT_HWCAP3 is never read and stays 0 in the child.
     k = Kernel(KernelConfig.for_arch("arm64", (G3[0], G3[1], 0x1)))
     pid = k.spawn("p", creds=NOBODY)
@@ -344,19 +348,20 @@ def test_duplicates_last_wins_and_count_toward_n() -> None:
 
 
 def test_types_the_arch_lacks_do_not_count_and_at_null_stops() -> None:
-    k = amd64()  # n = 2: AT_HWCAP3 is an unknown type on x86 (§3.6)
+    k = amd64()  # n = 2: AT_HWCAP3 is an unknown type on x86 (kernel.md#x86-cpuid)
     pid = k.spawn("p", creds=NOBODY)
     set_map(k, pid, [(AT_HWCAP3, 0), (AT_HWCAP3, 0), (AT_HWCAP, 0x1), (AT_HWCAP2, 0x2)])
     assert k.stack_hwcap(child_of(k, pid)) == (0x1, 0x2)
     pid2 = k.spawn("q")
     buf = k.config.native_layout.encode([(AT_HWCAP, 0x1), (AT_NULL, 0), (AT_HWCAP2, 0x2)])
     assert k.prctl_set_mm_auxv(pid2, buf + bytes(448 - len(buf)), 448) == 0
-    assert k.proc_auxv(pid2) == buf[:32]  # auxv_read stops at the first AT_NULL type (§5.1)
+    assert k.proc_auxv(pid2) == buf[:32]  # auxv_read stops at the first AT_NULL type (kernel.md#proc-auxv)
     assert k.stack_hwcap(child_of(k, pid2)) == (0x1, 0)
 
 
 def test_v4_regression_aarch32_child_gets_arm64_bits_without_any_prctl() -> None:
-    # §1.4: v4 emitted bprm->hwcap (= native ELF_HWCAP) from the compat loader, truncated to 32 bits.
+    # v4 emitted bprm->hwcap (= native ELF_HWCAP) from the compat loader, truncated to 32 bits
+    # (kernel.md#v4-compat-regression).
     k = arm64("v4")
     a32 = child_of(k, k.spawn("init"), COMPAT)
     assert k.stack_hwcap(a32) == (G3[0] & 0xFFFFFFFF, G3[1], G3[2])
@@ -369,11 +374,12 @@ def test_v5_aarch32_child_gets_compat_words_and_the_arch_switch_clears_the_flag(
     a32 = child_of(k, pid, COMPAT)
     assert k.stack_hwcap(a32) == COMPAT_WORDS
     assert not k.task(a32).mm.user_hwcap
-    assert k.stack_hwcap(child_of(k, a32)) == G3  # inheritance stopped for descendants (§1.7.5)
+    assert k.stack_hwcap(child_of(k, a32)) == G3  # inheritance stopped for descendants (kernel.md#arch-switch)
 
 
 def test_v5_ia32_chain_stays_masked_through_the_compat_layout() -> None:
-    # x86: no arch-switch clearing; the ia32 task's saved_auxv holds packed u32 pairs, read as such (§1.7.3).
+    # x86: no arch-switch clearing; the ia32 task's saved_auxv holds packed u32 pairs, read as such
+    # (kernel.md#inherit-hwcap).
     k = amd64("v5")
     pid = masked_process(k, hwcap=0x1FF)
     ia32 = child_of(k, pid, COMPAT)
@@ -382,7 +388,7 @@ def test_v5_ia32_chain_stays_masked_through_the_compat_layout() -> None:
 
 
 def test_v4_misreads_a_compat_parents_vector() -> None:
-    # v2–v4 always read unsigned-long pairs (§1.3): packed u32 pairs never match, bprm keeps ELF_HWCAP.
+    # v2–v4 always read unsigned-long pairs (kernel.md#v4-vs-v5): packed u32 pairs never match, bprm keeps ELF_HWCAP.
     k = amd64("v4")
     pid = masked_process(k, hwcap=0x1FF)
     ia32 = child_of(k, pid, COMPAT)
@@ -390,7 +396,7 @@ def test_v4_misreads_a_compat_parents_vector() -> None:
 
 
 def test_setuid_exec_is_secure_and_still_inherits() -> None:
-    # §1.7.6: no special case for setuid; AT_SECURE set because euid != uid.
+    # kernel.md#setuid-inherit: no special case for setuid; AT_SECURE set because euid != uid.
     k = arm64()
     pid = masked_process(k, hwcap=0x1)
     suid = child_of(k, pid, Binary("/bin/su", setuid_owner=0))
@@ -408,7 +414,8 @@ def test_patch_none_never_inherits() -> None:
 
 
 def test_getauxval_is_the_stack_copy_proc_auxv_the_saved_one() -> None:
-    # §5.1/§5.2: after the prctl /proc/PID/auxv shows the new vector, getauxval in the same process does not.
+    # kernel.md#proc-auxv, kernel.md#getauxval-enoent: after the prctl /proc/PID/auxv shows the new vector,
+    # getauxval in the same process does not.
     k = arm64()
     pid = masked_process(k, hwcap=0x1)
     assert k.getauxval(pid, AT_HWCAP) == G3[0]
@@ -417,7 +424,8 @@ def test_getauxval_is_the_stack_copy_proc_auxv_the_saved_one() -> None:
 
 
 def test_glibc_x86_getauxval_hwcap_quirk() -> None:
-    # §5.3: glibc returns 0x2 (64-bit) / 0x1 (ia32) for AT_HWCAP; AT_HWCAP2 is the kernel's word.
+    # glibc returns 0x2 (64-bit) / 0x1 (ia32) for AT_HWCAP; AT_HWCAP2 is the kernel's word
+    # (kernel.md#glibc-getauxval-x86).
     k = amd64()
     pid = k.spawn("p")
     ia32 = child_of(k, pid, COMPAT)

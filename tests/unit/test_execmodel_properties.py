@@ -1,4 +1,5 @@
-"""Invariants of the exec model (hypothesis), each a sentence of kernel-facts §6 / §1.7."""
+"""Invariants of the exec model (hypothesis), each a sentence of docs/kernel.md#inheritance-invariants /
+docs/kernel.md#v5-semantics."""
 
 from __future__ import annotations
 
@@ -43,8 +44,8 @@ def build(kernel: Kernel, root_mask: tuple[int, ...], tree: Tree) -> list[int]:
 @settings(max_examples=60, deadline=None)
 @given(node=words3, root_mask=words3, tree=trees)
 def test_masks_only_shrink_down_the_tree_v5(node: tuple[int, ...], root_mask: tuple[int, ...], tree: Tree) -> None:
-    # §6: child word = parent saved word & kernel word; so every process sees a subset of its parent's
-    # view and of root_mask & node.
+    # kernel.md#inheritance-invariants: child word = parent saved word & kernel word; so every process sees
+    # a subset of its parent's view and of root_mask & node.
     kernel = Kernel(KernelConfig.for_arch("arm64", node))
     ceiling = tuple(n & m for n, m in zip(node, root_mask, strict=True))
     seen: dict[int, tuple[int, ...]] = {}
@@ -77,7 +78,7 @@ def test_exec_chains_are_stable_under_v5(
     node: tuple[int, int], mask: tuple[int, int], compat_hop: bool, depth: int
 ) -> None:
     # exec∘exec = exec: after the first masked exec, further execs (also through an ia32 task, whose packed
-    # vector v5 reads in the compat layout) see the same words. x86: ia32 shares the words (§2.5).
+    # vector v5 reads in the compat layout) see the same words. x86: ia32 shares the words (kernel.md#compat-auxv).
     node32 = (node[0] & 0xFFFFFFFF, node[1] & 0xFFFFFFFF)
     kernel = Kernel(KernelConfig.for_arch("amd64", node32))
     pid = kernel.spawn("p", creds=NOBODY)
@@ -110,7 +111,7 @@ def test_patch_none_never_changes_children(
 @settings(max_examples=40, deadline=None)
 @given(node=words3, pairs=st.lists(st.tuples(entry_types, word), max_size=26))
 def test_v5_child_words_follow_the_scan_rule(node: tuple[int, ...], pairs: list[tuple[int, int]]) -> None:
-    # §1.7.3 as an independent re-statement: last value of each type among the first n HWCAP matches.
+    # kernel.md#inherit-hwcap as an independent re-statement: last value of each type among the first n HWCAP matches.
     kernel = Kernel(KernelConfig.for_arch("arm64", node))
     pid = kernel.spawn("p", creds=NOBODY)
     raw = kernel.config.native_layout.encode([*pairs, (AT_NULL, 0)])

@@ -1,4 +1,5 @@
-"""Scenarios (the lab's shared language) and the hwcap-exec model. Expectations from kernel-facts text."""
+"""Scenarios (the lab's shared language) and the hwcap-exec model. Expectations from
+docs/kernel.md (cited as kernel.md#<anchor>)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from hwcap_operator.execmodel.scenarios import (
 )
 
 G2 = arm64_words(GRAVITON2)
-# Graviton4's words plus HWCAP3 bit 0 (MTE_FAR, §3.3) so that the third word is visible in the tests.
+# Graviton4's words plus HWCAP3 bit 0 (MTE_FAR, kernel.md#hwcap-bit-tables) so that the third word is
+# visible in the tests.
 NODE = (*arm64_words(GRAVITON4)[:2], 0x1)
 MASK = (G2[0], G2[1], 0x1)
 WORD = 2**64 - 1
@@ -73,7 +75,7 @@ def test_masked_vector_keeps_a_word_whose_option_is_not_given_whole_but_once() -
 
 def test_apply_mask_adds_back_a_dropped_word_from_the_stack_but_no_word_arm64_lacks() -> None:
     """An earlier write dropped AT_HWCAP2 from saved_auxv: hwcap-exec re-adds it from its own stack. arm64
-    has no ELF_HWCAP4 (kernel-facts §3), so a --hwcap4 word adds nothing."""
+    has no ELF_HWCAP4 (kernel.md#hwcap-words-per-arch), so a --hwcap4 word adds nothing."""
     k = Kernel(config())
     pid = k.spawn("u", creds=Creds.user(65534))
     layout = k.config.native_layout
@@ -171,7 +173,7 @@ def test_auxv_edit_keep_through_cuts_without_terminator() -> None:
 
 def test_map_unprivileged_masks_a_depth_three_chain() -> None:
     seen = observed("map-unprivileged", config())
-    assert seen["init"].hwcap == NODE  # its own stack copy does not change (§5.2)
+    assert seen["init"].hwcap == NODE  # its own stack copy does not change (kernel.md#getauxval-enoent)
     assert seen["init"].saved == {"AT_HWCAP": MASK[0] & NODE[0], "AT_HWCAP2": MASK[1] & NODE[1], "AT_HWCAP3": 1}
     assert [seen[c].hwcap for c in ("c1", "c2", "c3")] == [masked()] * 3
 
@@ -184,7 +186,8 @@ def test_auxv_without_cap_is_eperm_and_nothing_is_inherited() -> None:
 
 @pytest.mark.parametrize(("whole", "expected_tail"), [(False, NODE[1:]), (True, (0, 0))])
 def test_short_vector_keeps_or_zeroes_the_tail(whole: bool, expected_tail: tuple[int, ...]) -> None:
-    # §2.4: the v5 base copies len bytes (old AT_HWCAP2/3 survive), Debian 6.12.117 zeroes the rest.
+    # kernel.md#prctl-set-mm-auxv: the v5 base copies len bytes (old AT_HWCAP2/3 survive), Debian 6.12.117
+    # zeroes the rest.
     seen = observed("short-vector", config(whole=whole))
     assert seen["c1"].hwcap == (NODE[0] & MASK[0], *expected_tail)
 
@@ -196,7 +199,7 @@ def test_missing_hwcap2(patch: PatchLevel, hwcap2: int) -> None:
 
 @pytest.mark.parametrize(("patch", "hwcap3"), [("v5", 0), ("v4", NODE[2])])
 def test_prepended_duplicate_ends_the_scan_before_hwcap3(patch: PatchLevel, hwcap3: int) -> None:
-    # §1.7.3: AT_HWCAP=0, AT_HWCAP=masked, AT_HWCAP2 use up n = 3: AT_HWCAP3 is never read.
+    # kernel.md#inherit-hwcap: AT_HWCAP=0, AT_HWCAP=masked, AT_HWCAP2 use up n = 3: AT_HWCAP3 is never read.
     assert observed("duplicate-prepended", config(patch))["c1"].hwcap == (*masked()[:2], hwcap3)
 
 
@@ -219,7 +222,7 @@ def test_non_dumpable_then_dumpable() -> None:
 @pytest.mark.parametrize(
     ("patch", "a32", "a64"),
     [
-        ("v5", COMPAT_WORDS, NODE),  # arch switch clears the flag (§1.7.5)
+        ("v5", COMPAT_WORDS, NODE),  # arch switch clears the flag (kernel.md#arch-switch)
         ("none", COMPAT_WORDS, NODE),
     ],
 )
@@ -229,10 +232,10 @@ def test_compat_child(patch: PatchLevel, a32: tuple[int, ...], a64: tuple[int, .
 
 
 def test_v4_compat_child_gets_arm64_bits_and_its_child_a_misread_vector() -> None:
-    # §1.4: the AArch32 child gets the (masked) arm64 words, truncated to 32 bits.
+    # kernel.md#v4-compat-regression: the AArch32 child gets the (masked) arm64 words, truncated to 32 bits.
     seen = observed("compat-child", config("v4"))
     assert seen["a32"].hwcap == (MASK[0] & NODE[0] & 0xFFFFFFFF, *masked()[1:])
-    # §1.3: v4 reads the AArch32 task's packed u32 pairs as 64-bit pairs. A 64-bit "type" word equals
+    # kernel.md#v4-vs-v5: v4 reads the AArch32 task's packed u32 pairs as 64-bit pairs. A 64-bit "type" word equals
     # AT_HWCAP only for a (16, 0) pair, so AT_HWCAP stays alloc_bprm's native ELF_HWCAP: unmasked.
     assert seen["a64"].hwcap[0] == NODE[0] != masked()[0]
 

@@ -114,10 +114,10 @@ def test_x86_cpuid_features_need_fallbacks() -> None:
     mask = catalog_mask(ZEN2) & catalog_mask(ZEN4)
     v = validate(mask, node(ZEN4))
     dropped = set(finding(v, "x86-cpuid-unhideable")[0])
-    assert "avx512f" in dropped  # AVX-512 is not in AT_HWCAP (§3.6)
+    assert "avx512f" in dropped  # AVX-512 is not in AT_HWCAP (docs/kernel.md#x86-cpuid)
     assert dropped <= raw_feature_words(ZEN4) - raw_feature_words(ZEN2)
     assert codes(v)["glibc-hwcap-invisible"] == "info"
-    assert view(v)["compat-child"] == view(v)["worker"]  # ia32 shares the words and stays masked (§2.5)
+    assert view(v)["compat-child"] == view(v)["worker"]  # ia32: same words, masked (docs/kernel.md#compat-auxv)
     unknown = NodeSpec("zen4", "amd64", catalog_mask(ZEN4).hwcap)
     assert codes(validate(mask, unknown))["x86-cpuid-unhideable"] == "warning"
 
