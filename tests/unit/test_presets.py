@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
+import json
 
 import pytest
-from profiledata import raw_feature_words
+from tests.support.profiles import raw_feature_words
 
+from hwcap_operator.features.data_x86_models import QEMU_VERSION, X86_MODELS
 from hwcap_operator.mask import FeatureMask
 from hwcap_operator.presets import UnknownPresetError, preset, preset_names
 
@@ -60,8 +63,40 @@ def test_levels_are_cumulative_and_arches_right() -> None:
 
 def test_x86_v1_uses_at_hwcap_bits_and_v3_cpuid() -> None:
     v1 = preset("x86-64-v1")
-    assert v1.hwcap[0] != 0 and v1.cpuid == frozenset({"syscall"})
+    assert v1.hwcap[0] != 0 and v1.cpuid == frozenset({"syscall", "lm", "nx"})
     assert {"avx2", "abm", "xsave"} <= preset("x86-64-v3").cpuid
+
+
+def test_levels_keep_the_x86_64_hardware_baseline() -> None:
+    """Every CPU of a level has more than the psABI list: a preset must not hide AES-NI, TSC, NX, ..."""
+    assert {"tsc", "pae", "nx", "cx8", "apic"} <= set(preset("x86-64-v1").names())
+    assert "pni" not in preset("x86-64-v1")  # the first K8s had no SSE3: v2's feature stays v2's
+    v3 = set(preset("x86-64-v3").names())
+    assert {"aes", "pclmulqdq", "rdrand"} <= v3
+    assert not {"sha_ni", "rdseed", "avx512f", "fsgsbase"} & v3  # Haswell has none; fsgsbase is the kernel's
+
+
+@pytest.mark.parametrize(
+    ("model", "dump_names"),
+    [("skylake-server", ["x86_64-intel-skylake-sp-gold6132.txt", "x86_64-intel-skylake-sp-platinum8180.txt"]),
+     ("cascadelake-server", ["x86_64-intel-cascadelake-platinum8260m.txt"]),
+     ("icelake-server", ["x86_64-intel-icelake-sp-platinum8370c-azure-vm.txt"]),
+     ("epyc", ["x86_64-amd-zen1-naples-epyc7301.txt"]), ("epyc-rome", ["x86_64-amd-zen2-rome-epyc7742.txt"]),
+     ("epyc-milan", ["x86_64-amd-zen3-milan-epyc7763-azure-vm.txt"]),
+     ("x86-64-v4", ["x86_64-amd-zen4-genoa-epyc9654.txt", "x86_64-intel-icelake-sp-platinum8370c-azure-vm.txt"])],
+)
+def test_qemu_cpu_model_is_what_that_generation_reports(model: str, dump_names: list[str]) -> None:
+    for name in dump_names:
+        assert preset(model) <= dump(name), (name, (preset(model) - dump(name)).names())
+
+
+def test_qemu_models_table_matches_its_extraction() -> None:
+    """The product table is derived from the committed QEMU extraction (nobody edited either by hand)."""
+    extract = importlib.import_module("tests.data.qemu_cpu_models.extract")
+    data = json.loads(extract.JSON.read_text())
+    assert data["qemu"] == QEMU_VERSION
+    assert {m: extract.canonical(p) for m, p in data["models"].items()} == {m: list(n) for m, n in X86_MODELS.items()}
+    assert "aes" in X86_MODELS["Haswell-v4"] and "sha_ni" in X86_MODELS["EPYC-v3"]
 
 
 def test_unknown_preset_lists_known_ones() -> None:

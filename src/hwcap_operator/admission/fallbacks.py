@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, get_args
 
+from hwcap_operator.features.data_godebug import GODEBUG_KEYS_EVERYWHERE
+
 GLIBC_TUNABLES = "GLIBC_TUNABLES"
 GODEBUG = "GODEBUG"
 OPENSSL_IA32CAP = "OPENSSL_ia32cap"
@@ -182,6 +184,8 @@ class SpelledFeature(Protocol):
     """The catalog's runtime spellings of one feature (``hwcap_operator.features.Feature`` satisfies it)."""
 
     @property
+    def arch(self) -> str: ...
+    @property
     def name(self) -> str: ...
     @property
     def glibc(self) -> str | None: ...
@@ -196,12 +200,19 @@ def plan_fallbacks(dropped: Iterable[SpelledFeature], wanted: Iterable[FallbackK
 
     ``dropped`` are catalog entries of the features some member has but the mask does not advertise; the
     spellings come from the catalog (the one place bit tables live). Features a runtime has no switch
-    for are simply absent from that runtime's list. Output order follows the catalog order of ``dropped``.
+    for are simply absent from that runtime's list. A Go key is written only when every targeted Go
+    consumer knows it (``features.data_godebug``): an unknown key makes every Go program print a warning
+    at start. Output order follows the catalog order of ``dropped``.
     """
     kinds = set(wanted)
     features = list(dropped)
     glibc = tuple(dict.fromkeys(f.glibc for f in features if f.glibc)) if "glibcTunables" in kinds else ()
-    godebug = tuple(dict.fromkeys(f.godebug for f in features if f.godebug)) if "goDebug" in kinds else ()
+    go_keys = GODEBUG_KEYS_EVERYWHERE.get(features[0].arch, frozenset()) if features else frozenset()
+    godebug = (
+        tuple(dict.fromkeys(f.godebug for f in features if f.godebug and f.godebug in go_keys))
+        if "goDebug" in kinds
+        else ()
+    )
     clear: dict[int, int] = {}
     if "opensslIa32cap" in kinds:
         for f in features:
