@@ -241,7 +241,7 @@ def test_short_names_collide_with_no_common_project(committed_crd: dict[str, Any
 def _undescribed(node: dict[str, Any], path: str = "") -> Iterator[str]:
     for name, sub in node.get("properties", {}).items():
         here = f"{path}.{name}"
-        if not str(sub.get("description", "")).strip():
+        if not str(sub.get("description", "")).strip() and here != ".metadata":  # the apiserver's ObjectMeta
             yield here
         yield from _undescribed(sub, here)
     if isinstance(node.get("items"), dict):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, cast
 
-from kubernetes import client
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
@@ -21,9 +21,17 @@ from hwcap_operator.domain.policy import evaluate
 from hwcap_operator.kube.client import api_client
 from hwcap_operator.mask import FeatureMask, MaskParseError
 
+#: What ``get`` accepts for MigrationDomains: the CRD's plural, singular and short names.
+DOMAIN_KINDS = ("domains", "domain", "mdom", "hwmd", "migrationdomain", "migrationdomains")
+
 
 def _client(args: argparse.Namespace) -> client.ApiClient:
     try:
+        if args.context:  # a named context is a kubeconfig's, never the in-cluster service account's
+            named: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=args.kubeconfig, context=args.context
+            )
+            return named
         return api_client(args.kubeconfig)
     except Exception as exc:  # kubeconfig errors come in many types; all are the user's input
         raise BadInput(f"cannot load a kubeconfig ({args.kubeconfig or '$KUBECONFIG'}): {exc}") from exc
@@ -58,8 +66,6 @@ def _condition(status: dict[str, Any], ctype: str) -> str:
 
 
 def get_domains(args: argparse.Namespace) -> int:
-    if args.kind not in ("domains", "domain", "mdom", "hwmd", "migrationdomain", "migrationdomains"):
-        raise BadInput(f"get: unknown kind {args.kind!r} (try: hwcapctl get domains)")
     listing = client.CustomObjectsApi(_client(args)).list_cluster_custom_object(keys.GROUP, keys.VERSION, keys.PLURAL)
     items = cast(dict[str, Any], listing)["items"]
     rows = []

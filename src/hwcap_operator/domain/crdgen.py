@@ -143,11 +143,9 @@ def open_api_schema() -> JsonDict:
         "properties": {
             "apiVersion": {"type": "string", "description": f"Versioned schema of this object: {keys.API_VERSION}."},
             "kind": {"type": "string", "description": f"REST resource this object represents: {keys.KIND}."},
-            "metadata": {
-                "type": "object",
-                "description": "Standard object metadata. The name becomes the node label "
-                f"{keys.DOMAIN_MEMBER_LABEL_PREFIX}<name> (at most 63 characters).",
-            },
+            # Only `type` is allowed here: the apiserver describes metadata itself (ObjectMeta), and
+            # rejects a CRD that sets anything else on it.
+            "metadata": {"type": "object"},
             "spec": spec,
             "status": status,
         },
