@@ -46,6 +46,8 @@ class DomainView:
     fallbacks: FallbackPlan = field(default_factory=FallbackPlan)
     unresolved_entrypoint: UnresolvedPolicy = "Deny"
     on_failure: OnFailure = "warn"
+    #: ``spec.workloads.optOut: Forbid``: a selected pod that opts out is denied instead of running unmasked.
+    forbid_opt_out: bool = False
 
     @classmethod
     def from_mask(
@@ -60,6 +62,7 @@ class DomainView:
         fallbacks: Iterable[FallbackKind] = (),
         unresolved_entrypoint: UnresolvedPolicy = "Deny",
         kernel_inheritance: Literal["Required", "Preferred", "Off"] = "Preferred",
+        forbid_opt_out: bool = False,
     ) -> DomainView:
         """Build the view once per domain status change (not per admission).
 
@@ -81,6 +84,7 @@ class DomainView:
             fallbacks=plan_fallbacks(dropped, fallbacks),
             unresolved_entrypoint=unresolved_entrypoint,
             on_failure="fail" if kernel_inheritance == "Required" else "warn",
+            forbid_opt_out=forbid_opt_out,
         )
 
     @classmethod
@@ -101,6 +105,7 @@ class DomainView:
             fallbacks=spec.enforcement.userspace_fallbacks,
             unresolved_entrypoint=workloads.unresolved_entrypoint,
             kernel_inheritance=spec.enforcement.kernel_inheritance,
+            forbid_opt_out=workloads.opt_out == "Forbid",
         )
 
     @property

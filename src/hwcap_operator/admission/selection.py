@@ -35,6 +35,8 @@ class Selectable(Protocol):
     def pod_selector(self) -> LabelSelector: ...
     @property
     def excluded_namespaces(self) -> frozenset[str]: ...
+    @property
+    def forbid_opt_out(self) -> bool: ...
 
 
 D = TypeVar("D", bound=Selectable)
@@ -91,3 +93,29 @@ def matching_domains(
         and d.pod_selector.matches(pod_labels)
     ]
     return sorted(found, key=lambda d: d.name)
+
+
+def opt_out_refusal(
+    pod: Mapping[str, Any],
+    namespace: str,
+    namespace_labels: Mapping[str, str],
+    domains: Sequence[D],
+    never_touched: frozenset[str],
+) -> str | None:
+    """The denial message for a pod that opts out although a domain selecting it forbids opting out.
+
+    Any tenant can write ``hwcap.dev/inject: "false"``; a domain with ``workloads.optOut: Forbid`` makes that
+    a refusal naming the domain instead of an unmasked pod. None: nothing to refuse (not opted out, never
+    touched, a mirror pod, or no selecting domain forbids it).
+    """
+    meta = pod.get("metadata") if isinstance(pod, Mapping) else None
+    if not isinstance(meta, Mapping) or namespace in never_touched or is_mirror_pod(pod) or not opted_out(pod):
+        return None  # a malformed pod is left to the mutation's own checks
+    labels = meta.get("labels")
+    labels = labels if isinstance(labels, Mapping) else {}
+    forbidding = [d.name for d in matching_domains(namespace, namespace_labels, labels, domains) if d.forbid_opt_out]
+    if not forbidding:
+        return None
+    return (f"hwcap-operator: MigrationDomain {', '.join(forbidding)} forbids opting out "
+            f"({keys.POD_OPT_OUT_ANNOTATION}=false) in namespace {namespace}: remove the opt-out or ask the "
+            "domain's owner (spec.workloads.optOut)")  # fmt: skip

@@ -109,7 +109,8 @@ def desired_webhooks(template: Mapping[str, Any], domains: Sequence[tuple[str, M
     """One entry per domain, sorted by domain name; ``domains`` are those with a published mask.
 
     namespaceSelector = domain's ∧ template's ∧ name NotIn (never-touched ∪ the domain's excluded);
-    objectSelector = domain's podSelector ∧ template's ∧ the opt-out. Every other field is the template's.
+    objectSelector = domain's podSelector ∧ template's ∧ the opt-out (without the opt-out where the domain forbids
+    opting out: the webhook must see those pods to deny them). Every other field is the template's.
     """
     base = {k: copy.deepcopy(v) for k, v in template.items() if k not in PER_DOMAIN_FIELDS}
     never = set(never_touched)
@@ -122,10 +123,23 @@ def desired_webhooks(template: Mapping[str, Any], domains: Sequence[tuple[str, M
         entry["name"] = webhook_name(name)
         entry["namespaceSelector"] = and_selectors(workloads.namespace_selector.to_wire(),
                                                    template.get("namespaceSelector"), exclusion)  # fmt: skip
-        entry["objectSelector"] = and_selectors(workloads.pod_selector.to_wire(), template.get("objectSelector"),
-                                                opt_out_selector())  # fmt: skip
+        if workloads.opt_out == "Forbid":  # opted-out pods must reach the webhook, which denies them
+            entry["objectSelector"] = and_selectors(workloads.pod_selector.to_wire(),
+                                                    _without_opt_out(template.get("objectSelector")))  # fmt: skip
+        else:
+            entry["objectSelector"] = and_selectors(workloads.pod_selector.to_wire(),
+                                                    template.get("objectSelector"), opt_out_selector())  # fmt: skip
         out.append(entry)
     return out
+
+
+def _without_opt_out(selector: Mapping[str, Any] | None) -> Json | None:
+    """The template's object selector minus any requirement on the opt-out label."""
+    if not selector:
+        return None
+    labels = {k: v for k, v in (selector.get("matchLabels") or {}).items() if k != keys.POD_OPT_OUT_ANNOTATION}
+    exprs = [e for e in selector.get("matchExpressions") or [] if e.get("key") != keys.POD_OPT_OUT_ANNOTATION]
+    return {**({"matchLabels": labels} if labels else {}), **({"matchExpressions": exprs} if exprs else {})}
 
 
 @dataclass(frozen=True)

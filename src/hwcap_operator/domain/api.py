@@ -123,6 +123,12 @@ class Workloads(_Model):
         description="A container without `command` whose image entrypoint cannot be resolved: deny the pod, "
         "or admit it with that container unwrapped plus a warning and an Event.",
     )
+    opt_out: Literal["Allow", "Forbid"] = Field(
+        default="Allow",
+        description="Whether a pod may opt out with `hwcap.dev/inject: \"false\"` (any tenant can set it). "
+        "`Allow`: it runs unmasked and is listed in status.podImpact.unmasked; `Forbid`: the webhook denies it "
+        "with a message naming this domain.",
+    )
 
 
 class Baseline(_Model):
@@ -371,13 +377,32 @@ class PodImpactEntry(_Model):
     )
 
 
+class UnmaskedPodEntry(_Model):
+    """One running pod the domain selects that was not started under its mask."""
+
+    namespace: NamespaceName = Field(description="The pod's namespace.")
+    name: str = Field(min_length=1, max_length=253, description="The pod's name.")
+    reason: Literal["NotInjected", "OptedOut"] = Field(
+        description="`NotInjected`: admitted without the webhook (down under failurePolicy Ignore, or created "
+        "before the domain or its namespace selection existed); `OptedOut`: `hwcap.dev/inject: \"false\"`."
+    )
+    node: str | None = Field(default=None, max_length=253, description="The node it runs on, once scheduled.")
+
+
 class PodImpact(_Model):
-    """Pods injected with an older mask id: whether they still fit, and where each may move."""
+    """Pods injected with an older mask id: whether they still fit, and where each may move; and pods of the
+    domain that run without any mask at all."""
 
     stale_pods: int = Field(ge=0, description="Injected pods whose mask id is not the current one.")
     stranded_pods: int = Field(ge=0, description="Stale pods that fit no member node at all.")
     pods: list[PodImpactEntry] = Field(
         default_factory=list, max_length=NAME_CAP, description=f"The first {NAME_CAP} stale pods."
+    )
+    unmasked_pods: int = Field(
+        default=0, ge=0, description="Running pods the domain selects that carry no mask of this domain."
+    )
+    unmasked: list[UnmaskedPodEntry] = Field(
+        default_factory=list, max_length=NAME_CAP, description=f"The first {NAME_CAP} unmasked pods, with why."
     )
 
 

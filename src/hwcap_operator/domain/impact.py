@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from hwcap_operator.domain import api
 from hwcap_operator.domain.node_features import NodeFeatures
@@ -73,3 +74,26 @@ def pod_impact(
             )
         )
     return api.PodImpact(stale_pods=len(entries), stranded_pods=stranded, pods=entries[: api.NAME_CAP])
+
+
+UnmaskedReason = Literal["NotInjected", "OptedOut"]
+
+
+@dataclass(frozen=True, slots=True)
+class UnmaskedPod:
+    """A running pod the domain selects that carries no mask of it (an escape: nothing enforces the mask)."""
+
+    namespace: str
+    name: str
+    uid: str
+    reason: UnmaskedReason
+    node: str | None = None
+
+
+def with_unmasked(impact: api.PodImpact | None, pods: Iterable[UnmaskedPod]) -> api.PodImpact:
+    """``impact`` with the domain's unmasked pods added: the count complete, the entries sorted and capped."""
+    ordered = sorted(pods, key=lambda p: (p.namespace, p.name))
+    entries = [api.UnmaskedPodEntry(namespace=p.namespace, name=p.name, reason=p.reason, node=p.node)
+               for p in ordered[: api.NAME_CAP]]  # fmt: skip
+    base = impact or api.PodImpact(stale_pods=0, stranded_pods=0)
+    return base.model_copy(update={"unmasked_pods": len(ordered), "unmasked": entries})

@@ -59,7 +59,7 @@ def build_registry(view: ClusterView, reconciler: Reconciler, *, resync_seconds:
 
     @kopf.index("namespaces", registry=registry)
     async def namespace_index(body: kopf.Body, **_: Any) -> None:
-        view.update_namespace(body)
+        view.wake(view.update_namespace(body))
 
     @kopf.on.event("namespaces", registry=registry)
     async def namespace_event(name: str, type: str | None, **_: Any) -> None:
@@ -70,19 +70,15 @@ def build_registry(view: ClusterView, reconciler: Reconciler, *, resync_seconds:
         if type == "DELETED":
             view.delete_namespace(name)
 
-    injected = {keys.POD_DOMAIN_ANNOTATION: kopf.PRESENT}
-
-    @kopf.index("pods", registry=registry, annotations=injected)
+    # Every pod, not only those we injected: a pod of a domain without our annotations is an escape (admitted
+    # while the webhook was down under Ignore, created before the domain, or opted out) and must be reported.
+    @kopf.index("pods", registry=registry)
     async def pod_index(body: kopf.Body, **_: Any) -> None:
-        domain = view.update_pod(body)
-        if domain:
-            view.wake([domain])
+        view.wake(view.update_pod(body))
 
-    @kopf.on.event("pods", registry=registry, annotations=injected, when=lambda type, **_: type == "DELETED")
+    @kopf.on.event("pods", registry=registry, when=lambda type, **_: type == "DELETED")
     async def pod_deleted(namespace: str | None, name: str, **_: Any) -> None:
-        domain = view.delete_pod(namespace or "", name)
-        if domain:
-            view.wake([domain])
+        view.wake(view.delete_pod(namespace or "", name))
 
     # ---- the domains ---------------------------------------------------------------------------------
     @kopf.index(keys.GROUP, keys.VERSION, keys.PLURAL, registry=registry)

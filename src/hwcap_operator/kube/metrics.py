@@ -51,6 +51,12 @@ class OperatorMetrics:
             ["domain"],
             registry=r,
         )
+        self.domain_unmasked_pods = Gauge(
+            "hwcap_domain_unmasked_pods",
+            "Running pods a domain selects that carry no mask of it, by reason (NotInjected, OptedOut).",
+            ["domain", "reason"],
+            registry=r,
+        )
         self.node_source_errors = Counter(
             "hwcap_node_source_errors_total",
             "Malformed or unknown node feature data, by source and reason.",
@@ -82,6 +88,9 @@ class OperatorMetrics:
         for gauge in gauges:
             with contextlib.suppress(KeyError):
                 gauge.remove(domain)
+        for reason in ("NotInjected", "OptedOut"):
+            with contextlib.suppress(KeyError):
+                self.domain_unmasked_pods.remove(domain, reason)
 
     def exposition(self) -> bytes:
         """The text exposition format, as served on /metrics."""

@@ -98,7 +98,9 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
                        ready_flag: threading.Event | asyncio.Event | None = None) -> None:  # fmt: skip
     """Serve until ``stop_flag`` (or a signal, when run from the CLI)."""
     metrics = OperatorMetrics()
-    view = ClusterView(operator_namespace=options.namespace, on_node_issue=lambda n: _count_node_issue(metrics, n))
+    view = ClusterView(operator_namespace=options.namespace, on_node_issue=lambda n: _count_node_issue(metrics, n),
+                       never_touched=never_touched_namespaces(options.namespace, options.nfd_namespace,
+                                                              options.excluded_namespaces))  # fmt: skip
     client = api_client(options.kubeconfig)
     reconciler = Reconciler(view, client, metrics, api_event_poster(client), options.validate)
     secrets = PullSecretReader(client)

@@ -7,10 +7,11 @@ domain costs no API call. Status is a merge patch in which removed fields are ex
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client
@@ -18,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 
 from hwcap_operator import keys
 from hwcap_operator.domain import api
+from hwcap_operator.domain.impact import UnmaskedPod, with_unmasked
 from hwcap_operator.domain.policy import DomainState, MaskValidator, evaluate
 from hwcap_operator.kube.client import FIELD_MANAGER
 from hwcap_operator.kube.leader import always_leader
@@ -44,12 +46,17 @@ class Reconciler:
     #: True while this replica holds the leader Lease; a standby evaluates nothing and writes nothing (its
     #: view and webhook follow the leader's published status through the watch).
     may_write: Callable[[], bool] = always_leader
+    #: Unmasked pods already reported per domain (namespace, name, uid): each gets one Event, not one per pass.
+    reported_unmasked: dict[str, set[tuple[str, str, str]]] = field(default_factory=dict)
 
     def evaluate(self, record: DomainRecord) -> DomainState | None:
         if record.spec is None:
             return None
-        return evaluate(record.spec, self.view.candidates(record.spec), record.status, record.generation,
-                        pods=self.view.injected_pods(record.name), validate=self.validate)  # fmt: skip
+        state = evaluate(record.spec, self.view.candidates(record.spec), record.status, record.generation,
+                         pods=self.view.injected_pods(record.name), validate=self.validate)  # fmt: skip
+        unmasked = self.view.unmasked_pods(record.name)
+        impact = with_unmasked(state.status.pod_impact, unmasked)
+        return dataclasses.replace(state, status=state.status.model_copy(update={"pod_impact": impact}))
 
     async def reconcile(self, record: DomainRecord) -> bool:
         """Evaluate and publish one domain; False on an error (logged and counted: the caller backs off and
@@ -63,9 +70,12 @@ class Reconciler:
                 await asyncio.to_thread(self._publish_invalid_spec, record)
                 result = "invalid-spec"
             else:
+                served = self._served(record.name)
                 state = self.evaluate(record)
                 assert state is not None
                 await asyncio.to_thread(self._publish, record, state)
+                if not served and self._served(record.name):
+                    record.wake.set()  # its first mask: now its selectors can find escapes
         except ApiException as exc:
             result = "api-error"
             self.metrics.reconcile_errors.labels(kind=keys.KIND).inc()
@@ -90,6 +100,7 @@ class Reconciler:
             if event.node and event.node in self.view.nodes:
                 self.post_event(self.view.nodes[event.node], event.type, event.reason,
                                 f"MigrationDomain {record.name}: {event.message}")  # fmt: skip
+        self._report_unmasked(record, self.view.unmasked_pods(record.name))
         m = state.metrics
         self.metrics.domain_members.labels(domain=record.name).set(m.members)
         self.metrics.domain_excluded.labels(domain=record.name).set(m.excluded)
@@ -99,6 +110,35 @@ class Reconciler:
         for problem in self.view.refresh_webhook_domains():
             log.error("domain cannot be served by the webhook", extra={"problem": problem})
         self.sync_webhook_configuration()
+
+    def _served(self, domain: str) -> bool:
+        return any(d.name == domain for d in self.view.webhook_domains)
+
+    def _report_unmasked(self, record: DomainRecord, pods: Sequence[UnmaskedPod]) -> None:
+        """A gauge per reason; a Warning Event on each newly found pod (at most NAME_CAP per pass) and one on
+        the domain naming them: nothing unmasked is silent."""
+        for reason in ("NotInjected", "OptedOut"):
+            self.metrics.domain_unmasked_pods.labels(domain=record.name, reason=reason).set(
+                sum(1 for p in pods if p.reason == reason))  # fmt: skip
+        current = {(p.namespace, p.name, p.uid) for p in pods}
+        seen = self.reported_unmasked.get(record.name, set())
+        new = sorted((p for p in pods if (p.namespace, p.name, p.uid) not in seen), key=lambda p: (p.namespace, p.name))
+        self.reported_unmasked[record.name] = current
+        if not new:
+            return
+        why = {"NotInjected": "it was admitted without the hwcap-operator webhook (down under failurePolicy Ignore, "
+               "or created before the domain or its namespace selection)",
+               "OptedOut": f"it opted out with {keys.POD_OPT_OUT_ANNOTATION}=false"}  # fmt: skip
+        for pod in new[: api.NAME_CAP]:
+            body = {"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid}}  # fmt: skip
+            message = (f"MigrationDomain {record.name} selects this pod but it runs without the domain's mask: "
+                       f"{why[pod.reason]}; recreate it to mask it")  # fmt: skip
+            self.post_event(body, "Warning", "UnmaskedPod", message)
+        names = ", ".join(f"{p.namespace}/{p.name} ({p.reason})" for p in new[:10])
+        more = f" and {len(new) - 10} more" if len(new) > 10 else ""
+        self.post_event(record.body, "Warning", "UnmaskedPods", f"{len(new)} newly found pod(s) run without "
+                        f"this domain's mask: {names}{more}; see status.podImpact.unmasked")  # fmt: skip
 
     def sync_webhook_configuration(self) -> None:
         """One entry per served domain in the webhook configuration; failures are logged, the next reconcile

@@ -17,9 +17,10 @@ from pydantic import ValidationError
 
 from hwcap_operator import keys
 from hwcap_operator.admission.model import DomainView
+from hwcap_operator.admission.selection import is_mirror_pod, matching_domains, opted_out
 from hwcap_operator.arch import UnknownArchError, normalize_arch
 from hwcap_operator.domain import api
-from hwcap_operator.domain.impact import InjectedPod
+from hwcap_operator.domain.impact import InjectedPod, UnmaskedPod
 from hwcap_operator.domain.node_features import ARCH_LABEL, NodeFeatures, node_features
 from hwcap_operator.domain.policy import node_selector, selects
 from hwcap_operator.mask import FeatureMask, MaskParseError
@@ -78,6 +79,27 @@ class DomainRecord:
         return self.spec is not None and self.selector is not None and selects(self.spec, self.selector, arch, labels)
 
 
+@dataclass(frozen=True, slots=True)
+class BarePod:
+    """A pod without our annotations: what escape detection needs to know (no spec, no status copy)."""
+
+    uid: str
+    labels: tuple[tuple[str, str], ...]
+    opted_out: bool
+    node: str | None
+    finished: bool  # Succeeded or Failed: nothing runs, nothing to protect
+
+
+def bare_pod(body: Mapping[str, Any]) -> BarePod | None:
+    """The slim record of a pod we did not wrap; None for a mirror pod (never ours to wrap)."""
+    if is_mirror_pod(body):
+        return None
+    meta = body.get("metadata") or {}
+    phase = (body.get("status") or {}).get("phase")
+    return BarePod(str(meta.get("uid") or ""), tuple(sorted((meta.get("labels") or {}).items())), opted_out(body),
+                   (body.get("spec") or {}).get("nodeName"), phase in ("Succeeded", "Failed"))  # fmt: skip
+
+
 @dataclass
 class ClusterView:
     """Nodes, NodeFeatures, namespaces, injected pods and domains, kept current by the watches."""
@@ -87,6 +109,10 @@ class ClusterView:
     nodefeatures: dict[str, Json] = field(default_factory=dict)
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
     pods: dict[tuple[str, str], tuple[str, InjectedPod]] = field(default_factory=dict)
+    #: Pods without our annotations, by namespace then name (escape detection reads one namespace at a time).
+    bare_pods: dict[str, dict[str, BarePod]] = field(default_factory=dict)
+    #: Namespaces the webhook never touches (their pods are never escapes).
+    never_touched: frozenset[str] = frozenset({"kube-system"})
     domains: dict[str, DomainRecord] = field(default_factory=dict)
     _features: dict[str, tuple[tuple[Any, Any], NodeFeatures]] = field(default_factory=dict)
     _by_arch: dict[str | None, set[str]] = field(default_factory=dict)
@@ -203,21 +229,30 @@ class ClusterView:
         return hit
 
     # ---- namespaces and pods -------------------------------------------------------------------------
-    def update_namespace(self, body: Mapping[str, Any]) -> None:
+    def update_namespace(self, body: Mapping[str, Any]) -> set[str]:
+        """Record a namespace's labels; when they change, the domains with pods there (escapes may come or go)."""
         meta = body.get("metadata") or {}
-        self.namespaces[str(meta.get("name"))] = dict(meta.get("labels") or {})
+        name, labels = str(meta.get("name")), dict(meta.get("labels") or {})
+        previous = self.namespaces.get(name)
+        self.namespaces[name] = labels
+        if previous is None or previous == labels or name not in self.bare_pods:
+            return set()
+        return {d.name for d in self.webhook_domains}
 
     def delete_namespace(self, name: str) -> None:
         self.namespaces.pop(name, None)
 
-    def update_pod(self, body: Mapping[str, Any]) -> str | None:
-        """Track a pod the webhook injected; returns its domain (to refresh the impact report)."""
+    def update_pod(self, body: Mapping[str, Any]) -> set[str]:
+        """Track a pod; returns the domains whose impact report it changes (its domain, or for a pod we did not
+        wrap, the domains selecting it now or before)."""
         meta = body.get("metadata") or {}
         annotations = meta.get("annotations") or {}
         domain = annotations.get(keys.POD_DOMAIN_ANNOTATION)
         key = (str(meta.get("namespace")), str(meta.get("name")))
         if not domain:
-            return self.delete_pod(*key)
+            hit = self.delete_pod(*key)
+            return hit | self._update_bare(key, bare_pod(body))
+        hit = self._update_bare(key, None)
         mask: FeatureMask | None
         try:
             mask = FeatureMask.parse(str(annotations.get(keys.POD_MASK_ANNOTATION, "")))
@@ -227,11 +262,51 @@ class ClusterView:
                           (body.get("spec") or {}).get("nodeName"))  # fmt: skip
         previous = self.pods.get(key)
         self.pods[key] = (str(domain), pod)
-        return str(domain) if previous != (domain, pod) else None
+        return hit | ({str(domain)} if previous != (domain, pod) else set())
 
-    def delete_pod(self, namespace: str, name: str) -> str | None:
+    def delete_pod(self, namespace: str, name: str) -> set[str]:
         previous = self.pods.pop((namespace, name), None)
-        return previous[0] if previous else None
+        return ({previous[0]} if previous else set()) | self._update_bare((namespace, name), None)
+
+    def _update_bare(self, key: tuple[str, str], record: BarePod | None) -> set[str]:
+        namespace, name = key
+        in_namespace = self.bare_pods.get(namespace, {})
+        previous = in_namespace.get(name)
+        if previous == record:
+            return set()
+        if record is None:
+            in_namespace.pop(name, None)
+            if not in_namespace:
+                self.bare_pods.pop(namespace, None)
+        else:
+            self.bare_pods.setdefault(namespace, {})[name] = record
+        return {d for p in (previous, record) if p is not None for d in self._selecting(namespace, p)}
+
+    def _selecting(self, namespace: str, pod: BarePod) -> list[str]:
+        if namespace in self.never_touched:
+            return []
+        labels = self.namespaces.get(namespace, {})
+        return [d.name for d in matching_domains(namespace, labels, dict(pod.labels), self.webhook_domains)]
+
+    def unmasked_pods(self, domain: str) -> list[UnmaskedPod]:
+        """Running pods ``domain`` selects that carry no mask of it (never injected, or opted out).
+
+        Only a domain the webhook serves (a published mask) can have escapes; its selectors are the webhook's.
+        """
+        served = [d for d in self.webhook_domains if d.name == domain]
+        if not served:
+            return []
+        found: list[UnmaskedPod] = []
+        for namespace, pods in self.bare_pods.items():
+            if namespace in self.never_touched:
+                continue
+            labels = self.namespaces.get(namespace, {})
+            for name, pod in pods.items():
+                if pod.finished or not matching_domains(namespace, labels, dict(pod.labels), served):
+                    continue
+                found.append(UnmaskedPod(namespace, name, pod.uid, "OptedOut" if pod.opted_out else "NotInjected",
+                                         pod.node))  # fmt: skip
+        return found
 
     def injected_pods(self, domain: str) -> list[InjectedPod]:
         return [pod for d, pod in self.pods.values() if d == domain]
