@@ -378,7 +378,7 @@ def _wrap(
         return str(exc)
     mounts = container.get("volumeMounts") or []
     for mount in mounts:
-        if mount.get("mountPath", "").rstrip("/") == config.mount_path.rstrip("/"):
+        if (mount.get("mountPath") or "").rstrip("/") == config.mount_path.rstrip("/"):
             raise _Denied(f"container {name!r} already mounts {config.mount_path}, where hwcap-exec is installed")
     ops.append({"op": "add", "path": f"{path}/command", "value": new.command})
     if new.args is not None:

@@ -1,17 +1,32 @@
 """HTTP glue for the mutating webhook and the plain-HTTP health/metrics endpoints.
 
 The server only translates AdmissionReview JSON to a call of a pure decision function and back; it never
-calls the Kubernetes API on the request path (the decision reads the operator's in-memory view). A decision
-that raises is answered as a denial with the error text, so a bug never turns into a hung API server call.
+calls the Kubernetes API on the request path (the decision reads the operator's in-memory view).
+
+What a request can cost is bounded (:class:`WebhookLimits`), because every pod creation in a domain's
+namespaces waits on this server and a slow answer under ``failurePolicy: Ignore`` admits a pod unmasked:
+
+- anything that is not an AdmissionReview (not JSON, nested too deep, a charset other than UTF-8, a
+  ``request`` that is not an object or has no uid, another apiVersion/kind) is answered HTTP 400 with a
+  message; a review whose request or object is malformed is denied with a message (status code 400).
+  A decision that raises anyway is denied with the error text: a bug never becomes a hung call;
+- reviews are decided in three lanes that cannot starve each other: small ones inline on the event loop
+  (no thread hand-off; most pods), ones that need an image-registry lookup in a pool of threads (they
+  wait on the network), large ones (a pod with thousands of containers) parsed, decided and serialized
+  in one thread of their own with a short queue; past it they get HTTP 429 at once;
+- connections that idle, stall in the TLS handshake, the headers or the body are dropped after a few
+  seconds, and their number is capped: an idle TLS connection holds ~0.3 MB of buffers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import json
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +40,38 @@ from hwcap_operator.kube.metrics import OperatorMetrics
 log = logging.getLogger(__name__)
 
 MUTATE_PODS_PATH = "/mutate-pods"
+ADMISSION_API_VERSION = "admission.k8s.io/v1"
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WebhookLimits:
+    """Bounds on one review and on the connections, with why each value.
+
+    ``max_body_bytes``: the API server takes request bodies up to 3 MiB and etcd stores objects up to
+    1.5 MiB (protobuf). The review carries the pod as JSON after defaulting (fields added per container)
+    plus the request envelope, which can be larger than either, so twice the API server's limit: every
+    storable pod fits, and one request still costs a bounded amount of memory. (aiohttp's default, 1 MiB,
+    refused storable pods.)
+    ``max_patch_bytes``: a patch of more than 3 MiB adds more than 1.5 MiB of strings (argv, env) to the
+    pod: the result could not be stored, so the pod is denied with that reason instead.
+    ``heavy_body_bytes``: a review above it goes to the heavy lane (a typical pod is 3-20 KiB, one with
+    a hundred containers ~100 KiB).
+    ``idle_seconds``: a connection that sends no complete request headers for that long after it opened
+    or after its last answer is closed (aiohttp's keep-alive timer covers idle and half-sent headers).
+    ``body_seconds``: the body must arrive within that time once the headers did.
+    """
+
+    max_body_bytes: int = 6 * MiB
+    max_patch_bytes: int = 3 * MiB
+    heavy_body_bytes: int = 128 * 1024
+    heavy_workers: int = 1
+    heavy_queue: int = 3
+    blocking_workers: int = 8
+    idle_seconds: float = 10.0
+    body_seconds: float = 10.0
+    handshake_seconds: float = 5.0
+    max_connections: int = 256
 
 
 @dataclass(frozen=True)
@@ -48,56 +95,238 @@ class DecisionUnavailable(Exception):
     """The decider cannot decide yet (view not loaded): HTTP 503, so the webhook's failurePolicy applies."""
 
 
-def review_response(request: Mapping[str, Any], outcome: AdmissionOutcome) -> dict[str, Any]:
-    """Build the admission.k8s.io/v1 AdmissionReview response for ``outcome``."""
+class WouldBlock(Exception):
+    """Raised by an inline decider when the decision needs a call that may block (an image-registry lookup)."""
+
+
+@dataclass(frozen=True)
+class Decider:
+    """How a decision may run: ``inline`` on the event loop (raises :class:`WouldBlock` when it cannot
+    decide without blocking), else ``blocking`` in a worker thread."""
+
+    blocking: AdmissionDecider
+    inline: AdmissionDecider | None = None
+
+
+class BadReview(ValueError):
+    """Not an AdmissionReview this webhook can answer (HTTP 400); the message says why."""
+
+
+def parse_review(body: bytes) -> Mapping[str, Any]:
+    """The ``request`` of an admission.k8s.io/v1 AdmissionReview in ``body``; raises :class:`BadReview`."""
+    try:
+        review = json.loads(body)
+    except RecursionError:
+        raise BadReview("not an AdmissionReview: JSON nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise BadReview(f"not an AdmissionReview: not JSON ({exc})") from None
+    if not isinstance(review, dict):
+        raise BadReview(f"not an AdmissionReview: the body is a JSON {type(review).__name__}")
+    if review.get("apiVersion") != ADMISSION_API_VERSION or review.get("kind") != "AdmissionReview":
+        raise BadReview(f"expected apiVersion {ADMISSION_API_VERSION} kind AdmissionReview, got "
+                        f"{review.get('apiVersion')!r} {review.get('kind')!r}")  # fmt: skip
+    request = review.get("request")
+    if not isinstance(request, dict):
+        raise BadReview(f"not an AdmissionReview: request is {type(request).__name__}, not an object")
+    uid = request.get("uid")
+    if not isinstance(uid, str) or not uid:
+        raise BadReview("not an AdmissionReview: request.uid is missing")
+    return request
+
+
+_REQUEST_FIELDS: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+    ("kind", dict), ("resource", (dict, type(None))), ("operation", str), ("namespace", (str, type(None))),
+    ("name", (str, type(None))), ("subResource", (str, type(None))), ("dryRun", (bool, type(None))),
+    ("object", (dict, type(None))),
+)  # fmt: skip
+
+
+def request_problem(request: Mapping[str, Any]) -> str | None:
+    """Why a review's ``request`` does not follow the AdmissionRequest schema where it is read, or None."""
+    for name, types in _REQUEST_FIELDS:
+        if not isinstance(request.get(name), types):
+            return f"request.{name} is {type(request.get(name)).__name__}, not what AdmissionRequest defines"
+    if not isinstance(request["kind"].get("kind"), str):
+        return "request.kind.kind is not a string"
+    return None
+
+
+def review_response(request: Mapping[str, Any], outcome: AdmissionOutcome, patch_json: bytes | None = None
+                    ) -> dict[str, Any]:  # fmt: skip
+    """Build the admission.k8s.io/v1 AdmissionReview response for ``outcome`` (``patch_json``: its patch,
+    already serialized)."""
     response: dict[str, Any] = {"uid": request.get("uid", ""), "allowed": outcome.allowed}
     if outcome.patch:
         response["patchType"] = "JSONPatch"
-        response["patch"] = base64.b64encode(json.dumps(outcome.patch).encode()).decode()
+        encoded = patch_json if patch_json is not None else json.dumps(outcome.patch).encode()
+        response["patch"] = base64.b64encode(encoded).decode()
     if outcome.warnings:
         response["warnings"] = list(outcome.warnings)
     if not outcome.allowed:
         response["status"] = {"code": outcome.code if outcome.code != 200 else 403, "message": outcome.message}
-    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
+    return {"apiVersion": ADMISSION_API_VERSION, "kind": "AdmissionReview", "response": response}
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One HTTP answer, serialized where it was decided (the heavy lane serializes in its own thread)."""
+
+    status: int
+    body: bytes
+    result: str
+    events: tuple[tuple[dict[str, Any], str, str, str], ...] = ()
+    decided_seconds: float | None = None
+
+
+def _error_answer(status: int, message: str, result: str = "error") -> _Answer:
+    return _Answer(status, json.dumps({"error": message}).encode(), result)
+
+
+def _decide(request: Mapping[str, Any], decide: AdmissionDecider, limits: WebhookLimits) -> _Answer:
+    """Decide one parsed review and serialize the answer. Raises :class:`WouldBlock` from an inline decider."""
+    started = time.perf_counter()
+    problem = request_problem(request)
+    if problem is not None:
+        outcome = AdmissionOutcome(False, "error", message=f"hwcap-operator: malformed AdmissionReview: {problem}",
+                                   code=400)  # fmt: skip
+    else:
+        try:
+            outcome = decide(request)
+        except (WouldBlock, DecisionUnavailable):
+            raise
+        except RecursionError:
+            outcome = AdmissionOutcome(False, "error", message="hwcap-operator: the object is nested too deeply",
+                                       code=400)  # fmt: skip
+        except Exception as exc:  # a bug must answer, not hang the API server's call
+            log.exception("admission decision failed", extra={"uid": request.get("uid")})
+            outcome = AdmissionOutcome(False, "error", message=f"hwcap-operator: internal error: {exc}", code=500)
+    patch_json: bytes | None = None
+    try:
+        if outcome.patch:
+            patch_json = json.dumps(outcome.patch).encode()
+            if len(patch_json) > limits.max_patch_bytes:
+                outcome = AdmissionOutcome(False, "denied", code=400, message=(
+                    f"hwcap-operator: wrapping this pod's containers adds {len(patch_json) / MiB:.1f} MiB to it, "
+                    f"more than the API server can store (patches up to {limits.max_patch_bytes / MiB:.0f} MiB); "
+                    "split the pod or opt it out"))  # fmt: skip
+                patch_json = None
+        body = json.dumps(review_response(request, outcome, patch_json)).encode()
+    except RecursionError:
+        outcome = AdmissionOutcome(False, "error", message="hwcap-operator: the object is nested too deeply",
+                                   code=400)  # fmt: skip
+        body = json.dumps(review_response(request, outcome)).encode()
+    return _Answer(200, body, outcome.result, outcome.events, time.perf_counter() - started)
+
+
+def _parse_and_decide(body: bytes, decide: AdmissionDecider, limits: WebhookLimits) -> _Answer:
+    try:
+        request = parse_review(body)
+    except BadReview as exc:
+        return _error_answer(400, str(exc))
+    try:
+        return _decide(request, decide, limits)
+    except DecisionUnavailable as exc:
+        return _error_answer(503, f"hwcap-operator: {exc}", "unavailable")
+
+
+class _Lanes:
+    """The two thread pools next to the event loop: registry lookups, and large reviews one at a time."""
+
+    def __init__(self, limits: WebhookLimits) -> None:
+        self.blocking = concurrent.futures.ThreadPoolExecutor(limits.blocking_workers, "hwcap-admit-io")
+        self.heavy = concurrent.futures.ThreadPoolExecutor(limits.heavy_workers, "hwcap-admit-heavy")
+        self._heavy_slots = threading.BoundedSemaphore(limits.heavy_workers + limits.heavy_queue)
+
+    def take_heavy_slot(self) -> bool:
+        return self._heavy_slots.acquire(blocking=False)
+
+    def release_heavy_slot(self) -> None:
+        self._heavy_slots.release()
+
+    def close(self) -> None:
+        self.blocking.shutdown(wait=False, cancel_futures=True)
+        self.heavy.shutdown(wait=False, cancel_futures=True)
 
 
 EventSink = Callable[[dict[str, Any], str, str, str], None]
 
 
-def webhook_app(decide: AdmissionDecider, metrics: OperatorMetrics, post_event: EventSink | None = None
-                ) -> web.Application:  # fmt: skip
+def _content_type_problem(http_request: web.Request) -> str | None:
+    media = http_request.content_type
+    if media != "application/json" and not media.endswith("+json"):
+        return f"Content-Type {media!r}: an AdmissionReview is application/json"
+    charset = http_request.charset
+    if charset is not None and charset.lower().replace("-", "") != "utf8":
+        return f"Content-Type charset {charset!r}: an AdmissionReview is UTF-8 JSON"
+    return None
+
+
+def webhook_app(decide: AdmissionDecider | Decider, metrics: OperatorMetrics, post_event: EventSink | None = None,
+                *, limits: WebhookLimits | None = None) -> web.Application:  # fmt: skip
     """The TLS-served application: POST /mutate-pods.
 
-    ``decide`` runs in a worker thread: it may wait on an image registry to resolve an entrypoint, and the
-    event loop must keep serving other reviews and the operator's watches meanwhile.
+    A plain ``decide`` runs in a worker thread for every review; a :class:`Decider` with ``inline`` decides
+    small reviews on the event loop and hands only those that would block to the worker threads.
     """
+    limits = limits or WebhookLimits()
+    decider = decide if isinstance(decide, Decider) else Decider(blocking=decide)
+    lanes = _Lanes(limits)
+
+    async def read_body(http_request: web.Request) -> bytes | None:
+        try:
+            async with asyncio.timeout(limits.body_seconds):
+                return await http_request.read()
+        except TimeoutError:
+            if http_request.transport is not None:
+                http_request.transport.close()  # a stalled body: free the connection, nobody reads the answer
+            return None
+
+    async def answer(http_request: web.Request) -> _Answer:
+        problem = _content_type_problem(http_request)
+        if problem is not None:
+            return _error_answer(400, f"hwcap-operator: {problem}")
+        declared = http_request.content_length or 0
+        if declared > limits.max_body_bytes:
+            raise web.HTTPRequestEntityTooLarge(max_size=limits.max_body_bytes, actual_size=declared)
+        loop = asyncio.get_running_loop()
+        if declared > limits.heavy_body_bytes:
+            if not lanes.take_heavy_slot():
+                return _error_answer(429, "hwcap-operator: too many large pods under review at once; retry")
+            try:
+                body = await read_body(http_request)
+                if body is None:
+                    return _error_answer(408, "hwcap-operator: request body not received in time")
+                return await loop.run_in_executor(lanes.heavy, _parse_and_decide, body, decider.blocking, limits)
+            finally:
+                lanes.release_heavy_slot()
+        body = await read_body(http_request)
+        if body is None:
+            return _error_answer(408, "hwcap-operator: request body not received in time")
+        if len(body) > limits.heavy_body_bytes:  # sent without a Content-Length: decide in the heavy lane after all
+            return await loop.run_in_executor(lanes.heavy, _parse_and_decide, body, decider.blocking, limits)
+        if decider.inline is not None:
+            try:
+                return _parse_and_decide(body, decider.inline, limits)
+            except WouldBlock:
+                pass
+        return await loop.run_in_executor(lanes.blocking, _parse_and_decide, body, decider.blocking, limits)
 
     async def mutate(http_request: web.Request) -> web.Response:
-        try:
-            review = await http_request.json()
-            request = review["request"]
-        except (ValueError, KeyError, TypeError) as exc:
-            metrics.admissions.labels(result="error").inc()
-            return web.json_response({"error": f"not an AdmissionReview: {exc}"}, status=400)
-        started = time.perf_counter()
-        try:
-            outcome = await asyncio.to_thread(decide, request)
-        except DecisionUnavailable as exc:
-            metrics.admissions.labels(result="unavailable").inc()
-            return web.json_response({"error": f"hwcap-operator: {exc}"}, status=503)
-        except Exception as exc:  # a bug must answer, not hang the API server's call
-            log.exception("admission decision failed", extra={"uid": request.get("uid")})
-            outcome = AdmissionOutcome(allowed=False, result="error", message=f"hwcap-operator: internal error: {exc}",
-                                       code=500)
-        metrics.admission_duration.observe(time.perf_counter() - started)
-        metrics.admissions.labels(result=outcome.result).inc()
+        result = await answer(http_request)
+        if result.decided_seconds is not None:
+            metrics.admission_duration.observe(result.decided_seconds)
+        metrics.admissions.labels(result=result.result).inc()
         if post_event is not None:
-            for involved, event_type, reason, message in outcome.events:
+            for involved, event_type, reason, message in result.events:
                 post_event(involved, event_type, reason, message)
-        return web.json_response(review_response(request, outcome))
+        return web.Response(status=result.status, body=result.body, content_type="application/json")
 
-    app = web.Application()
+    async def close_lanes(_: web.Application) -> None:
+        lanes.close()
+
+    app = web.Application(client_max_size=limits.max_body_bytes)
     app.router.add_post(MUTATE_PODS_PATH, mutate)
+    app.on_cleanup.append(close_lanes)
     return app
 
 
@@ -110,9 +339,9 @@ def health_app(metrics: OperatorMetrics, ready: Callable[[], bool]) -> web.Appli
     async def readyz(_: web.Request) -> web.Response:
         return web.Response(text="ok\n") if ready() else web.Response(text="not ready\n", status=503)
 
-    async def prometheus(_: web.Request) -> web.Response:
-        return web.Response(body=metrics.exposition(), content_type="text/plain", charset="utf-8",
-                            headers={"X-Content-Type-Options": "nosniff"})
+    async def prometheus(request: web.Request) -> web.Response:
+        body, content_type = metrics.exposition(request.headers.get("Accept"))  # OpenMetrics when asked for
+        return web.Response(body=body, headers={"Content-Type": content_type, "X-Content-Type-Options": "nosniff"})
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)
@@ -153,9 +382,45 @@ async def reload_certificate_forever(context: ssl.SSLContext, certfile: Path, ke
             log.warning("webhook certificate not reloaded yet", extra={"certfile": str(certfile), "error": str(exc)})
 
 
-async def start_site(app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None) -> web.AppRunner:
-    """Start ``app`` on host:port and return its runner (``await runner.cleanup()`` stops it)."""
-    runner = web.AppRunner(app, access_log=None)
+class _Refused(asyncio.Protocol):
+    """Stands in for a connection over the cap: closed as soon as it is made."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.abort()  # type: ignore[attr-defined]
+
+
+class _ListeningRunner(web.AppRunner):
+    """An AppRunner that also owns the listening socket :func:`start_site` opened (for the TLS handshake
+    timeout and the connection cap, which aiohttp's TCPSite does not offer)."""
+
+    listener: asyncio.Server | None = None
+
+    async def cleanup(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+        await super().cleanup()  # closes the open connections
+        if self.listener is not None:
+            await self.listener.wait_closed()
+
+
+async def start_site(app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None,
+                     limits: WebhookLimits | None = None) -> web.AppRunner:  # fmt: skip
+    """Start ``app`` on host:port and return its runner (``await runner.cleanup()`` stops it).
+
+    Idle connections and half-sent headers are closed after ``limits.idle_seconds`` (aiohttp's keep-alive
+    timer, which runs from the connection's start and from each answer); a TLS handshake must finish in
+    ``limits.handshake_seconds``; at most ``limits.max_connections`` connections are served at once.
+    """
+    limits = limits or WebhookLimits()
+    runner = _ListeningRunner(app, access_log=None, keepalive_timeout=limits.idle_seconds)
     await runner.setup()
-    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+    server = runner.server
+    assert server is not None
+
+    def protocol() -> asyncio.BaseProtocol:
+        return _Refused() if len(server.connections) >= limits.max_connections else server()
+
+    runner.listener = await asyncio.get_running_loop().create_server(
+        protocol, host, port, ssl=ssl_context, backlog=128,
+        ssl_handshake_timeout=limits.handshake_seconds if ssl_context is not None else None)  # fmt: skip
     return runner
