@@ -27,13 +27,13 @@ from typing import Any
 from aiohttp import web
 
 from hwcap_dev.devcluster.pki import CertificateAuthority
+from hwcap_dev.paths import PROFILES_DIR
 from hwcap_operator.admission import DomainView, LabelSelector, MutationConfig, NoResolver
 from hwcap_operator.features.cpuinfo import parse_cpuinfo
 from hwcap_operator.kube import http_server
 from hwcap_operator.kube.metrics import OperatorMetrics
 from hwcap_operator.kube.view import ClusterView
 from hwcap_operator.kube.webhook import make_decider
-from tests.support.profiles import read_profile
 
 DOMAIN_NAMESPACE = "shop"
 OTHER_NAMESPACE = "plain"
@@ -44,7 +44,7 @@ CONFIG = MutationConfig(operator_namespace="hwcap-system", init_image="registry.
 
 def arm64_domain() -> DomainView:
     """A Ready arm64 domain over Graviton2/3/4: the common mask of the real dumps, selecting namespace shop."""
-    masks = [parse_cpuinfo(read_profile(name), source=name).mask for name in ARM64_DUMPS]
+    masks = [parse_cpuinfo((PROFILES_DIR / name).read_text(), source=name).mask for name in ARM64_DUMPS]
     common = masks[0]
     for mask in masks[1:]:
         common = common & mask
