@@ -7,10 +7,15 @@ the exposition free of unrelated default collectors unless the caller adds them.
 from __future__ import annotations
 
 import contextlib
+import platform
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import generate_latest
+from prometheus_client.exposition import choose_encoder
+
+from hwcap_operator.domain import api
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -41,6 +46,15 @@ class OperatorMetrics:
         )
         self.domain_excluded = Gauge(
             "hwcap_domain_excluded_nodes", "Candidate nodes excluded from a MigrationDomain.", ["domain"], registry=r
+        )
+        self.domain_ready = Gauge(
+            "hwcap_domain_ready", "1 while a domain's Ready condition is True, else 0.", ["domain"], registry=r
+        )
+        self.domain_mask_refused = Gauge(
+            "hwcap_domain_mask_refused",
+            "1 while a domain's computed mask is refused (MaskValid False: hides a security feature, or invalid).",
+            ["domain"],
+            registry=r,
         )
         self.domain_mask_features = Gauge(
             "hwcap_domain_mask_features", "Features (set bits) advertised by a domain's mask.", ["domain"], registry=r
@@ -82,9 +96,26 @@ class OperatorMetrics:
             registry=r,
         )
 
+        self.build_info = Gauge(
+            "hwcap_build_info",
+            "Always 1; the labels say which operator version runs (join on it in queries).",
+            ["version", "python_version"],
+            registry=r,
+        )
+        self.build_info.labels(version=_version(), python_version=platform.python_version()).set(1)
+
+    def publish_conditions(self, domain: str, conditions: Sequence[api.Condition]) -> None:
+        """The domain's Ready and mask-refused gauges from the conditions just computed for its status."""
+        status = {c.type: c for c in conditions}
+        ready, valid = status.get("Ready"), status.get("MaskValid")
+        self.domain_ready.labels(domain=domain).set(1 if ready is not None and ready.status == "True" else 0)
+        refused = valid is not None and valid.status == "False"
+        self.domain_mask_refused.labels(domain=domain).set(1 if refused else 0)
+
     def forget_domain(self, domain: str) -> None:
         """Drop a deleted domain's series so dashboards do not show ghosts."""
-        gauges = (self.domain_members, self.domain_excluded, self.domain_mask_features, self.domain_stale_pods)
+        gauges = (self.domain_members, self.domain_excluded, self.domain_mask_features, self.domain_stale_pods,
+                  self.domain_ready, self.domain_mask_refused)  # fmt: skip
         for gauge in gauges:
             with contextlib.suppress(KeyError):
                 gauge.remove(domain)
@@ -92,6 +123,15 @@ class OperatorMetrics:
             with contextlib.suppress(KeyError):
                 self.domain_unmasked_pods.remove(domain, reason)
 
-    def exposition(self) -> bytes:
-        """The text exposition format, as served on /metrics."""
-        return generate_latest(self.registry)
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The body and Content-Type for a scrape: OpenMetrics when ``accept`` (the Accept header) asks for it,
+        else the Prometheus text format (prometheus_client negotiates, as its own HTTP handler does)."""
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.registry), content_type
+
+
+def _version() -> str:
+    try:
+        return metadata.version("hwcap-operator")
+    except metadata.PackageNotFoundError:
+        return "unknown"

@@ -106,6 +106,7 @@ class Reconciler:
         self.metrics.domain_excluded.labels(domain=record.name).set(m.excluded)
         self.metrics.domain_mask_features.labels(domain=record.name).set(m.mask_features)
         self.metrics.domain_stale_pods.labels(domain=record.name).set(m.stale_pods)
+        self.metrics.publish_conditions(record.name, state.status.conditions)
         record.status = state.status
         for problem in self.view.refresh_webhook_domains():
             log.error("domain cannot be served by the webhook", extra={"problem": problem})
@@ -153,6 +154,7 @@ class Reconciler:
 
     def _publish_invalid_spec(self, record: DomainRecord) -> None:
         message = f"the spec cannot be used: {record.spec_error}"
+        self.metrics.domain_ready.labels(domain=record.name).set(0)
         self.post_event(record.body, "Warning", "InvalidSpec", message)
         log.error("invalid MigrationDomain spec", extra={"domain": record.name, "error": record.spec_error})
         self.view.refresh_webhook_domains()
