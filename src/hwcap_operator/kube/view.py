@@ -116,6 +116,10 @@ class ClusterView:
     domains: dict[str, DomainRecord] = field(default_factory=dict)
     _features: dict[str, tuple[tuple[Any, Any], NodeFeatures]] = field(default_factory=dict)
     _by_arch: dict[str | None, set[str]] = field(default_factory=dict)
+    #: Per domain, the nodes its selector matches and the nodes carrying its member label: kept current as
+    #: node events arrive, so a reconcile reads its ~50 candidates instead of scanning every node of its arch.
+    _selected: dict[str, set[str]] = field(default_factory=dict)
+    _labelled: dict[str, set[str]] = field(default_factory=dict)
     #: What the webhook reads: replaced whole (never mutated), so a worker thread can read it safely.
     webhook_domains: tuple[DomainView, ...] = ()
     #: Called once per (re)parse of a node whose feature data has errors or unknown names (metrics, logs).
@@ -143,8 +147,10 @@ class ClusterView:
         old_labels = old["metadata"]["labels"] if old else None
         self._unindex_arch(name)
         self.nodes[name] = slim
-        self._by_arch.setdefault(self._arch(slim), set()).add(name)
-        return self._affected(name, slim["metadata"]["labels"], self._arch(slim), old_labels)
+        arch, labels = self._arch(slim), slim["metadata"]["labels"]
+        self._by_arch.setdefault(arch, set()).add(name)
+        self._index_membership(name, arch, labels, old_labels or {})
+        return self._affected(name, labels, arch, old_labels)
 
     def delete_node(self, name: str) -> set[str]:
         old = self.nodes.get(name)
@@ -154,6 +160,7 @@ class ClusterView:
         del self.nodes[name]
         self._features.pop(name, None)
         self._unindex_arch(name)
+        self._index_membership(name, None, {}, old["metadata"]["labels"])
         return hit
 
     def update_nodefeature(self, body: Mapping[str, Any]) -> set[str]:
@@ -184,14 +191,36 @@ class ClusterView:
         return parsed
 
     def candidates(self, spec: api.MigrationDomainSpec) -> list[NodeFeatures]:
-        """Nodes of the domain's arch, plus nodes whose arch is unreadable (the policy reports them)."""
-        names = self._by_arch.get(spec.arch, set()) | self._by_arch.get(None, set())
-        return [self.node_features(n) for n in sorted(names)]
+        """The nodes a recorded domain with this very spec selects (its index), else every node of the spec's
+        arch; plus nodes whose arch is unreadable (the policy reports them)."""
+        owner = next((name for name, record in self.domains.items() if record.spec is spec), None)
+        selected = self._selected.get(owner, set()) if owner is not None else self._by_arch.get(spec.arch, set())
+        return [self.node_features(n) for n in sorted(selected | self._by_arch.get(None, set()))]
 
     def labelled_members(self, domain: str) -> set[str]:
         """Nodes that currently carry the domain's member label."""
-        key = _member_label(domain)
-        return {n for n, body in self.nodes.items() if key in body["metadata"]["labels"]}
+        return set(self._labelled.get(domain, ()))
+
+    def _index_membership(self, name: str, arch: str | None, labels: Mapping[str, str],
+                          old_labels: Mapping[str, str]) -> None:  # fmt: skip
+        """Keep the per-domain selected/labelled sets current for one node (``arch`` None: deleted)."""
+        for domain, record in self.domains.items():
+            if arch is not None and record.selects(arch, labels):
+                self._selected.setdefault(domain, set()).add(name)
+            else:
+                self._selected.get(domain, set()).discard(name)
+        prefix = keys.DOMAIN_MEMBER_LABEL_PREFIX
+        for key in old_labels.keys() - labels.keys():
+            if key.startswith(prefix):
+                self._labelled.get(key[len(prefix) :], set()).discard(name)
+        for key in labels.keys() - old_labels.keys():
+            if key.startswith(prefix):
+                self._labelled.setdefault(key[len(prefix) :], set()).add(name)
+
+    def _select_all(self, record: DomainRecord) -> None:
+        """Recompute one domain's selected nodes (its spec changed, or it is new)."""
+        self._selected[record.name] = {n for n, body in self.nodes.items()
+                                       if record.selects(self._arch(body), body["metadata"]["labels"])}  # fmt: skip
 
     def _arch(self, slim: Mapping[str, Any]) -> str | None:
         raw = slim["metadata"]["labels"].get(ARCH_LABEL) or slim["status"]["nodeInfo"].get("architecture")
@@ -339,8 +368,12 @@ class ClusterView:
         if record is None:
             record = DomainRecord(name, slim, spec, error, int(meta.get("generation") or 0), status, selector=selector)
             self.domains[name] = record
+            self._select_all(record)
         else:
+            reselect = record.spec != spec or record.selector is None or selector is None
             record.body, record.spec, record.spec_error, record.selector = slim, spec, error, selector
+            if reselect:  # a status-only event (each of our own patches) costs no scan of the nodes
+                self._select_all(record)
             record.generation = int(meta.get("generation") or 0)
             if status is not None:
                 record.status = status
@@ -348,6 +381,7 @@ class ClusterView:
 
     def remove_domain(self, name: str) -> None:
         self.domains.pop(name, None)
+        self._selected.pop(name, None)
         self.refresh_webhook_domains()
 
     def wake(self, names: Iterable[str]) -> None:
