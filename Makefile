@@ -68,9 +68,10 @@ conformance: system-packages venv
 bench: venv
 	$(BIN)/python bench/bench_scale.py
 
-## Fast pure-logic tests only.
+## The fast lane: every test that needs no built binary (control plane, helm, hwcap-exec, a compiler), no qemu
+## and no root; minutes, not the half hour of `make test`.
 unit: venv
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest -m "not e2e and not kernel and not needs_binaries and not needs_root"
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

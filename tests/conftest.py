@@ -3,7 +3,9 @@
 The control plane is the project's own (etcd + kube-apiserver + kube-scheduler built from Go modules by
 ``hwcap_dev.devcluster``; the first session builds them, later ones reuse the cache), or an existing
 cluster with ``USE_EXISTING_CLUSTER=true`` + ``KUBECONFIG``. Tests never skip for missing binaries.
-Everything under ``tests/e2e`` is marked ``e2e`` automatically.
+Markers are applied here where a whole directory or a fixture decides them: everything under ``tests/e2e`` is
+``e2e``; a test that needs the pinned binaries (control plane, helm: the ``devcluster_binaries`` fixture, directly
+or through ``control_plane``, ``kubectl``, ``render`` ...) is ``needs_binaries``. ``make unit`` deselects both.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from hwcap_dev.devcluster.testing import (
     namespace_name,
     use_existing_cluster,
 )
+from tests.support.profiles import PROFILES_DIR
+from tests.support.waits import wait_for
 
 TESTS_DIR = Path(__file__).parent
-PROFILES_DIR = TESTS_DIR / "data" / "profiles"
 _TIMINGS: list[str] = []
 
 
@@ -41,6 +44,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if e2e_dir in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
+        if "devcluster_binaries" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.needs_binaries)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -201,10 +206,9 @@ def _ensure_nodefeature_crd(api_client: client.ApiClient) -> None:
     except client.ApiException as err:
         if err.status != 409:
             raise
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def established() -> bool:
         got = ext.read_custom_resource_definition(crd["metadata"]["name"])
-        if any(c.type == "Established" and c.status == "True" for c in (got.status.conditions or [])):
-            return
-        time.sleep(0.2)
-    raise AssertionError("NodeFeature CRD not Established within 30s")
+        return any(c.type == "Established" and c.status == "True" for c in (got.status.conditions or []))
+
+    wait_for("the NodeFeature CRD to be Established", established, timeout=30, interval=0.2)

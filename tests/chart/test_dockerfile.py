@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from chartlib import REPO_ROOT, Render
 from dockerfile_parse import DockerfileParser
 
@@ -250,6 +251,7 @@ def _is_static_elf(path: Path) -> bool:
 
 
 def test_builder_build_step_produces_a_static_hwcap_exec_and_the_package_wheel(tmp_path: Path) -> None:
+@pytest.mark.needs_binaries  # runs the build step: make, a C compiler, pip wheel
     builder = _stage("builder")
     (workdir,) = builder.all("WORKDIR")
     src = tmp_path / "root" / workdir.value.lstrip("/")

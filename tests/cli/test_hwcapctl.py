@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-PROFILES = Path(__file__).resolve().parents[1] / "data" / "profiles"
+from tests.support.profiles import PROFILES_DIR, raw_feature_words
+
 ARM64_DUMPS = [
     "arm64-aws-graviton2-neoverse-n1.txt",
     "arm64-aws-graviton3-neoverse-v1.txt",
@@ -28,14 +29,11 @@ def hwcapctl(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
 
 def features_line(name: str) -> set[str]:
     """The dump's own words, read with nothing but str.split: the independent expectation."""
-    for line in (PROFILES / name).read_text().splitlines():
-        if line.startswith("Features"):
-            return set(line.split(":", 1)[1].split())
-    raise AssertionError(f"{name} has no Features line")
+    return raw_feature_words(name)
 
 
 def test_baseline_of_arm64_generations_is_exactly_their_common_features() -> None:
-    result = hwcapctl("baseline", *(str(PROFILES / d) for d in ARM64_DUMPS), "-o", "json")
+    result = hwcapctl("baseline", *(str(PROFILES_DIR / d) for d in ARM64_DUMPS), "-o", "json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     expected = set.intersection(*(features_line(d) for d in ARM64_DUMPS))
@@ -47,14 +45,14 @@ def test_baseline_of_arm64_generations_is_exactly_their_common_features() -> Non
 
 
 def test_baseline_table_names_the_mask_and_what_each_input_dropped() -> None:
-    result = hwcapctl("baseline", str(PROFILES / ARM64_DUMPS[0]), str(PROFILES / ARM64_DUMPS[1]))
+    result = hwcapctl("baseline", str(PROFILES_DIR / ARM64_DUMPS[0]), str(PROFILES_DIR / ARM64_DUMPS[1]))
     assert result.returncode == 0, result.stderr
     assert "MASK-ID" in result.stdout and "sve" in result.stdout
 
 
 def test_check_tells_why_a_graviton3_process_cannot_move_to_a_graviton2() -> None:
-    g3 = str(PROFILES / "arm64-aws-graviton3-neoverse-v1.txt")
-    g2 = str(PROFILES / "arm64-aws-graviton2-neoverse-n1.txt")
+    g3 = str(PROFILES_DIR / "arm64-aws-graviton3-neoverse-v1.txt")
+    g2 = str(PROFILES_DIR / "arm64-aws-graviton2-neoverse-n1.txt")
     moved = hwcapctl("check", "--mask", g3, "--node", g2, "-o", "json")
     assert moved.returncode == 1
     doc = json.loads(moved.stdout)
@@ -64,16 +62,16 @@ def test_check_tells_why_a_graviton3_process_cannot_move_to_a_graviton2() -> Non
 
 
 def test_check_accepts_the_json_that_baseline_prints(tmp_path: Path) -> None:
-    base = hwcapctl("baseline", *(str(PROFILES / d) for d in ARM64_DUMPS[:2]), "-o", "json")
+    base = hwcapctl("baseline", *(str(PROFILES_DIR / d) for d in ARM64_DUMPS[:2]), "-o", "json")
     saved = tmp_path / "baseline.json"
     saved.write_text(base.stdout)
     for dump in ARM64_DUMPS[:2]:
-        assert hwcapctl("check", "--mask", str(saved), "--node", str(PROFILES / dump)).returncode == 0
+        assert hwcapctl("check", "--mask", str(saved), "--node", str(PROFILES_DIR / dump)).returncode == 0
 
 
 def simulate(kernel: str) -> dict:
-    g2 = PROFILES / "arm64-aws-graviton2-neoverse-n1.txt"
-    g3 = PROFILES / "arm64-aws-graviton3-neoverse-v1.txt"
+    g2 = PROFILES_DIR / "arm64-aws-graviton2-neoverse-n1.txt"
+    g3 = PROFILES_DIR / "arm64-aws-graviton3-neoverse-v1.txt"
     result = hwcapctl("simulate", "--mask", str(g2), "--node", str(g3), "--kernel", kernel, "-o", "json")
     assert result.returncode in (0, 1), result.stderr
     return json.loads(result.stdout)
@@ -149,8 +147,8 @@ def _write(tmp_path: Path, name: str, content: str | bytes) -> str:
 )
 def test_bad_input_exits_2_and_names_it(tmp_path: Path, case: str, args: list[str], named: str) -> None:
     files = {
-        "g2": str(PROFILES / "arm64-aws-graviton2-neoverse-n1.txt"),
-        "zen2": str(PROFILES / "x86_64-amd-zen2-rome-epyc7742.txt"),
+        "g2": str(PROFILES_DIR / "arm64-aws-graviton2-neoverse-n1.txt"),
+        "zen2": str(PROFILES_DIR / "x86_64-amd-zen2-rome-epyc7742.txt"),
         "bad_label": _write(tmp_path, "labels.txt", "kubernetes.io/arch=arm64\n"
                             "feature.node.kubernetes.io/cpu-cpuid.ASIMD=maybe\n"),
         "bad_label_name": _write(tmp_path, "labels2.txt", "kubernetes.io/arch=arm64\n"

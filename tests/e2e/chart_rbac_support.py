@@ -159,7 +159,7 @@ def agent_pod(name: str, service_account: str, node: str, image: str) -> dict[st
 def pull_secret(name: str, registry: str) -> dict[str, Any]:
     """A ``kubernetes.io/dockerconfigjson`` Secret with the test registry's credentials (what ``kubectl create
     secret docker-registry`` makes)."""
-    from tests.unit.registry_support import PASSWORD, USER
+    from tests.support.registry import PASSWORD, USER
 
     config = {"auths": {registry: {"username": USER, "password": PASSWORD}}}
     return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": "kubernetes.io/dockerconfigjson",

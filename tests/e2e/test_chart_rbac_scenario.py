@@ -55,7 +55,6 @@ from tests.e2e.chart_rbac_support import (
     run_agent_once,
     service_account_user,
 )
-from tests.e2e.operator_harness import INIT_IMAGE, Domains, OperatorProcess, free_port, running_operator, wait_for
 from tests.e2e.webhook_support import (
     TEST_LABEL,
     WebhookTLS,
@@ -72,9 +71,11 @@ from tests.e2e.webhook_support import (
     runs,
     wait_until_injected,
     webhook_configuration,
-    webhook_tls,
 )
-from tests.unit.registry_support import Registry, run_registry
+from tests.support.domains import Domains
+from tests.support.operator import INIT_IMAGE, OperatorProcess, OperatorStarter
+from tests.support.registry import Registry, run_registry
+from tests.support.waits import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "charts" / "hwcap-operator"
@@ -196,11 +197,6 @@ def release(helm: ToolRunner, kubectl: ToolRunner, core_v1: Api) -> Release:
 
 
 @pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> WebhookTLS:
-    return webhook_tls(tmp_path_factory.mktemp("webhook-tls"))
-
-
-@pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """A private registry (basic auth) on loopback: pulls need the pod's pull secret."""
     with run_registry(tmp_path_factory.mktemp("registry"), "basic") as reg:
@@ -215,18 +211,11 @@ def operator_kubeconfig(release: Release, control_plane: ClusterAccess, core_v1:
 
 @pytest.fixture
 def operator(release: Release, operator_kubeconfig: Path, tls: WebhookTLS, registry: Registry,
-             tmp_path: Path) -> Iterator[OperatorProcess]:  # fmt: skip
+             start_operator: OperatorStarter) -> OperatorProcess:  # fmt: skip
     """``hwcap-operator run`` with the chart's own options, authenticated only by the operator SA's token. One
     option more: the test registry speaks plain HTTP on loopback (a real one would serve TLS)."""
     extra = [*chart_operator_args(release.manifest, release.namespace), "--insecure-registries", registry.host]
-    with running_operator(operator_kubeconfig, tmp_path, namespace=release.namespace,
-                          webhook=(free_port(), tls.cert, tls.key), extra=extra) as op:  # fmt: skip
-        yield op
-
-
-@pytest.fixture
-def domains(api_client: client.ApiClient) -> Domains:
-    return Domains(api_client)
+    return start_operator(operator_kubeconfig, tls=tls, namespace=release.namespace, extra=extra)
 
 
 def run_agent_for(node: str, release: Release, control_plane: ClusterAccess,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ import yaml
 from kubernetes import client
 
 from hwcap_dev.devcluster.testing import ToolRunner
+from tests.support.waits import wait_for
 
 GROUP = "proof.e2e.hwcap.dev"
 CRD = {
@@ -55,12 +55,11 @@ def gadget_crd(kubectl: ToolRunner) -> Iterator[None]:
 
 def _wait_served(kubectl: ToolRunner) -> None:
     """Established is set before discovery serves the kind; kubectl needs discovery."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if kubectl("api-resources", f"--api-group={GROUP}", "-o", "name", check=False).stdout.strip():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{GROUP} not in discovery within 60s")
+
+    def served() -> str:
+        return str(kubectl("api-resources", f"--api-group={GROUP}", "-o", "name", check=False).stdout.strip())
+
+    wait_for(f"{GROUP} in discovery", served, timeout=60, interval=0.5)
 
 
 def _gadget(name: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -4,13 +4,13 @@ neither dump has stays unschedulable."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 
 from hwcap_operator.keys import NFD_CPUID_LABEL_PREFIX
+from tests.support.waits import wait_for
 
 GRAVITON2 = "arm64-aws-graviton2-neoverse-n1"
 GRAVITON3 = "arm64-aws-graviton3-neoverse-v1"
@@ -47,13 +47,12 @@ def _pod(name: str, feature: str, owner: str) -> dict[str, Any]:
 
 
 def _wait_for(core_v1: client.CoreV1Api, namespace: str, name: str, done: Any, what: str) -> client.V1Pod:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def reached() -> client.V1Pod | None:
         pod = core_v1.read_namespaced_pod(name, namespace)
-        if done(pod):
-            return pod
-        time.sleep(0.3)
-    raise AssertionError(f"pod {namespace}/{name}: {what} not reached within 60s: {pod.status}")
+        return pod if done(pod) else None
+
+    pod: client.V1Pod = wait_for(f"pod {namespace}/{name}: {what}", reached, timeout=60, interval=0.3)
+    return pod
 
 
 def test_scheduler_binds_by_node_affinity(

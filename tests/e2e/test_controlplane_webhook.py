@@ -8,7 +8,6 @@ import base64
 import json
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from aiohttp import web
 from kubernetes import client
 
 from hwcap_dev.devcluster.pki import CertificateAuthority
+from tests.support.waits import wait_for
 
 SEEN_LABEL = "webhook.e2e.hwcap.dev/seen"
 
@@ -112,16 +112,17 @@ def test_apiserver_calls_mutating_webhook_over_tls(
     })
     try:
         # the apiserver picks up new webhook configurations asynchronously: create until one is mutated
-        deadline = time.monotonic() + 60
         attempt = 0
         stored = None
-        while time.monotonic() < deadline:
+
+        def mutated() -> bool:
+            nonlocal attempt, stored
             attempt += 1
             body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name=f"cm-{attempt}"), data={"k": "v"})
             stored = core_v1.create_namespaced_config_map(namespace, body)
-            if (stored.metadata.labels or {}).get(SEEN_LABEL) == "true":
-                break
-            time.sleep(0.3)
+            return (stored.metadata.labels or {}).get(SEEN_LABEL) == "true"
+
+        wait_for("a ConfigMap mutated by the webhook", mutated, timeout=60, interval=0.3)
         assert stored is not None and (stored.metadata.labels or {}).get(SEEN_LABEL) == "true"
         names = [r["name"] for r in server.requests]
         assert f"cm-{attempt}" in names

@@ -21,14 +21,16 @@ from typing import Any
 
 import pytest
 
+from hwcap_dev import paths
 from hwcap_dev.devcluster.assets import Binaries
 from hwcap_dev.devcluster.testing import ToolRunner
 from hwcap_operator import keys
 from hwcap_operator.agent.report import format_words
 from hwcap_operator.auxv import parse_auxv
+from tests.support.profiles import raw_feature_words
 
-REPO = Path(__file__).resolve().parents[2]
-SHIM = REPO / "operator" / "shim" / "build" / "hwcap-exec"
+REPO = paths.REPO_ROOT
+SHIM = paths.SHIM_SOURCE_DIR / "build" / "hwcap-exec"  # the binary the demo's agent probes with, when built
 DOMAIN = "arm64-general"
 POOL = "example.com/pool"
 NFD = keys.NFD_CPUID_LABEL_PREFIX
@@ -95,10 +97,7 @@ def nfd_features(node: dict[str, Any]) -> set[str]:
 
 def dump_features(profile: str) -> set[str]:
     """The feature tokens of a dump's ``Features`` (cpuinfo) or ``Flags`` (lscpu) line."""
-    text = (REPO / "tests" / "data" / "profiles" / f"{profile}.txt").read_text()
-    match = re.search(r"^(?:Features|Flags)\s*:\s*(.*)$", text, re.MULTILINE)
-    assert match, profile
-    return set(match.group(1).split())
+    return raw_feature_words(f"{profile}.txt")
 
 
 def test_up_succeeds_and_prints_how_to_use_and_stop_it(demo: DemoRun) -> None:

@@ -18,28 +18,19 @@ import pytest
 from kubernetes import client
 
 from hwcap_operator import keys
-from tests.e2e.operator_harness import CRD_FILE, Domains, OperatorProcess, domain_manifest, running_operator, wait_for
+from tests.support.domains import Domains, domain_manifest
+from tests.support.operator import OperatorProcess, OperatorStarter
+from tests.support.waits import wait_for
 
 NFD_PREFIX = keys.NFD_CPUID_LABEL_PREFIX
 G2, G3, G4 = "arm64-aws-graviton2-neoverse-n1", "arm64-aws-graviton3-neoverse-v1", "arm64-aws-graviton4-neoverse-v2"
 RPI4 = "arm64-cortex-a72-raspberrypi4"
 
 
-@pytest.fixture(scope="module")
-def crd(kubectl: Any) -> None:
-    kubectl("apply", "-f", str(CRD_FILE))
-    kubectl("wait", "--for=condition=Established", "crd/migrationdomains.hwcap.dev", "--timeout=30s")
-
-
 @pytest.fixture
-def domains(api_client: client.ApiClient) -> Domains:
-    return Domains(api_client)
-
-
-@pytest.fixture
-def operator(crd: None, control_plane: Any, tmp_path: Path) -> Iterator[OperatorProcess]:
-    with running_operator(control_plane.kubeconfig, tmp_path) as op:
-        yield op
+def operator(crd: None, start_operator: OperatorStarter) -> OperatorProcess:
+    """An operator of this test's own, without the webhook: some tests stop and restart it."""
+    return start_operator()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import yaml
 from hwcap_dev.devcluster.testing import ToolRunner
 from hwcap_operator import keys
 from hwcap_operator.domain.api import MigrationDomain
-from tests.e2e.operator_harness import CRD_FILE
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FILES = sorted(EXAMPLES.glob("*.yaml"))
@@ -26,12 +25,6 @@ FILES = sorted(EXAMPLES.glob("*.yaml"))
 
 def documents(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-
-
-@pytest.fixture(scope="module")
-def crd(kubectl: ToolRunner) -> None:
-    kubectl("apply", "-f", str(CRD_FILE))
-    kubectl("wait", "--for=condition=Established", "crd/migrationdomains.hwcap.dev", "--timeout=60s")
 
 
 def missing_or_changed(expected: Any, stored: Any, path: str = "") -> list[str]:

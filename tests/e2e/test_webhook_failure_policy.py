@@ -7,23 +7,19 @@ case first proves the webhook injects while the operator is up, and after a rest
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 
-from hwcap_dev.devcluster.testing import ClusterAccess
 from hwcap_operator import keys
-from tests.e2e.operator_harness import Domains, OperatorProcess, free_port, running_operator, wait_for
 from tests.e2e.webhook_support import (
     TEST_LABEL,
     WEBHOOK_NAME,
     WebhookTLS,
     delete_domain,
     domain_manifest,
-    install_crd,
     installed_webhook,
     kubectl_create,
     label_namespace,
@@ -34,20 +30,18 @@ from tests.e2e.webhook_support import (
     webhook_configuration,
     webhook_tls,
 )
+from tests.support.domains import Domains
+from tests.support.operator import OperatorProcess, OperatorStarter
+from tests.support.waits import wait_for
 
 G3 = "arm64-aws-graviton3-neoverse-v1"
 Json = dict[str, Any]
 
 
 @pytest.fixture
-def operator(kubectl: Any, control_plane: ClusterAccess,
-             tmp_path: Path) -> Iterator[tuple[OperatorProcess, WebhookTLS]]:  # fmt: skip
-    if not control_plane.local:
-        pytest.fail("the webhook tests need the local control plane: a remote apiserver cannot reach 127.0.0.1")
-    install_crd(kubectl)
-    tls = webhook_tls(tmp_path / "tls")
-    with running_operator(control_plane.kubeconfig, tmp_path, webhook=(free_port(), tls.cert, tls.key)) as op:
-        yield op, tls
+def operator(crd: None, tls: WebhookTLS, start_operator: OperatorStarter) -> tuple[OperatorProcess, WebhookTLS]:
+    """A webhook-serving operator of this test's own: the tests stop it."""
+    return start_operator(tls=tls), tls
 
 
 def pod(name: str) -> Json:

@@ -21,17 +21,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from hwcap_dev.devcluster.testing import ClusterAccess, namespace_name
+from hwcap_dev.devcluster.testing import namespace_name
 from hwcap_dev.shim import shim_path
 from hwcap_operator import keys
-from tests.e2e.operator_harness import (
-    INIT_IMAGE,
-    Domains,
-    OperatorProcess,
-    free_port,
-    running_operator,
-    wait_for,
-)
 from tests.e2e.webhook_support import (
     TEST_LABEL,
     WebhookTLS,
@@ -42,7 +34,6 @@ from tests.e2e.webhook_support import (
     dry_run_create,
     env_of,
     expected_wrapper,
-    install_crd,
     install_step,
     installed_shim,
     installed_webhook,
@@ -59,36 +50,13 @@ from tests.e2e.webhook_support import (
     strip_server_fields,
     wait_until_injected,
     webhook_configuration,
-    webhook_tls,
 )
+from tests.support.domains import Domains
+from tests.support.operator import INIT_IMAGE, OperatorProcess
+from tests.support.waits import wait_for
 
 G3 = "arm64-aws-graviton3-neoverse-v1"
 Json = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def crd(kubectl: Any) -> None:
-    install_crd(kubectl)
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> WebhookTLS:
-    return webhook_tls(tmp_path_factory.mktemp("webhook-tls"))
-
-
-@pytest.fixture(scope="module")
-def operator(crd: None, control_plane: ClusterAccess, tls: WebhookTLS,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:  # fmt: skip
-    if not control_plane.local:
-        pytest.fail("the webhook tests need the local control plane: a remote apiserver cannot reach 127.0.0.1")
-    with running_operator(control_plane.kubeconfig, tmp_path_factory.mktemp("operator"),
-                          webhook=(free_port(), tls.cert, tls.key)) as op:  # fmt: skip
-        yield op
-
-
-@pytest.fixture
-def domains(api_client: client.ApiClient) -> Domains:
-    return Domains(api_client)
 
 
 DomainMaker = Callable[..., Json]

@@ -31,14 +31,12 @@ from hwcap_operator import keys
 from hwcap_operator.admission.selection import never_touched_namespaces
 from hwcap_operator.admission.webhook_entries import plan_sync
 from hwcap_operator.domain import api
-from tests.e2e.operator_harness import Domains, OperatorProcess, free_port, running_operator, wait_for
 from tests.e2e.webhook_support import (
     TEST_LABEL,
     WebhookTLS,
     admissions,
     delete_domain,
     domain_manifest,
-    install_crd,
     installed_webhook,
     kubectl_create,
     label_namespace,
@@ -47,8 +45,11 @@ from tests.e2e.webhook_support import (
     strip_server_fields,
     wait_until_injected,
     webhook_configuration,
-    webhook_tls,
 )
+from tests.support.domains import Domains
+from tests.support.operator import OperatorProcess, running_operator
+from tests.support.ports import free_port
+from tests.support.waits import wait_for
 
 G3 = "arm64-aws-graviton3-neoverse-v1"
 OPERATOR_NAMESPACE = "hwcap-system"  # OperatorProcess's default --namespace
@@ -101,14 +102,7 @@ def other_namespace(core_v1: client.CoreV1Api, namespace: str) -> Iterator[str]:
             core_v1.delete_namespace(name)
 
 
-@pytest.fixture
-def tls(tmp_path: Path, control_plane: ClusterAccess, kubectl: Any) -> WebhookTLS:
-    if not control_plane.local:
-        pytest.fail("the webhook tests need the local control plane: a remote apiserver cannot reach 127.0.0.1")
-    install_crd(kubectl)
-    return webhook_tls(tmp_path / "tls")
-
-
+@pytest.mark.usefixtures("crd", "local_control_plane")
 def test_webhook_configuration_follows_the_domains(
     tls: WebhookTLS, kubectl: Any, api_client: client.ApiClient, core_v1: client.CoreV1Api, node_factory: Any,
     namespace: str, other_namespace: str, control_plane: ClusterAccess, tmp_path: Path,

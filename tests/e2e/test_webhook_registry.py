@@ -16,9 +16,7 @@ import pytest
 import requests
 from kubernetes import client
 
-from hwcap_dev.devcluster.testing import ClusterAccess
 from hwcap_operator import keys
-from tests.e2e.operator_harness import Domains, OperatorProcess, free_port, running_operator, wait_for
 from tests.e2e.webhook_support import (
     TEST_LABEL,
     WebhookTLS,
@@ -27,7 +25,6 @@ from tests.e2e.webhook_support import (
     domain_manifest,
     dry_run_create,
     expected_wrapper,
-    install_crd,
     installed_shim,
     installed_webhook,
     kubectl_create,
@@ -38,9 +35,11 @@ from tests.e2e.webhook_support import (
     runs,
     wait_until_injected,
     webhook_configuration,
-    webhook_tls,
 )
+from tests.support.domains import Domains
+from tests.support.operator import OperatorProcess
 from tests.support.registry import Registry, run_registry
+from tests.support.waits import wait_for
 
 G3 = "arm64-aws-graviton3-neoverse-v1"
 ENTRYPOINT = ["/usr/bin/greeter", "--config=/etc/greeter.toml"]
@@ -58,20 +57,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 
 
 @pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> WebhookTLS:
-    return webhook_tls(tmp_path_factory.mktemp("webhook-tls"))
-
-
-@pytest.fixture(scope="module")
-def operator(kubectl: Any, control_plane: ClusterAccess, tls: WebhookTLS, registry: Registry,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:  # fmt: skip
-    if not control_plane.local:
-        pytest.fail("the webhook tests need the local control plane: a remote apiserver cannot reach 127.0.0.1")
-    install_crd(kubectl)
-    with running_operator(control_plane.kubeconfig, tmp_path_factory.mktemp("operator"),
-                          webhook=(free_port(), tls.cert, tls.key),
-                          extra=["--insecure-registries", registry.host]) as op:  # fmt: skip
-        yield op
+def operator_args(registry: Registry) -> list[str]:
+    """The module's operator resolves entrypoints from the loopback registry (plain HTTP)."""
+    return ["--insecure-registries", registry.host]
 
 
 @pytest.fixture

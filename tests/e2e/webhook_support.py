@@ -39,10 +39,10 @@ from kubernetes import client
 from hwcap_dev.devcluster.pki import CertificateAuthority
 from hwcap_operator import keys
 from hwcap_operator.admission import ImageEntrypoint
-from tests.e2e.operator_harness import CRD_FILE, wait_for
-from tests.e2e.operator_harness import domain_manifest as harness_domain_manifest
+from tests.support.domains import domain_manifest as harness_domain_manifest
+from tests.support.registry import OCI_CONFIG, OCI_MANIFEST, Registry
+from tests.support.waits import wait_for
 from tests.unit.admission_support import effective_argv
-from tests.unit.registry_support import OCI_CONFIG, OCI_MANIFEST, Registry
 
 WEBHOOK_NAME = "pods.hwcap.dev"
 MUTATE_PATH = "/mutate-pods"
@@ -62,12 +62,6 @@ class WebhookTLS:
     @property
     def ca_bundle(self) -> str:
         return base64.b64encode(self.ca_pem).decode()
-
-
-def install_crd(kubectl: Any) -> None:
-    """The MigrationDomain CRD, Established."""
-    kubectl("apply", "-f", str(CRD_FILE))
-    kubectl("wait", "--for=condition=Established", "crd/migrationdomains.hwcap.dev", "--timeout=30s")
 
 
 def webhook_tls(directory: Path) -> WebhookTLS:

@@ -1,4 +1,9 @@
-"""Fixtures for the hwcap-exec tests: the built binary, a world-writable work dir, root and nobody."""
+"""Fixtures for the hwcap-exec tests: the built binary, a world-writable work dir, root and nobody.
+
+A test that takes ``hwcap_exec`` (the built binary) or ``driver`` (a test program musl-gcc builds) is
+``needs_binaries``; one that takes ``user`` runs the binary as root and as nobody: ``needs_root``. Tests that need
+root or a compiler otherwise carry the mark themselves.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,18 @@ import pytest
 from hwcap_exec_support import shared_tmpdir
 
 from hwcap_dev.shim import shim_path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here not in item.path.parents:
+            continue
+        fixtures = getattr(item, "fixturenames", ())
+        if "hwcap_exec" in fixtures or "driver" in fixtures:  # the built binary, or a test driver musl-gcc builds
+            item.add_marker(pytest.mark.needs_binaries)
+        if "user" in fixtures:
+            item.add_marker(pytest.mark.needs_root)
 
 
 @pytest.fixture(scope="session")

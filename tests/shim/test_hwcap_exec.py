@@ -269,6 +269,7 @@ def test_set_mm_auxv_fallback_needs_cap_sys_resource(hwcap_exec: Path, user: str
         assert "PR_SET_MM_AUXV not tried (needs CAP_SYS_RESOURCE)" in res.stderr
 
 
+@pytest.mark.needs_root  # setpriv --bounding-set needs CAP_SETPCAP
 def test_root_without_cap_sys_resource_does_not_try_set_mm_auxv(hwcap_exec: Path) -> None:
     deny = seccomp_denying(Deny(PR_SET_MM, PR_SET_MM_MAP, errno.EINVAL))
     res = run(

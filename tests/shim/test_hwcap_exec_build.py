@@ -11,6 +11,8 @@ import pytest
 
 from hwcap_dev.shim import SOURCE_DIR
 
+pytestmark = pytest.mark.needs_binaries  # cross compilers
+
 EM_ARM, EM_AARCH64 = 40, 183
 ELFCLASS32, ELFCLASS64 = 1, 2
 

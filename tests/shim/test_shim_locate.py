@@ -35,6 +35,7 @@ def test_explicit_path_that_is_not_executable_is_named(monkeypatch: pytest.Monke
         shim.shim_path()
 
 
+@pytest.mark.needs_binaries
 def test_source_checkout_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(shim.ENV_VAR, raising=False)
     path = shim.shim_path()
@@ -43,6 +44,7 @@ def test_source_checkout_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
     assert out.startswith("hwcap-exec ")
 
 
+@pytest.mark.needs_binaries
 def test_a_failed_build_reports_the_compiler_error(tmp_path: Path) -> None:
     src = _source_copy(tmp_path)
     with (src / "hwcap-exec.c").open("a") as f:
@@ -51,6 +53,7 @@ def test_a_failed_build_reports_the_compiler_error(tmp_path: Path) -> None:
         shim.build_shim(src)
 
 
+@pytest.mark.needs_binaries
 def test_a_fresh_copy_builds_into_its_own_build_dir(tmp_path: Path) -> None:
     src = _source_copy(tmp_path)
     built = shim.build_shim(src)

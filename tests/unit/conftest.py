@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from profiledata import read_profile
+from tests.support.profiles import read_profile
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 Nodes are built the way the cluster builds them: a Node object from a dump (devcluster.nodes, with NFD
 labels or not), the node agent's annotations (its own formatting function), an NFD NodeFeature object;
 then the code under test (``domain.nodes.node_features``) reads them. Expected feature sets come from
-``profiledata.raw_feature_words`` (the dump's Features line, split by whitespace), never from the parsers.
+``tests.support.profiles.raw_feature_words`` (the dump's Features line, split by whitespace), never from the parsers.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from profiledata import PROFILES
+from tests.support.profiles import PROFILES_DIR
 
 from hwcap_dev.devcluster.simulated_nodes import load_profile, node_feature_manifest, node_manifest
 from hwcap_operator import keys
@@ -52,7 +52,7 @@ def node_object(
     release: str = "6.12.57",
 ) -> dict[str, Any]:
     """A Node object for ``dump``: agent annotations (AT_HWCAP* words of the dump) and/or NFD labels."""
-    profile = load_profile(PROFILES / dump)
+    profile = load_profile(PROFILES_DIR / dump)
     manifest = node_manifest(name, profile, labels=labels, nfd=nfd_labels)
     if agent:
         words = FeatureMask.from_features(profile.arch, profile.features).hwcap
@@ -70,7 +70,7 @@ def node(name: str, dump: str, **kwargs: Any) -> NodeFeatures:
     manifest = node_object(name, dump, **kwargs)
     feature = None
     if with_node_feature:
-        feature = node_feature_manifest(name, load_profile(PROFILES / dump), "node-feature-discovery")
+        feature = node_feature_manifest(name, load_profile(PROFILES_DIR / dump), "node-feature-discovery")
     return node_features(manifest, feature)
 
 

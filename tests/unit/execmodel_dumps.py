@@ -6,7 +6,7 @@ HWCAP words are computed from a dump's ``Features`` line and the kernel's own bi
 
 from __future__ import annotations
 
-from profiledata import raw_feature_words, read_profile
+from tests.support.profiles import raw_feature_words, read_profile
 
 _WORD = {"AT_HWCAP": 0, "AT_HWCAP2": 1, "AT_HWCAP3": 2}
 

@@ -1,6 +1,6 @@
 """Entrypoint resolution against real registries: Debian's ``docker-registry`` on loopback, plain HTTP, one
 open, one behind htpasswd Basic auth, one behind Bearer tokens (the Docker Hub / GHCR scheme). Images are
-pushed by the test over the registry API (tests/unit/registry_support.py)."""
+pushed by the test over the registry API (tests/support/registry.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 
 import jsonpatch
 import pytest
-from registry_support import OCI_INDEX, OCI_MANIFEST, PASSWORD, USER, Registry, free_port, run_registry
+from tests.support.ports import free_port
+from tests.support.registry import OCI_INDEX, OCI_MANIFEST, PASSWORD, USER, Registry, run_registry
 
 from hwcap_operator.admission import (
     DomainView,

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import jsonpatch
+from tests.support.profiles import PROFILES_DIR
 
 from hwcap_operator import keys
 from hwcap_operator.admission import DomainView, LabelSelector, MutationConfig, NoResolver, mutate_pod
 from hwcap_operator.domain.api import MigrationDomainSpec
 from hwcap_operator.features.cpuinfo import parse_cpuinfo
 
-PROFILES = Path(__file__).resolve().parents[1] / "data" / "profiles"
-ROME = PROFILES / "x86_64-amd-zen2-rome-epyc7742.txt"
-CASCADE = PROFILES / "x86_64-intel-cascadelake-platinum8260m.txt"
+ROME = PROFILES_DIR / "x86_64-amd-zen2-rome-epyc7742.txt"
+CASCADE = PROFILES_DIR / "x86_64-intel-cascadelake-platinum8260m.txt"
 
 
 def flags(path: Path) -> set[str]:
@@ -86,7 +86,7 @@ def test_domain_spec_as_users_write_it_drives_selection_and_enforcement() -> Non
             "enforcement": {"kernelInheritance": "Required"},
         }
     )
-    dumps = [PROFILES / "arm64-aws-graviton2-neoverse-n1.txt", PROFILES / "arm64-aws-graviton3-neoverse-v1.txt"]
+    dumps = [PROFILES_DIR / "arm64-aws-graviton2-neoverse-n1.txt", PROFILES_DIR / "arm64-aws-graviton3-neoverse-v1.txt"]
     masks = [parse_cpuinfo(p.read_text(), source=p.name).mask for p in dumps]
     common = masks[0] & masks[1]
     domain = DomainView.from_spec("graviton", spec, common)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from profiledata import dump_names, raw_feature_words, read_profile
+from tests.support.profiles import dump_names, raw_feature_words, read_profile
 
 from hwcap_operator import features as F
 from hwcap_operator.features import catalog

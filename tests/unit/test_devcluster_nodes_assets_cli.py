@@ -6,16 +6,15 @@ import stat
 from pathlib import Path
 
 import pytest
+from tests.support.profiles import PROFILES_DIR
 
 from hwcap_dev.devcluster import assets, build, cli
 from hwcap_dev.devcluster import simulated_nodes as nodes
 from hwcap_operator.keys import NFD_CPUID_LABEL_PREFIX
 
-PROFILES = Path(__file__).parent.parent / "data" / "profiles"
-
 
 def _features_line(name: str) -> list[str]:
-    for line in (PROFILES / f"{name}.txt").read_text().splitlines():
+    for line in (PROFILES_DIR / f"{name}.txt").read_text().splitlines():
         if line.startswith("Features"):
             return line.split(":", 1)[1].split()
     raise AssertionError(name)
@@ -23,7 +22,7 @@ def _features_line(name: str) -> list[str]:
 
 def test_node_from_a_real_dump_carries_nfd_labels_for_exactly_its_features() -> None:
     name = "arm64-aws-graviton3-neoverse-v1"
-    prof = nodes.load_profile(PROFILES / f"{name}.txt")
+    prof = nodes.load_profile(PROFILES_DIR / f"{name}.txt")
     assert prof.arch == "arm64"
     manifest = nodes.node_manifest("n1", prof, labels={"team": "a"})
     labels = manifest["metadata"]["labels"]
@@ -34,7 +33,7 @@ def test_node_from_a_real_dump_carries_nfd_labels_for_exactly_its_features() -> 
 
 def test_node_feature_lists_every_flag_unfiltered() -> None:
     name = "arm64-aws-graviton2-neoverse-n1"
-    prof = nodes.load_profile(PROFILES / f"{name}.txt")
+    prof = nodes.load_profile(PROFILES_DIR / f"{name}.txt")
     nf = nodes.node_feature_manifest("n2", prof, "nfd")
     elements = nf["spec"]["features"]["flags"]["cpu.cpuid"]["elements"]
     assert sorted(elements) == sorted(t.upper() for t in _features_line(name))
@@ -43,9 +42,9 @@ def test_node_feature_lists_every_flag_unfiltered() -> None:
 
 def test_x86_labels_follow_nfd_filtering_but_node_feature_does_not() -> None:
     name = "x86_64-amd-zen3-milan-epyc7763-azure-vm"
-    flags = next(ln for ln in (PROFILES / f"{name}.txt").read_text().splitlines() if ln.startswith("Flags:"))
+    flags = next(ln for ln in (PROFILES_DIR / f"{name}.txt").read_text().splitlines() if ln.startswith("Flags:"))
     assert {"avx2", "sse4_2", "cmov"} <= set(flags.split(":", 1)[1].split())
-    prof = nodes.load_profile(PROFILES / f"{name}.txt")
+    prof = nodes.load_profile(PROFILES_DIR / f"{name}.txt")
     assert prof.arch == "amd64"
     labels = nodes.node_manifest("x1", prof)["metadata"]["labels"]
     elements = nodes.node_feature_manifest("x1", prof, "nfd")["spec"]["features"]["flags"]["cpu.cpuid"]["elements"]
@@ -69,7 +68,7 @@ def test_a_dump_without_a_feature_line_is_named(tmp_path: Path) -> None:
     with pytest.raises(nodes.ProfileError, match=r"arm64-broken\.txt"):
         nodes.load_profile(bad)
     with pytest.raises(nodes.ProfileError, match="nope"):
-        nodes.profile_paths(PROFILES, ["nope"])
+        nodes.profile_paths(PROFILES_DIR, ["nope"])
 
 
 def _fake_tool(path: Path) -> Path:

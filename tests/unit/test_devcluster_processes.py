@@ -11,6 +11,9 @@ import textwrap
 import time
 from pathlib import Path
 
+from tests.support.waits import wait_for
+
+from hwcap_dev import waiting
 from hwcap_dev.devcluster.processes import ManagedProcess, pid_runs
 
 
@@ -23,22 +26,24 @@ def _alive(pid: int) -> bool:
 
 
 def _wait_gone(pid: int, seconds: float = 20) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
+    try:
+        waiting.wait_for(f"pid {pid} to be gone", lambda: not _alive(pid), seconds, interval=0.05)
+    except waiting.WaitTimeout:
+        return False
+    return True
+
+
+def _wait_written(pidfile: Path, seconds: float) -> int:
+    """The pid a child wrote to ``pidfile``."""
+    return int(wait_for(f"a pid in {pidfile}", lambda: pidfile.is_file() and pidfile.read_text().strip(),
+                        timeout=seconds, interval=0.05))  # fmt: skip
 
 
 def test_stop_kills_the_whole_process_group(tmp_path: Path) -> None:
     pidfile = tmp_path / "grandchild.pid"
     proc = ManagedProcess("sh", ["sh", "-c", f"sleep 300 & echo $! > {pidfile}; wait"], tmp_path / "sh.log")
     proc.start()
-    deadline = time.monotonic() + 20
-    while not (pidfile.is_file() and pidfile.read_text().strip()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    grandchild = int(pidfile.read_text())
+    grandchild = _wait_written(pidfile, 20)
     assert _alive(grandchild) and pid_runs(grandchild, Path("/bin/sleep"))
     proc.stop(timeout=5)
     assert proc.exited() is not None
@@ -58,10 +63,7 @@ def _child_of_killed_parent(tmp_path: Path, detached: bool) -> int:
         time.sleep(300)
     """)
     parent = subprocess.Popen([sys.executable, "-c", parent_code])
-    deadline = time.monotonic() + 30
-    while not (pidfile.is_file() and pidfile.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    child = int(pidfile.read_text())
+    child = _wait_written(pidfile, 30)
     assert _alive(child)
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from domaindata import G2, G3, G4, ZEN2, node, node_object
-from profiledata import PROFILES, raw_feature_words
+from tests.support.profiles import PROFILES_DIR, raw_feature_words
 
 from hwcap_dev.devcluster.simulated_nodes import load_profile, nfd_labels, node_feature_manifest
 from hwcap_operator import keys
@@ -13,7 +13,7 @@ from hwcap_operator.domain.node_features import node_features, parse_agent_words
 
 def test_agent_words_are_ground_truth_when_nfd_labels_disagree() -> None:
     manifest = node_object("n", G3)
-    manifest["metadata"]["labels"].update(nfd_labels(load_profile(PROFILES / G2)))  # a stale or masked NFD
+    manifest["metadata"]["labels"].update(nfd_labels(load_profile(PROFILES_DIR / G2)))  # a stale or masked NFD
     features = node_features(manifest)
     assert features.source == "agent" and features.usable
     assert features.mask is not None and set(features.mask.names()) == raw_feature_words(G3)
@@ -53,7 +53,7 @@ def test_x86_agent_words_take_cpuid_flags_from_nfd() -> None:
 
 
 def test_unknown_nfd_flags_are_kept_and_reported_without_excluding_the_node() -> None:
-    feature = node_feature_manifest("zen2", load_profile(PROFILES / ZEN2), "node-feature-discovery")
+    feature = node_feature_manifest("zen2", load_profile(PROFILES_DIR / ZEN2), "node-feature-discovery")
     feature["spec"]["features"]["flags"]["cpu.cpuid"]["elements"]["QUANTUMLEAP"] = {}
     features = node_features(node_object("zen2", ZEN2, agent=False), feature)
     assert features.usable and "QUANTUMLEAP" in features.unknown_features

@@ -1,6 +1,6 @@
 """MigrationDomain policy on real CPU dumps: membership, frozen vs follow, exclude vs lower, security refusal.
 
-Expected feature sets are the dumps' Features lines split on whitespace (profiledata.raw_feature_words),
+Expected feature sets are the dumps' Features lines split on whitespace (tests.support.profiles.raw_feature_words),
 and the security list is issue 2's, not the catalog's flags.
 """
 
@@ -24,7 +24,7 @@ from domaindata import (
     roundtrip,
     spec,
 )
-from profiledata import raw_feature_words
+from tests.support.profiles import raw_feature_words
 
 from hwcap_operator import keys
 from hwcap_operator.domain import api

@@ -14,7 +14,7 @@ from typing import Any
 from domaindata import ARM64_SECURITY, at, node, roundtrip, spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from profiledata import dump_names
+from tests.support.profiles import dump_names
 
 from hwcap_operator.domain import api
 from hwcap_operator.domain.node_features import NodeFeatures

@@ -6,19 +6,18 @@ re-evaluating everything per kubelet heartbeat), and must never lose a node's de
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
+
+from tests.support.profiles import PROFILES_DIR
 
 from hwcap_dev.devcluster.simulated_nodes import load_profile, node_manifest
 from hwcap_operator import keys
 from hwcap_operator.kube.reconcile import merge_patch
 from hwcap_operator.kube.view import ClusterView
 
-PROFILES = Path(__file__).resolve().parents[1] / "data" / "profiles"
-
 
 def node(name: str, profile: str, rv: str = "1", **labels: str) -> dict[str, Any]:
-    body = node_manifest(name, load_profile(PROFILES / f"{profile}.txt"), labels=labels)
+    body = node_manifest(name, load_profile(PROFILES_DIR / f"{profile}.txt"), labels=labels)
     body["metadata"]["resourceVersion"] = rv
     return body
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
-from profiledata import dump_names, raw_feature_words, read_profile
+from tests.support.profiles import dump_names, raw_feature_words, read_profile
 
 from hwcap_operator import auxv as A
 from hwcap_operator import features as F

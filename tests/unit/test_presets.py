@@ -7,7 +7,7 @@ import itertools
 import json
 
 import pytest
-from profiledata import raw_feature_words
+from tests.support.profiles import raw_feature_words
 
 from hwcap_operator.features.data_x86_models import QEMU_VERSION, X86_MODELS
 from hwcap_operator.mask import FeatureMask

@@ -15,7 +15,7 @@ from execmodel_dumps import (
     ZEN4,
     arm64_words,
 )
-from profiledata import raw_feature_words, read_profile
+from tests.support.profiles import raw_feature_words, read_profile
 
 from hwcap_operator.execmodel.kernel import CAP_SYS_RESOURCE, PatchLevel
 from hwcap_operator.execmodel.pod_simulation import NodeSpec, Validation, validate

@@ -9,16 +9,11 @@ import ssl
 from pathlib import Path
 
 from cryptography import x509
+from tests.support.ports import free_port
 
 from hwcap_dev.devcluster.pki import CertificateAuthority
 from hwcap_operator.kube import http_server
 from hwcap_operator.kube.metrics import OperatorMetrics
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _served_serial(port: int, ca: Path) -> int:
@@ -42,7 +37,7 @@ def test_the_webhook_serves_a_rotated_certificate_without_restarting(tmp_path: P
     cert, key, first = _issue(ca, tmp_path / "tls")
 
     async def scenario() -> tuple[int, int]:
-        port = _free_port()
+        port = free_port()
         context = http_server.server_ssl_context(cert, key)
         app = http_server.webhook_app(lambda _: http_server.AdmissionOutcome(True, "untouched"),
                                            OperatorMetrics())  # fmt: skip

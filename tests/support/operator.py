@@ -1,4 +1,4 @@
-"""Run the real operator (``hwcap-operator run``) as a subprocess against the test control plane.
+"""Run the real operator (``hwcap-operator run``) as a subprocess against a test control plane.
 
 A subprocess, not an in-process thread: a restart is a real restart (fresh memory, watches re-listed), and
 what runs is exactly the console script a user runs.
@@ -10,42 +10,18 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import yaml
-from kubernetes import client
+from tests.support.ports import free_port
+from tests.support.waits import wait_for
 
-from hwcap_operator import keys
-
-T = TypeVar("T")
-REPO = Path(__file__).resolve().parents[2]
-CRD_FILE = REPO / "crds" / "hwcap.dev_migrationdomains.yaml"
+#: The init image the operator writes into pods; tests never pull it (there is no kubelet).
 INIT_IMAGE = "registry.local/hwcap-operator:test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 45.0, interval: float = 0.25) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what`` and the last value seen."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
 
 
 class OperatorProcess:
@@ -114,6 +90,11 @@ class OperatorProcess:
             self.proc.wait(timeout=10)
 
 
+#: What the e2e ``start_operator`` fixture gives:
+#: ``start(kubeconfig=None, *, tls=None, namespace="hwcap-system", extra=()) -> OperatorProcess``.
+OperatorStarter = Callable[..., "OperatorProcess"]
+
+
 @contextlib.contextmanager
 def running_operator(kubeconfig: Path, work: Path, **kwargs: Any) -> Iterator[OperatorProcess]:
     op = OperatorProcess(kubeconfig, work, **kwargs).start()
@@ -124,61 +105,3 @@ def running_operator(kubeconfig: Path, work: Path, **kwargs: Any) -> Iterator[Op
         errors = [r for r in op.log_records() if r.get("level") in ("error", "critical")
                   and "Traceback" in str(r.get("error", ""))]  # fmt: skip
         assert not errors, f"operator logged tracebacks: {errors[:2]}"
-
-
-class Domains:
-    """MigrationDomain helpers over the admin API client."""
-
-    def __init__(self, api: client.ApiClient) -> None:
-        self.custom = client.CustomObjectsApi(api)
-
-    def get(self, name: str) -> dict[str, Any]:
-        obj: dict[str, Any] = self.custom.get_cluster_custom_object(keys.GROUP, keys.VERSION, keys.PLURAL, name)
-        return obj
-
-    def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
-        self.custom.patch_cluster_custom_object(keys.GROUP, keys.VERSION, keys.PLURAL, name, {"spec": spec})
-
-    def delete(self, name: str) -> None:
-        with contextlib.suppress(client.ApiException):
-            self.custom.delete_cluster_custom_object(keys.GROUP, keys.VERSION, keys.PLURAL, name)
-
-    def condition(self, name: str, ctype: str) -> dict[str, Any] | None:
-        for cond in (self.get(name).get("status") or {}).get("conditions") or []:
-            if cond["type"] == ctype:
-                return dict(cond)
-        return None
-
-    def wait_condition(self, name: str, ctype: str, status: str, reason: str | None = None,
-                       timeout: float = 45.0) -> dict[str, Any]:  # fmt: skip
-        def probe() -> dict[str, Any] | None:
-            cond = self.condition(name, ctype)
-            if cond and cond["status"] == status and (reason is None or cond["reason"] == reason):
-                return cond
-            return None
-
-        return wait_for(f"{name}: condition {ctype}={status} ({reason or 'any reason'})", probe, timeout)
-
-    def wait_status(self, name: str, predicate: Callable[[dict[str, Any]], bool], what: str,
-                    timeout: float = 45.0) -> dict[str, Any]:  # fmt: skip
-        def probe() -> dict[str, Any] | None:
-            status = self.get(name).get("status") or {}
-            return status if predicate(status) else None
-
-        return wait_for(f"{name}: {what}", probe, timeout)
-
-
-def domain_manifest(name: str, test_label: str, **spec: Any) -> str:
-    """A MigrationDomain selecting nodes labelled ``hwcap.dev/test=<test_label>`` (YAML for kubectl)."""
-    body = {
-        "apiVersion": keys.API_VERSION,
-        "kind": keys.KIND,
-        "metadata": {"name": name},
-        "spec": {
-            "arch": "arm64",
-            "nodeSelector": {"matchLabels": {"hwcap.dev/test": test_label}},
-            "workloads": {"namespaceSelector": {"matchLabels": {"hwcap.dev/test": test_label}}},
-            **spec,
-        },
-    }
-    return yaml.safe_dump(body, sort_keys=False)

@@ -16,7 +16,6 @@ import hashlib
 import json
 import secrets
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -34,17 +33,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from tests.support.ports import free_port
+from tests.support.waits import wait_for
+
 USER, PASSWORD = "alice", "s3cret"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 Auth = Literal["none", "basic", "bearer"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _b64url(data: bytes) -> str:
@@ -209,14 +205,16 @@ def run_registry(root: Path, auth: Auth) -> Iterator[Registry]:
         (root / "config.yml").write_text(json.dumps(config))  # YAML is a superset of JSON
         log = stack.enter_context(open(root / "registry.log", "w"))
         proc = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=subprocess.DEVNULL, stderr=log)
+        def answers() -> bool:
+            assert proc.poll() is None, (root / "registry.log").read_text()
+            try:
+                requests.get(f"http://127.0.0.1:{port}/v2/", timeout=1)
+            except requests.ConnectionError:
+                return False
+            return True
+
         try:
-            for _ in range(400):  # readiness, not a timing assertion
-                assert proc.poll() is None, (root / "registry.log").read_text()
-                try:
-                    requests.get(f"http://127.0.0.1:{port}/v2/", timeout=1)
-                    break
-                except requests.ConnectionError:
-                    time.sleep(0.05)
+            wait_for("the registry to answer on /v2/", answers, timeout=30, interval=0.05)  # readiness, not timing
             yield Registry(f"127.0.0.1:{port}", auth, realm)
         finally:
             proc.terminate()
