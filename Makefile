@@ -5,7 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: test unit lint demo demo-down system-packages venv clean bench conformance shim binaries kernels chart-lint
+.PHONY: test unit lint demo demo-down system-packages venv clean bench conformance shim binaries kernels chart-lint \
+	reliability
 
 ## The product (src/, editable, with its test tools) and the development tooling (dev/, a distribution of its own).
 $(BIN)/.installed: pyproject.toml dev/pyproject.toml
@@ -67,6 +68,15 @@ conformance: system-packages venv
 ## Scale benchmark (5,000 nodes, 100 domains); prints ratios against a baseline measured in the same run.
 bench: venv
 	$(BIN)/python bench/bench_scale.py
+
+## Fault and bad-input classes, counted: every class in $(RELIABILITY_TESTS) at full scale (>= 50 operator SIGKILLs,
+## >= 1,000 fuzz cases per input class, ...); each writes its result to build/reliability/, rendered into the table
+## of docs/reliability.md. `make test` runs the same tests with small counts (the CI subset).
+RELIABILITY_TESTS ?= tests/reliability
+reliability: system-packages venv shim binaries
+	rm -rf build/reliability
+	HWCAP_RELIABILITY=full $(BIN)/pytest -p no:cacheprovider $(RELIABILITY_TESTS); status=$$?; \
+	$(BIN)/python -m hwcap_dev.reliability render && exit $$status
 
 ## The fast lane: every test that needs no built binary (control plane, helm, hwcap-exec, a compiler), no qemu
 ## and no root; minutes, not the half hour of `make test`.

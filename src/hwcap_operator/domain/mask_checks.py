@@ -17,6 +17,7 @@ from typing import Literal
 
 from hwcap_operator.domain.node_features import NodeFeatures
 from hwcap_operator.execmodel import pod_simulation as execmodel
+from hwcap_operator.execmodel.kernel import ModelError
 from hwcap_operator.mask import FeatureMask
 
 
@@ -61,7 +62,15 @@ def exec_model_validator(mask: FeatureMask, members: Sequence[NodeFeatures]) -> 
     for node in members:
         if node.mask is None:
             continue
-        for finding in _node_findings(mask, node.name, node.mask):
+        try:
+            # features of the mask no source of this node can observe count as present (silence is not absence)
+            findings = _node_findings(mask, node.name, node.mask | (mask - node.lacks(mask)))
+        except ModelError as exc:
+            # The model refuses the input itself (e.g. an agent annotation with bits in a word the arch does
+            # not define): a finding the user sees, never an exception that stops the reconcile.
+            return [MaskFinding("MaskNotModelled", f"the exec model cannot run this mask on {node.name}: {exc}",
+                                "error", node.name)]  # fmt: skip
+        for finding in findings:
             if finding.code in _DECIDED_ELSEWHERE or finding.severity == "info":
                 continue
             by_code.setdefault(finding.code, (finding, []))[1].append(node.name)
