@@ -31,7 +31,8 @@ def template(helm: Helm, *values: Path, release: str = "hw", namespace: str = "h
             "--api-versions", "cert-manager.io/v1"]  # fmt: skip
     for path in values:
         args += ["--values", str(path)]
-    return helm.run(*args).stdout
+    rendered: str = helm.run(*args).stdout
+    return rendered
 
 
 def test_helm_template_twice_is_identical_with_cert_manager(helm_tool: Helm) -> None:
@@ -78,7 +79,7 @@ def without(obj: dict[str, Any], jq_paths: list[str]) -> dict[str, Any]:
 
 
 def normalized(obj: dict[str, Any]) -> dict[str, Any]:
-    out = json.loads(json.dumps(obj))
+    out: dict[str, Any] = json.loads(json.dumps(obj))
     for key in SERVER_FIELDS:
         out["metadata"].pop(key, None)
     if not out["metadata"].get("annotations"):
@@ -104,7 +105,8 @@ def test_the_operators_writes_stay_inside_the_documented_ignore_differences(
         spec = MigrationDomainSpec.model_validate({"arch": "arm64", "workloads": {"namespaceSelector": {}}})
         sync = WebhookConfigSync(api_client, name, never_touched_namespaces("hwcap-system", "nfd"))
         assert sync.sync([("graviton", spec)]) is True  # the operator rewrote it: one entry per domain
-        stored = api_client.sanitize_for_serialization(admission.read_mutating_webhook_configuration(name))
+        live = admission.read_mutating_webhook_configuration(name)
+        stored: dict[str, Any] = api_client.sanitize_for_serialization(live)  # type: ignore[no-untyped-call]
         assert [w["name"] for w in stored["webhooks"]] != [w["name"] for w in rendered["webhooks"]]
         assert normalized(stored) != normalized(rendered), "the test must see the operator's change"
         paths = ignore["jqPathExpressions"]
