@@ -30,6 +30,7 @@ Decisions made here (documented for users):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,9 @@ from hwcap_operator.admission.selection import (
 )
 
 Json = dict[str, Any]
+
+#: Asked on every admission with the same few configurations (frozensets: hashable).
+_never_touched = functools.lru_cache(maxsize=16)(never_touched_namespaces)
 
 
 class _Denied(Exception):
@@ -114,12 +118,19 @@ def is_install_step(container: Mapping[str, Any], config: MutationConfig) -> boo
 @dataclass(frozen=True)
 class DomainPieces:
     """The per-domain parts of every patch under one configuration: built when the domain's status changes
-    (the webhook keeps them with its snapshot of the domains), not per admission."""
+    (the webhook keeps them with its snapshot of the domains), not per admission.
+
+    The JSON values here go into patches as they are (not copied: a patch is serialized at once); whoever
+    applies a patch and then edits the result must copy it first."""
 
     wrapper: tuple[str, ...]
     #: (annotation key, JSON-pointer-escaped key, value) of the four annotations recording domain and mask.
     annotations: tuple[tuple[str, str, str], ...]
     member_label_key: str
+    requirement: Json
+    install: Json
+    volume: Json
+    mount: Json
 
 
 def domain_pieces(domain: DomainView, config: MutationConfig) -> DomainPieces:
@@ -134,6 +145,10 @@ def domain_pieces(domain: DomainView, config: MutationConfig) -> DomainPieces:
         wrapper=tuple(wrapper_argv(domain, config)),
         annotations=tuple((k, _pointer(k), v) for k, v in recorded.items()),
         member_label_key=domain.member_label_key,
+        requirement={"key": domain.member_label_key, "operator": "In", "values": [MEMBER_LABEL_VALUE]},
+        install=install_init_container(config),
+        volume={"name": config.volume_name, "emptyDir": {"sizeLimit": config.volume_size_limit}},
+        mount={"name": config.volume_name, "mountPath": config.mount_path, "readOnly": True},
     )
 
 
@@ -176,9 +191,7 @@ def mutate_pod(
     domain (default: computed on the spot). Never raises for bad pod input of the shape the API server
     sends: the decision says why.
     """
-    if namespace in never_touched_namespaces(
-        config.operator_namespace, config.nfd_namespace, config.extra_excluded_namespaces
-    ):
+    if namespace in _never_touched(config.operator_namespace, config.nfd_namespace, config.extra_excluded_namespaces):
         return _untouched(f"namespace {namespace} is never touched")
     if is_mirror_pod(pod):
         return _untouched("mirror pod of a static pod")
@@ -312,10 +325,10 @@ def _inject(
             if not ours(group, container):
                 warnings += _set_env(container, f"/spec/{group}/{index}", ops, domain)
     if wrapped:  # checked on re-entry too: containers left unwrapped earlier may resolve now
-        _add_volume(spec, ops, config, reentry)
+        _add_volume(spec, ops, parts.volume, reentry)
         inits = spec.get("initContainers") or []
         if not any(is_install_step(c, config) for c in inits):
-            install = install_init_container(config)  # prepended last: earlier ops use the original indices
+            install = parts.install  # prepended last: earlier ops use the original indices
             ops.append({"op": "add", "path": "/spec/initContainers/0", "value": install} if inits
                        else {"op": "add", "path": "/spec/initContainers", "value": [install]})  # fmt: skip
     if _owned_by(pod, "DaemonSet") and not reentry:
@@ -323,7 +336,7 @@ def _inject(
             f"pod {who} belongs to a DaemonSet: it can only run on member nodes of domain {domain.name} "
             f"(label {domain.member_label_key}); give the DaemonSet that nodeSelector or it stays Pending elsewhere"
         )
-    _require_member_label(spec, ops, parts.member_label_key)
+    _require_member_label(spec, ops, parts.requirement)
     _record_annotations(meta, annotations, ops, parts, unwrapped)
     if not ops:
         return _untouched("already injected", domain.name, warnings)
@@ -383,7 +396,7 @@ def _wrap(
     ops.append({"op": "add", "path": f"{path}/command", "value": new.command})
     if new.args is not None:
         ops.append({"op": "add", "path": f"{path}/args", "value": new.args})
-    mount = {"name": config.volume_name, "mountPath": config.mount_path, "readOnly": True}
+    mount = parts.mount
     ops.append({"op": "add", "path": f"{path}/volumeMounts/-", "value": mount} if mounts
                else {"op": "add", "path": f"{path}/volumeMounts", "value": [mount]})  # fmt: skip
     return None
@@ -444,23 +457,23 @@ def _set_env(container: Mapping[str, Any], path: str, ops: list[Json], domain: D
     return warnings
 
 
-def _add_volume(spec: Mapping[str, Any], ops: list[Json], config: MutationConfig, reentry: bool) -> None:
+def _add_volume(spec: Mapping[str, Any], ops: list[Json], volume: Json, reentry: bool) -> None:
     volumes = spec.get("volumes") or []
-    if any(v.get("name") == config.volume_name for v in volumes):
-        if reentry:
-            return  # ours, from the first admission
-        raise _Denied(f"the pod already has a volume named {config.volume_name!r}")
-    volume = {"name": config.volume_name, "emptyDir": {"sizeLimit": config.volume_size_limit}}
+    name = volume["name"]
+    for existing in volumes:
+        if existing.get("name") == name:
+            if reentry:
+                return  # ours, from the first admission
+            raise _Denied(f"the pod already has a volume named {name!r}")
     ops.append({"op": "add", "path": "/spec/volumes/-", "value": volume} if volumes
                else {"op": "add", "path": "/spec/volumes", "value": [volume]})  # fmt: skip
 
 
-def _require_member_label(spec: Mapping[str, Any], ops: list[Json], member_label_key: str) -> None:
+def _require_member_label(spec: Mapping[str, Any], ops: list[Json], requirement: Json) -> None:
     """AND ``<member label> In (true)`` into every required node selector term (terms are ORed).
 
     One ``add`` of the whole ``affinity`` with the terms that lacked it extended (pod and anti-affinity
     kept as they are); nothing when every term already requires it."""
-    requirement = {"key": member_label_key, "operator": "In", "values": [MEMBER_LABEL_VALUE]}
     affinity = spec.get("affinity") or {}
     node_affinity = affinity.get("nodeAffinity") or {}
     required = node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}
@@ -469,7 +482,7 @@ def _require_member_label(spec: Mapping[str, Any], ops: list[Json], member_label
         return
     new_terms = [
         term if requirement in (expressions := term.get("matchExpressions") or [])
-        else {**term, "matchExpressions": [*expressions, dict(requirement, values=[MEMBER_LABEL_VALUE])]}
+        else {**term, "matchExpressions": [*expressions, requirement]}
         for term in terms or [{}]
     ]
     new_required = {**required, "nodeSelectorTerms": new_terms}

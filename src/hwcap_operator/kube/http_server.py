@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
-import json
 import logging
 import ssl
 import threading
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from hwcap_operator.kube.metrics import OperatorMetrics
@@ -115,10 +115,10 @@ class BadReview(ValueError):
 def parse_review(body: bytes) -> Mapping[str, Any]:
     """The ``request`` of an admission.k8s.io/v1 AdmissionReview in ``body``; raises :class:`BadReview`."""
     try:
-        review = json.loads(body)
-    except RecursionError:
-        raise BadReview("not an AdmissionReview: JSON nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        review = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:  # also invalid UTF-8, and nesting past orjson's 1,024 levels
+        if "depth limit" in str(exc):
+            raise BadReview("not an AdmissionReview: JSON nested too deeply") from None
         raise BadReview(f"not an AdmissionReview: not JSON ({exc})") from None
     if not isinstance(review, dict):
         raise BadReview(f"not an AdmissionReview: the body is a JSON {type(review).__name__}")
@@ -158,7 +158,7 @@ def review_response(request: Mapping[str, Any], outcome: AdmissionOutcome, patch
     response: dict[str, Any] = {"uid": request.get("uid", ""), "allowed": outcome.allowed}
     if outcome.patch:
         response["patchType"] = "JSONPatch"
-        encoded = patch_json if patch_json is not None else json.dumps(outcome.patch).encode()
+        encoded = patch_json if patch_json is not None else orjson.dumps(outcome.patch)
         response["patch"] = base64.b64encode(encoded).decode()
     if outcome.warnings:
         response["warnings"] = list(outcome.warnings)
@@ -179,7 +179,7 @@ class _Answer:
 
 
 def _error_answer(status: int, message: str, result: str = "error") -> _Answer:
-    return _Answer(status, json.dumps({"error": message}).encode(), result)
+    return _Answer(status, orjson.dumps({"error": message}), result)
 
 
 def _decide(request: Mapping[str, Any], decide: AdmissionDecider, limits: WebhookLimits) -> _Answer:
@@ -203,18 +203,18 @@ def _decide(request: Mapping[str, Any], decide: AdmissionDecider, limits: Webhoo
     patch_json: bytes | None = None
     try:
         if outcome.patch:
-            patch_json = json.dumps(outcome.patch).encode()
+            patch_json = orjson.dumps(outcome.patch)
             if len(patch_json) > limits.max_patch_bytes:
                 outcome = AdmissionOutcome(False, "denied", code=400, message=(
                     f"hwcap-operator: wrapping this pod's containers adds {len(patch_json) / MiB:.1f} MiB to it, "
                     f"more than the API server can store (patches up to {limits.max_patch_bytes / MiB:.0f} MiB); "
                     "split the pod or opt it out"))  # fmt: skip
                 patch_json = None
-        body = json.dumps(review_response(request, outcome, patch_json)).encode()
-    except RecursionError:
-        outcome = AdmissionOutcome(False, "error", message="hwcap-operator: the object is nested too deeply",
-                                   code=400)  # fmt: skip
-        body = json.dumps(review_response(request, outcome)).encode()
+        body = orjson.dumps(review_response(request, outcome, patch_json))
+    except (RecursionError, TypeError) as exc:  # orjson: nesting past 255 levels; a value JSON cannot carry
+        outcome = AdmissionOutcome(False, "error", code=400,
+                                   message=f"hwcap-operator: the object cannot be answered as JSON ({exc})")
+        body = orjson.dumps(review_response(request, outcome))
     return _Answer(200, body, outcome.result, outcome.events, time.perf_counter() - started)
 
 

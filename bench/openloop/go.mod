@@ -1,0 +1,3 @@
+module hwcap.dev/bench/openloop
+
+go 1.22
