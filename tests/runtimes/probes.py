@@ -8,6 +8,7 @@ so a session builds each once and a source change rebuilds it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hwcap_dev.devcluster.build import cache_root, locked
+from hwcap_dev.devcluster.build import cache_root
 
 HERE = Path(__file__).parent
 GLIBC_PROBE_SOURCE = HERE / "probes" / "glibc_cpu.c"
@@ -40,7 +41,8 @@ def _build_once(target: Path, build: list[str], cwd: Path, env: Mapping[str, str
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with locked(target.parent / ".lock"):
+    with (target.parent / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent test sessions build once
         if not target.exists():
             partial = target.with_suffix(".partial")
             result = subprocess.run(

@@ -10,6 +10,7 @@ from hwcap_operator.arch import UnknownArchError, normalize_arch
 from hwcap_operator.auxv import AuxvParseError, at_name, parse_auxv
 from hwcap_operator.cli.inputs import BadInput, parse_mask_spec, read_feature_file, same_arch
 from hwcap_operator.cli.output import emit, render_table
+from hwcap_operator.domain.baseline import common_features
 from hwcap_operator.execmodel.pod_simulation import NodeSpec, validate
 from hwcap_operator.features import (
     WORD_NAMES,
@@ -17,7 +18,7 @@ from hwcap_operator.features import (
     by_bit,
     unknown_bit_name,
 )
-from hwcap_operator.mask import FeatureMask, intersect_all
+from hwcap_operator.mask import FeatureMask
 
 
 def mask_document(mask: FeatureMask) -> dict[str, Any]:
@@ -41,7 +42,8 @@ def _warnings(sets: list[FeatureSet]) -> list[str]:
 def baseline(args: argparse.Namespace) -> int:
     sets = [read_feature_file(path) for path in args.files]
     same_arch(sets)
-    common = intersect_all(s.mask for s in sets)
+    # a source's silence is not absence: what an input cannot observe does not pull the common mask down
+    common = common_features([(s.mask, s.possible) for s in sets])
     inputs: list[dict[str, Any]] = [
         {"source": s.source, "features": len(s.features), "dropped": (s.mask - common).names(),
          "securityHidden": [f.name for f in (s.mask - common).security_features()], "unknown": list(s.unknown)}
@@ -116,16 +118,18 @@ def check(args: argparse.Namespace) -> int:
         unobservable = [n for n in lacking.names() if n in unobserved]
         if missing:
             reasons.append(f"the node lacks {len(missing)} feature(s) of the mask: {' '.join(missing)}")
-        if unobservable:
-            reasons.append(
-                f"{node.source} cannot show {len(unobservable)} feature(s) of the mask, so they cannot be "
-                f"confirmed: {' '.join(unobservable)}"
-            )
     ok = not reasons
+    notes = (
+        [f"{node.source} cannot show {len(unobservable)} feature(s) of the mask either way (not counted as "
+         f"missing): {' '.join(unobservable)}"]
+        if unobservable
+        else []
+    )  # fmt: skip
     document = {"ok": ok, "mask": mask_document(mask), "node": node.source, "missing": missing,
-                "unconfirmed": unobservable, "reasons": reasons}  # fmt: skip
+                "unconfirmed": unobservable, "reasons": reasons, "notes": notes}  # fmt: skip
     verdict = "OK: a process holding this mask may run on this node" if ok else "NOT OK: " + "; ".join(reasons)
-    emit(document, f"{verdict}\nmask {mask.canonical()} ({mask.mask_id})\nnode {node.source}\n", args.output)
+    text = f"{verdict}\nmask {mask.canonical()} ({mask.mask_id})\nnode {node.source}\n"
+    emit(document, text + "".join(f"note: {n}\n" for n in notes), args.output)
     return 0 if ok else 1
 
 

@@ -50,11 +50,23 @@ def target_baseline(spec: api.MigrationDomainSpec, eligible: Sequence[NodeFeatur
     elif baseline.mode == "Explicit":
         mask = mask_from_names(spec.arch, baseline.features, "spec.baseline.features")
     else:
-        masks = [n.mask for n in eligible if n.mask is not None]
-        if not masks:
+        known = [(n.mask, n.possible or n.mask) for n in eligible if n.mask is not None]
+        if not known:
             return None
-        mask = intersect_all(masks)
+        mask = common_features(known)
     return mask - mask_from_names(spec.arch, spec.exclude, "spec.exclude")
+
+
+def common_features(nodes: Sequence[tuple[FeatureMask, FeatureMask]]) -> FeatureMask:
+    """What every node has, given each node's (seen, possible) masks (possible = seen + unobservable).
+
+    A node lacks a feature only if one of its sources could see it and does not report it, so a node
+    known only through NFD (which has no name for tsc, pae, clwb, ...) does not pull those out; a feature
+    no node's source can see at all stays out (nobody vouches for it).
+    """
+    possible = intersect_all(p for _, p in nodes)
+    seen = nodes[0][0].union(*(s for s, _ in nodes[1:]))
+    return possible & seen
 
 
 @cache

@@ -42,8 +42,8 @@ class NodeFeatures:
     """What the policy needs of one node: identity, labels, features, and how far to trust them.
 
     ``mask`` is None when no source gave usable features; ``source`` names where the HWCAP words came
-    from. ``unobserved`` holds catalog features the winning source cannot report either way (absent there
-    does not mean missing), used to explain an exclusion, never to add features.
+    from. ``unobserved`` holds catalog features no source of this node can report either way (absent
+    there does not mean missing): a node lacks a feature only if a source that could see it says so.
     """
 
     name: str
@@ -57,6 +57,18 @@ class NodeFeatures:
     unknown_features: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     unobserved: frozenset[str] = field(default_factory=frozenset)
+    #: ``mask`` plus ``unobserved``: what the node may have. Membership asks this ("does it lack a feature
+    #: of the mask?"); fallbacks and security checks use ``mask`` (only what a source saw).
+    possible: FeatureMask | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.possible is None and self.mask is not None:
+            extra = FeatureMask.from_names(self.mask.arch, self.unobserved) if self.unobserved else None
+            object.__setattr__(self, "possible", self.mask | extra if extra is not None else self.mask)
+
+    def lacks(self, mask: FeatureMask) -> FeatureMask:
+        """The features of ``mask`` this node lacks: not seen by any source that could have seen them."""
+        return mask - (self.possible if self.possible is not None else FeatureMask.empty(mask.arch))
 
     @property
     def usable(self) -> bool:
@@ -204,7 +216,12 @@ def node_features(node: Mapping[str, Any], node_feature: Mapping[str, Any] | Non
             if disagreement:
                 warnings.append(disagreement)
         unknown = tuple(mask.unknown_names()) + (nfd.unknown if nfd is not None else ())
-        unobserved = frozenset(nfd.unobserved) if arch == "amd64" and nfd is not None else frozenset[str]()
+        # the agent observes every HWCAP bit; what NFD cannot show is unobserved only among the CPUID-only ones
+        unobserved = (
+            frozenset(n for n in nfd.unobserved if not catalog.lookup(arch, n).in_hwcap)
+            if arch == "amd64" and nfd is not None
+            else frozenset[str]()
+        )
         return result(mask, "agent", unknown_features=unknown, unobserved=unobserved)
     if nfd is None or nfd_source is None:  # the agent's words were malformed and no NFD data exists
         return result(None, None)

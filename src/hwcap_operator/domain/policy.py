@@ -183,7 +183,7 @@ def _eligible(spec: api.MigrationDomainSpec, selected: Sequence[NodeFeatures], w
                 f"inheritance support is {node.kernel_inheritance}",
             )
             continue
-        lacking = required - node.mask
+        lacking = node.lacks(required)
         if not lacking.is_empty:
             names = feature_names(lacking)
             work.exclude(node, "MissingRequiredFeatures", f"lacks required {', '.join(names)}", names)
@@ -194,7 +194,7 @@ def _eligible(spec: api.MigrationDomainSpec, selected: Sequence[NodeFeatures], w
 
 def _exclude_lacking(mask: FeatureMask, nodes: Iterable[NodeFeatures], work: _Work, why: str = "") -> None:
     for node in nodes:
-        missing = feature_names(mask - node.mask) if node.mask is not None else ()
+        missing = feature_names(node.lacks(mask)) if node.mask is not None else ()
         note = why
         if node.unobserved and set(missing) & node.unobserved:
             note += f" (its source {node.source} cannot show some of them)"
@@ -210,7 +210,7 @@ def _fit(
     For a ``kept`` (frozen) mask, a Lower that would take a security feature away from nodes that have it
     is refused: the weaker nodes are excluded (``LowerRefused``) and the mask stays.
     """
-    lacking = [n for n in eligible if n.mask is not None and not mask.issubset(n.mask)]
+    lacking = [n for n in eligible if n.mask is not None and not n.lacks(mask).is_empty]
     out = {n.name for n in lacking}
     if not lacking:
         return mask, list(eligible), []
@@ -230,7 +230,7 @@ def _fit(
     rest = [n for n in eligible if n.name not in {h.name for h in hopeless}]
     if not lowerers:
         return mask, rest, []
-    lowered = mask.intersection(*(n.mask for n in lowerers if n.mask is not None))
+    lowered = mask - FeatureMask.empty(spec.arch).union(*(n.lacks(mask) for n in lowerers if n.mask is not None))
     lost_security = (mask - lowered) & security_mask(spec.arch)
     victims = [
         n.name
@@ -240,7 +240,7 @@ def _fit(
     if not (kept and victims and guard):
         return lowered, rest, lowerers
     for node in lowerers:
-        missing = feature_names(mask - node.mask) if node.mask is not None else ()
+        missing = feature_names(node.lacks(mask)) if node.mask is not None else ()
         work.exclude(
             node,
             "LowerRefused",

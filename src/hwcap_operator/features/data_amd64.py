@@ -43,6 +43,9 @@ def _c(name: str, **kw: object) -> Feature:
 
 
 _LINUX = "Linux-defined flag (not a CPUID bit)"
+#: Why hiding these is refused unless allowHidingSecurityFeatures: runtimes fall back to software.
+_CONST_TIME = "hidden, crypto libraries fall back to table-based software code (slower, cache-timing side channels)"
+_ENTROPY = "hidden, OpenSSL and others lose a hardware entropy source"
 
 FEATURES: tuple[Feature, ...] = (
     # --- AT_HWCAP = CPUID.1:EDX (cpufeatures.h word 0) ---
@@ -81,7 +84,7 @@ FEATURES: tuple[Feature, ...] = (
     _h(1, 1, "fsgsbase", "HWCAP2_FSGSBASE", note="kernel allows FSGSBASE instructions in ring 3"),
     # --- CPUID.1:ECX ---
     _c("pni", nfd="SSE3", godebug="sse3", openssl=(0, 32), note="SSE3"),
-    _c("pclmulqdq", nfd="CLMUL", godebug="pclmulqdq", openssl=(0, 33)),
+    _c("pclmulqdq", nfd="CLMUL", godebug="pclmulqdq", openssl=(0, 33), security=True, note=_CONST_TIME),
     _c("dtes64"),
     _c("monitor"),
     _c("ds_cpl"),
@@ -103,13 +106,13 @@ FEATURES: tuple[Feature, ...] = (
     _c("movbe", nfd="MOVBE", glibc="MOVBE", openssl=(0, 54)),
     _c("popcnt", nfd="POPCNT", glibc="POPCNT", godebug="popcnt"),
     _c("tsc_deadline_timer"),
-    _c("aes", nfd="AESNI", godebug="aes", openssl=(0, 57)),
+    _c("aes", nfd="AESNI", godebug="aes", openssl=(0, 57), security=True, note=_CONST_TIME),
     _c("xsave", nfd="XSAVE", glibc="XSAVE", openssl=(0, 58)),
     _c("osxsave", nfd="OSXSAVE", glibc="OSXSAVE", openssl=(0, 59),
        note="not shown in /proc/cpuinfo; a kernel that shows avx has enabled XSAVE"),
     _c("avx", nfd="AVX", glibc="AVX", godebug="avx", openssl=(0, 60)),
     _c("f16c", nfd="F16C"),
-    _c("rdrand", nfd="RDRAND", openssl=(0, 62)),
+    _c("rdrand", nfd="RDRAND", openssl=(0, 62), security=True, note=_ENTROPY),
     _c("hypervisor", nfd="HYPERVISOR"),
     # --- CPUID.80000001 (AMD-defined, word 1 and 6) ---
     _c("syscall", nfd="SYSCALL"),
@@ -158,7 +161,7 @@ FEATURES: tuple[Feature, ...] = (
     _c("rdt_a"),
     _c("avx512f", nfd="AVX512F", glibc="AVX512F", godebug="avx512f", openssl=(1, 16)),
     _c("avx512dq", nfd="AVX512DQ", glibc="AVX512DQ", godebug="avx512dq", openssl=(1, 17)),
-    _c("rdseed", nfd="RDSEED", openssl=(1, 18)),
+    _c("rdseed", nfd="RDSEED", openssl=(1, 18), security=True, note=_ENTROPY),
     _c("adx", nfd="ADX", godebug="adx", openssl=(1, 19)),
     _c("smap", note="kernel-side protection; userspace cannot use or lose it"),
     _c("avx512ifma", nfd="AVX512IFMA", openssl=(1, 21)),
@@ -168,7 +171,7 @@ FEATURES: tuple[Feature, ...] = (
     _c("avx512pf", nfd="AVX512PF", glibc="AVX512PF"),
     _c("avx512er", nfd="AVX512ER", glibc="AVX512ER"),
     _c("avx512cd", nfd="AVX512CD", glibc="AVX512CD", godebug="avx512cd"),
-    _c("sha_ni", nfd="SHA", godebug="sha", openssl=(1, 29)),
+    _c("sha_ni", nfd="SHA", godebug="sha", openssl=(1, 29), security=True, note=_CONST_TIME),
     _c("avx512bw", nfd="AVX512BW", glibc="AVX512BW", godebug="avx512bw", openssl=(1, 30)),
     _c("avx512vl", nfd="AVX512VL", glibc="AVX512VL", godebug="avx512vl", openssl=(1, 31)),
     # --- CPUID.7.0:ECX / EDX ---

@@ -66,6 +66,17 @@ class FeatureSet:
         return FeatureMask.from_features(self.arch, self.features)
 
     @property
+    def possible(self) -> FeatureMask:
+        """:attr:`mask` plus the features this source cannot observe: what the node may have.
+
+        A node lacks a feature only when a source that could see it does not report it; the unobserved
+        ones are unknown, never missing (NFD, for one, has no name for tsc, pae, clwb, rdpid, ...).
+        """
+        from hwcap_operator.mask import FeatureMask
+
+        return self.mask | FeatureMask.from_names(self.arch, self.unobserved)
+
+    @property
     def ok(self) -> bool:
         """True when no token was malformed (unknown names alone do not make input bad)."""
         return not self.errors
