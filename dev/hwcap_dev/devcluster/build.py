@@ -29,7 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -96,11 +96,11 @@ def is_built(pins: Pins = PINS) -> bool:
     return stamp.is_file() and all((bin_dir(pins) / name).is_file() for name in BUILT_BINARIES)
 
 
-def _log(msg: str) -> None:
+def log_step(msg: str) -> None:
     print(f"[devcluster build] {msg}", file=sys.stderr, flush=True)
 
 
-def _go_env(pins: Pins, work: Path) -> dict[str, str]:
+def go_env(pins: Pins, work: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["GOTOOLCHAIN"] = pins.go_toolchain
     env["CGO_ENABLED"] = "0"
@@ -113,17 +113,17 @@ def _go_env(pins: Pins, work: Path) -> dict[str, str]:
     return env
 
 
-def _run(cmd: list[str], cwd: Path, env: Mapping[str, str], log: Path, step: str) -> str:
+def run_step(cmd: list[str], cwd: Path, env: Mapping[str, str], log: Path, step: str) -> str:
     """Run one go command, append its output to the build log, raise BuildError quoting the tail."""
     started = time.monotonic()
-    _log(f"{step}: {' '.join(cmd)}")
+    log_step(f"{step}: {' '.join(cmd)}")
     proc = subprocess.run(cmd, cwd=cwd, env=dict(env), capture_output=True, text=True, check=False)
     with log.open("a") as fh:
         fh.write(f"$ {' '.join(cmd)}  # {step}\n{proc.stdout}{proc.stderr}\n")
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
         raise BuildError(f"{step} failed (exit {proc.returncode}, log {log}):\n{tail}")
-    _log(f"{step}: done in {time.monotonic() - started:.0f}s")
+    log_step(f"{step}: done in {time.monotonic() - started:.0f}s")
     return proc.stdout
 
 
@@ -141,17 +141,17 @@ def go_directive(go_mod: str) -> str:
     return match.group(1) if match else "1.21"
 
 
-def _download_go_mod(module: str, version: str, cwd: Path, env: Mapping[str, str], log: Path) -> str:
-    out = _run(["go", "mod", "download", "-json", f"{module}@{version}"], cwd, env, log, f"download {module}")
+def download_go_mod(module: str, version: str, cwd: Path, env: Mapping[str, str], log: Path) -> str:
+    out = run_step(["go", "mod", "download", "-json", f"{module}@{version}"], cwd, env, log, f"download {module}")
     info = json.loads(out)
     if info.get("Error"):
         raise BuildError(f"download {module}@{version}: {info['Error']}")
     return Path(info["GoMod"]).read_text()
 
 
-def _release_time(cwd: Path, env: Mapping[str, str], log: Path, module: str, version: str) -> str:
+def release_time(cwd: Path, env: Mapping[str, str], log: Path, module: str, version: str) -> str:
     """The release's commit time from the proxy's .info (a reproducible buildDate for version stamps)."""
-    out = _run(["go", "mod", "download", "-json", f"{module}@{version}"], cwd, env, log, f"{module} release date")
+    out = run_step(["go", "mod", "download", "-json", f"{module}@{version}"], cwd, env, log, f"{module} release date")
     info_path = json.loads(out).get("Info")
     if info_path:
         stamp = json.loads(Path(info_path).read_text()).get("Time")
@@ -178,7 +178,7 @@ def kubernetes_module_text(pins: Pins, k8s_go_mod: str) -> str:
     return "\n".join(lines)
 
 
-def _version_ldflags(pins: Pins, build_date: str) -> str:
+def version_ldflags(pins: Pins, build_date: str) -> str:
     """Stamp the release version like kubernetes' hack/lib/version.sh does, so kubectl sees no skew."""
     major, minor = re.findall(r"v(\d+)\.(\d+)", pins.kubernetes)[0]
     values = {
@@ -197,12 +197,12 @@ def _version_ldflags(pins: Pins, build_date: str) -> str:
 def _build_kubernetes(pins: Pins, work: Path, out: Path, env: Mapping[str, str], log: Path) -> None:
     mod_dir = work / "k8s"
     mod_dir.mkdir(parents=True, exist_ok=True)
-    k8s_go_mod = _download_go_mod("k8s.io/kubernetes", pins.kubernetes, mod_dir, env, log)
+    k8s_go_mod = download_go_mod("k8s.io/kubernetes", pins.kubernetes, mod_dir, env, log)
     (mod_dir / "go.mod").write_text(kubernetes_module_text(pins, k8s_go_mod))
     cmds = [f"k8s.io/kubernetes/cmd/{name}" for name in ("kube-apiserver", "kube-scheduler")]
-    _run(["go", "get", *(f"{c}@{pins.kubernetes}" for c in cmds)], mod_dir, env, log, "resolve kubernetes")
-    build_date = _release_time(mod_dir, env, log, "k8s.io/kubernetes", pins.kubernetes)
-    _run(["go", "build", "-trimpath", "-ldflags", _version_ldflags(pins, build_date), "-o", str(out) + "/",
+    run_step(["go", "get", *(f"{c}@{pins.kubernetes}" for c in cmds)], mod_dir, env, log, "resolve kubernetes")
+    build_date = release_time(mod_dir, env, log, "k8s.io/kubernetes", pins.kubernetes)
+    run_step(["go", "build", "-trimpath", "-ldflags", version_ldflags(pins, build_date), "-o", str(out) + "/",
           *cmds], mod_dir, env, log, "build kube-apiserver + kube-scheduler")
 
 
@@ -216,9 +216,9 @@ def _build_etcd(pins: Pins, work: Path, out: Path, env: Mapping[str, str], log: 
         'import (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\n'
         "func main() { etcdmain.Main(os.Args) }\n"
     )
-    _run(["go", "get", f"go.etcd.io/etcd/server/v3@{pins.etcd}"], mod_dir, env, log, "resolve etcd")
-    _run(["go", "mod", "tidy"], mod_dir, env, log, "tidy etcd")
-    _run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "etcd"), "."],
+    run_step(["go", "get", f"go.etcd.io/etcd/server/v3@{pins.etcd}"], mod_dir, env, log, "resolve etcd")
+    run_step(["go", "mod", "tidy"], mod_dir, env, log, "tidy etcd")
+    run_step(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "etcd"), "."],
          mod_dir, env, log, "build etcd")
 
 
@@ -226,14 +226,14 @@ def _build_helm(pins: Pins, work: Path, out: Path, env: Mapping[str, str], log: 
     mod_dir = work / "helm"
     mod_dir.mkdir(parents=True, exist_ok=True)
     (mod_dir / "go.mod").write_text("module hwcap-operator.local/devcluster-helm\n\ngo 1.24\n")
-    _run(["go", "get", f"helm.sh/helm/v3/cmd/helm@{pins.helm}"], mod_dir, env, log, "resolve helm")
+    run_step(["go", "get", f"helm.sh/helm/v3/cmd/helm@{pins.helm}"], mod_dir, env, log, "resolve helm")
     ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version={pins.helm}"
-    _run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "helm"), "helm.sh/helm/v3/cmd/helm"],
+    run_step(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "helm"), "helm.sh/helm/v3/cmd/helm"],
          mod_dir, env, log, "build helm")
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -252,33 +252,53 @@ class BuildResult:
     seconds: float
 
 
-def ensure_built(pins: Pins = PINS, force: bool = False) -> BuildResult:
-    """Return the cached binaries for ``pins``, building them first when missing (or when ``force``)."""
+#: One build recipe: ``(work dir, staging bin dir, go env, log)`` → binaries written into the staging dir.
+Steps = Callable[[Path, Path, Mapping[str, str], Path], None]
+
+
+def build_cached(
+    *, target: Path, pins_doc: Mapping[str, object], names: Sequence[str], env: Callable[[], Mapping[str, str]],
+    is_done: Callable[[], bool], steps: Steps, force: bool, what: str,
+) -> BuildResult:
+    """Build ``names`` into ``target/bin`` under a flock, unless a finished build is there (its stamp is
+    ``complete.json``, written last); the control plane and the node runtime both build through here."""
     started = time.monotonic()
-    target = cache_dir(pins)
-    if not force and is_built(pins):
-        return BuildResult(bin_dir(pins), True, time.monotonic() - started)
+    final = target / "bin"
+    if not force and is_done():
+        return BuildResult(final, True, time.monotonic() - started)
     if shutil.which("go") is None:
-        raise BuildError("the Go toolchain ('go') is not on PATH; it is needed to build the control plane")
-    with _locked(cache_root() / f".lock-{pins.key()}"):
-        if not force and is_built(pins):  # another process finished it while we waited
-            return BuildResult(bin_dir(pins), True, time.monotonic() - started)
+        raise BuildError(f"the Go toolchain ('go') is not on PATH; it is needed to build {what}")
+    with locked(cache_root() / f".lock-{target.name}"):
+        if not force and is_done():  # another process finished it while we waited
+            return BuildResult(final, True, time.monotonic() - started)
         work = target / "src"
         staging_out = target / "bin.partial"
         shutil.rmtree(staging_out, ignore_errors=True)
         staging_out.mkdir(parents=True)
         log = target / "build.log"
-        log.write_text(f"pins: {json.dumps(asdict(pins))}\n")
-        env = _go_env(pins, work)
-        _log(f"building {', '.join(BUILT_BINARIES)} into {target} (first build takes a while; log: {log})")
-        _build_etcd(pins, work, staging_out, env, log)
-        _build_helm(pins, work, staging_out, env, log)
-        _build_kubernetes(pins, work, staging_out, env, log)
-        shutil.rmtree(bin_dir(pins), ignore_errors=True)
-        staging_out.rename(bin_dir(pins))
+        log.write_text(f"pins: {json.dumps(pins_doc)}\n")
+        log_step(f"building {', '.join(names)} into {target} (first build takes a while; log: {log})")
+        steps(work, staging_out, env(), log)
+        shutil.rmtree(final, ignore_errors=True)
+        staging_out.rename(final)
         shutil.rmtree(work / "tmp", ignore_errors=True)
         seconds = time.monotonic() - started
-        stamp = {"pins": asdict(pins), "built_at": time.time(), "seconds": round(seconds, 1)}
+        stamp = {"pins": pins_doc, "built_at": time.time(), "seconds": round(seconds, 1)}
         (target / "complete.json").write_text(json.dumps(stamp, indent=2) + "\n")
-        _log(f"built in {seconds:.0f}s")
-        return BuildResult(bin_dir(pins), False, seconds)
+        log_step(f"{what} built in {seconds:.0f}s")
+        return BuildResult(final, False, seconds)
+
+
+def ensure_built(pins: Pins = PINS, force: bool = False) -> BuildResult:
+    """Return the cached binaries for ``pins``, building them first when missing (or when ``force``)."""
+
+    def steps(work: Path, out: Path, env: Mapping[str, str], log: Path) -> None:
+        _build_etcd(pins, work, out, env, log)
+        _build_helm(pins, work, out, env, log)
+        _build_kubernetes(pins, work, out, env, log)
+
+    target = cache_dir(pins)
+    return build_cached(
+        target=target, pins_doc=asdict(pins), names=BUILT_BINARIES, env=lambda: go_env(pins, target / "src"),
+        is_done=lambda: is_built(pins), steps=steps, force=force, what="the control plane",
+    )

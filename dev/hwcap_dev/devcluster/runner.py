@@ -37,6 +37,8 @@ from .processes import ManagedProcess, kill_group, pid_runs
 
 LOOPBACK = "127.0.0.1"
 ADMIN_USER = "hwcap-devcluster-admin"
+#: the apiserver's identity towards kubelets (logs, exec): what kubeadm names apiserver-kubelet-client
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 _APISERVER_SERVICE_IP = "10.0.0.1"
 
@@ -183,6 +185,10 @@ class ControlPlane:
         target = path or self.state_dir / "users" / f"{name}.token.kubeconfig"
         return write_kubeconfig(target, build_kubeconfig(self.server, self.ca_pem, name, token=token))
 
+    def certificate_authority(self) -> CertificateAuthority:
+        """The dev CA (real nodes get their ``system:node:<name>`` and serving certificates from it)."""
+        return self._ca()
+
     def logs(self) -> dict[str, Path]:
         """Component name → log file."""
         return {proc.name: proc.log_path for proc in self._procs}
@@ -212,6 +218,9 @@ class ControlPlane:
             self.pki_dir, "scheduler-serving"
         )
         ca.issue(ADMIN_USER, organizations=["system:masters"], client=True).write(self.pki_dir, "admin")
+        ca.issue(KUBELET_CLIENT_USER, organizations=["system:masters"], client=True).write(
+            self.pki_dir, "apiserver-kubelet-client"
+        )
         sa = self.pki_dir / "sa.key"
         if not sa.is_file():
             pair = service_account_signing_key()
@@ -274,8 +283,14 @@ class ControlPlane:
             f"--tls-cert-file={pki / 'apiserver.crt'}",
             f"--tls-private-key-file={pki / 'apiserver.key'}",
             f"--client-ca-file={pki / 'ca.crt'}",
-            "--authorization-mode=RBAC",
-            "--enable-admission-plugins=PodSecurity,MutatingAdmissionWebhook,ValidatingAdmissionWebhook",
+            # as real clusters run: kubelets are confined to their own Node and its pods
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction,PodSecurity,MutatingAdmissionWebhook,"
+            "ValidatingAdmissionWebhook",
+            # real nodes advertise InternalIP 127.0.0.1 and a port of their own (see realnode.py)
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
             "--disable-admission-plugins=ServiceAccount",
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             f"--service-account-issuer={self.server}",
