@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO)]  # tests.support.webhook_server, when run as a script
@@ -60,9 +60,14 @@ def build_openloop() -> Path:
     return binary
 
 
+class Served(NamedTuple):
+    port: int
+    pid: int
+
+
 @contextlib.contextmanager
-def server(app: str, tls_dir: Path, tls: Tls) -> Iterator[int]:
-    """One target server process; yields its port once it answers TLS handshakes."""
+def server(app: str, tls_dir: Path, tls: Tls) -> Iterator[Served]:
+    """One target server process; yields its port and pid once it answers TLS handshakes."""
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "tests.support.webhook_server", "--app", app,
                                 "--port", str(port), "--dir", str(tls_dir)], cwd=REPO)  # fmt: skip
@@ -77,7 +82,7 @@ def server(app: str, tls_dir: Path, tls: Tls) -> Iterator[int]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError(f"{app} server did not start") from None
                 time.sleep(0.1)
-        yield port
+        yield Served(port, process.pid)
     finally:
         process.terminate()
         process.wait(10)
@@ -202,8 +207,8 @@ def main() -> None:
         bodies["mutated"].write_text(json.dumps(review(pod())))
         bodies["echo"].write_text(json.dumps(review(pod())))
         bodies["untouched"].write_text(json.dumps(review(pod(), namespace=OTHER_NAMESPACE)))
-        echo_port = stack.enter_context(server("echo", directory, tls))
-        webhook_port = stack.enter_context(server("webhook", directory, tls))
+        echo_port = stack.enter_context(server("echo", directory, tls)).port
+        webhook_port = stack.enter_context(server("webhook", directory, tls)).port
         check_answers(webhook_port, tls, bodies)
         ports = {"echo": echo_port, "mutated": webhook_port, "untouched": webhook_port}
         # Rounds interleave the targets, so a change in the machine's load hits all three alike (medians kept).
