@@ -24,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return cluster_main(args[1:], prog="hwcap-dev cluster")
     if args[:1] == ["demo"]:
-        from hwcap_dev.demo.story import main as demo_main
+        from hwcap_dev.demo.cli import main as demo_main
 
         return demo_main(args[1:])
     if args[:1] in (["-h"], ["--help"]):

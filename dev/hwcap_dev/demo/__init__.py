@@ -1,1 +1,2 @@
-"""``make demo``: the product end to end on one machine (see :mod:`hwcap_dev.demo.story`)."""
+"""``make demo``: the product end to end on one machine (entry point :mod:`hwcap_dev.demo.cli`, the scenario
+:mod:`hwcap_dev.demo.story`)."""

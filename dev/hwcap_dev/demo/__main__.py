@@ -1,5 +1,5 @@
 import sys
 
-from hwcap_dev.demo.story import main
+from hwcap_dev.demo.cli import main
 
 sys.exit(main())

@@ -1,12 +1,13 @@
-"""``make demo`` / ``hwcap-dev demo up|down|status``: the product end to end on one machine.
+"""The demo's story: the scenario ``hwcap-dev demo up`` (``make demo``) plays, step by step, and what it shows.
 
-``up`` starts the local control plane (:mod:`hwcap_dev.devcluster`; the binaries are built once and cached),
+It starts the local control plane (:mod:`hwcap_dev.devcluster`; the binaries are built once and cached),
 installs the CRD and the Helm chart, runs the operator and one node agent as local processes with the tokens of
 the chart's own ServiceAccounts, registers fake Ready nodes made from real CPU dumps of several arm64
 generations, applies the example MigrationDomains and the sample pod from ``examples/``, and shows what a user
 would look at: the domains, the mask and its dropped features, the injected pod and where it was scheduled, a
 migration check and a what-if. Everything stays up afterwards (detached, state under
-``~/.cache/hwcap-operator/demo``) until ``down``, which stops every process it started.
+``~/.cache/hwcap-operator/demo``, :mod:`hwcap_dev.demo.state`) until ``down`` (:mod:`hwcap_dev.demo.cli`).
+What it prints is :mod:`hwcap_dev.demo.console`; the commands and processes it runs, :mod:`hwcap_dev.demo.processes`.
 
 There is no kubelet: the chart's Deployment and DaemonSet are created but never run a pod, and scheduled pods
 stay Pending. The demo therefore runs ``hwcap-operator run`` and ``hwcap-operator agent`` itself, and points the
@@ -15,39 +16,34 @@ chart's MutatingWebhookConfiguration at the local webhook. It never reads stdin,
 
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import dataclasses
-import io
 import json
-import os
-import shutil
-import signal
-import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO
 
 import yaml
 
 from hwcap_dev import paths
+from hwcap_dev.demo.console import LineSink, Step, short, shown
+from hwcap_dev.demo.processes import (
+    ClusterCommands,
+    DemoError,
+    console_script,
+    operator_ready,
+    spawn_operator_program,
+    wait_for,
+)
+from hwcap_dev.demo.state import DemoState
 from hwcap_dev.devcluster import build
 from hwcap_dev.devcluster import simulated_nodes as nodes
-from hwcap_dev.devcluster.assets import AssetError, Binaries, resolve_binaries
+from hwcap_dev.devcluster.assets import AssetError, resolve_binaries
 from hwcap_dev.devcluster.pki import CertificateAuthority
-from hwcap_dev.devcluster.processes import ManagedProcess, kill_group, pid_runs
-from hwcap_dev.devcluster.runner import ControlPlane, Options, StartupError, free_port, stop_recorded
+from hwcap_dev.devcluster.runner import ControlPlane, Options, free_port
 from hwcap_operator import keys
-
-T = TypeVar("T")
 
 CHART_DIR = paths.CHART_DIR
 CRD_FILE = paths.REPO_ROOT / "crds" / "hwcap.dev_migrationdomains.yaml"
@@ -91,177 +87,6 @@ X86_NODES = {
 }
 
 
-class DemoError(RuntimeError):
-    """A demo step failed; the message says which and where the logs are."""
-
-
-def default_state_dir() -> Path:
-    """``~/.cache/hwcap-operator/demo`` (follows ``$HWCAP_OPERATOR_CACHE`` / ``$XDG_CACHE_HOME``)."""
-    return build.cache_root() / "demo"
-
-
-# ------------------------------------------------------------------------------------------------- progress
-
-
-class Step:
-    """One announced step with a live elapsed-time line: a spinner on a terminal, a line every 15 s otherwise.
-
-    A first build of the control plane takes many minutes; the line shows it is alive and what it is doing
-    (``detail``), without ever waiting for input.
-    """
-
-    _FRAMES = "|/-\\"
-
-    def __init__(self, title: str, out: TextIO) -> None:
-        self.title, self.out = title, out
-        self.detail = ""
-        self.started = time.monotonic()
-        self._done = threading.Event()
-        self._tty = out.isatty()
-        self._thread = threading.Thread(target=self._tick, daemon=True)
-
-    def __enter__(self) -> Step:
-        self.out.write(f"==> {self.title}\n")
-        self.out.flush()
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
-        self._done.set()
-        self._thread.join()
-        elapsed = time.monotonic() - self.started
-        if self._tty:
-            self.out.write("\r\033[K")
-        mark = "ok" if exc_type is None else "FAILED"
-        self.out.write(f"    {mark} ({elapsed:.1f}s)\n")
-        self.out.flush()
-
-    def _tick(self) -> None:
-        frame = 0
-        last_line = time.monotonic()
-        while not self._done.wait(0.2 if self._tty else 1.0):
-            elapsed = time.monotonic() - self.started
-            detail = f": {self.detail}" if self.detail else ""
-            if self._tty:
-                self.out.write(f"\r\033[K    {self._FRAMES[frame % 4]} {elapsed:5.0f}s{detail[:100]}")
-                self.out.flush()
-                frame += 1
-            elif time.monotonic() - last_line >= 15:
-                self.out.write(f"    ... {elapsed:.0f}s{detail}\n")
-                self.out.flush()
-                last_line = time.monotonic()
-
-
-class _LineSink(io.TextIOBase):
-    """A stand-in for stderr that hands each complete line to a callback (the build's progress messages)."""
-
-    def __init__(self, on_line: Callable[[str], None], log: TextIO) -> None:
-        self._on_line, self._log, self._buf = on_line, log, ""
-
-    def write(self, text: str) -> int:
-        self._log.write(text)
-        self._buf += text
-        while "\n" in self._buf:
-            line, self._buf = self._buf.split("\n", 1)
-            if line.strip():
-                self._on_line(line.strip())
-        return len(text)
-
-    def flush(self) -> None:
-        self._log.flush()
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.3) -> T:
-    """Poll ``probe`` until it returns something truthy; :class:`DemoError` naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise DemoError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
-# ------------------------------------------------------------------------------------------------- state
-
-
-@dataclass
-class DemoState:
-    """What ``down`` needs: the demo's own processes and where the control plane keeps its state."""
-
-    state_dir: Path
-    processes: list[dict[str, Any]] = field(default_factory=list)
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def path(self) -> Path:
-        return self.state_dir / "demo.json"
-
-    @property
-    def cluster_dir(self) -> Path:
-        return self.state_dir / "cluster"
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.cluster_dir / "kubeconfig"
-
-    def record(self, proc: ManagedProcess, program: Path) -> None:
-        self.processes.append({"name": proc.name, "pid": proc.pid, "program": str(program),
-                               "log": str(proc.log_path)})  # fmt: skip
-        self.save()
-
-    def save(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps({"processes": self.processes, "info": self.info}, indent=2) + "\n")
-
-    @classmethod
-    def load(cls, state_dir: Path) -> DemoState:
-        state = cls(state_dir)
-        with contextlib.suppress(OSError, ValueError):
-            data = json.loads(state.path.read_text())
-            state.processes = list(data.get("processes", []))
-            state.info = dict(data.get("info", {}))
-        return state
-
-    def running(self) -> bool:
-        """True when the demo's processes and the control plane all still run."""
-        cluster = _read_json(self.cluster_dir / "state.json")
-        procs = [*self.processes, *(cluster or {}).get("processes", [])]
-        return bool(self.processes) and cluster is not None and all(
-            pid_runs(int(p["pid"]), Path(p["program"])) for p in procs
-        )
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data
-
-
-def stop_demo(state_dir: Path) -> list[str]:
-    """Stop the demo's processes, then the control plane; returns what was stopped (idempotent)."""
-    state = DemoState.load(state_dir)
-    stopped = []
-    for proc in reversed(state.processes):
-        pid = int(proc["pid"])
-        if pid_runs(pid, Path(proc["program"])):
-            kill_group(pid, 15.0)
-            stopped.append(f"{proc['name']} (pid {pid})")
-    state.processes = []
-    if state.path.exists():
-        state.path.unlink()
-    stopped += stop_recorded(state.cluster_dir)
-    shutil.rmtree(state.cluster_dir / "etcd-data", ignore_errors=True)
-    return stopped
-
-
-# ------------------------------------------------------------------------------------------------- the demo
-
-
 class Demo:
     """One ``up`` run; every step prints what it does and the commands a user can repeat."""
 
@@ -269,12 +94,12 @@ class Demo:
         self.state = DemoState(state_dir)
         self.out = out
         self.timeout = timeout
+        self.sh = ClusterCommands(self.state, self.say)
         self.plane: ControlPlane | None = None
-        self.binaries: Binaries | None = None
         self.api: Any = None
         self.webhook_port = free_port()
         self.metrics_port = free_port()
-        self.hwcapctl = _console_script("hwcapctl")
+        self.hwcapctl = console_script("hwcapctl")
         self.local_node = ""
 
     # -- output helpers ------------------------------------------------------------------------------------
@@ -285,36 +110,6 @@ class Demo:
 
     def step(self, title: str) -> Step:
         return Step(title, self.out)
-
-    def _env(self) -> dict[str, str]:
-        home = self.state.state_dir / "helm"
-        return {**os.environ, "KUBECONFIG": str(self.state.kubeconfig), "HELM_CACHE_HOME": str(home / "cache"),
-                "HELM_CONFIG_HOME": str(home / "config"), "HELM_DATA_HOME": str(home / "data")}  # fmt: skip
-
-    def run(self, argv: Sequence[str | Path], *, show: bool = True, check: bool = True,
-            input_text: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
-        """Run a command against the demo cluster; with ``show`` print it (short program name) and its output."""
-        args = [str(a) for a in argv]
-        if show:
-            self.say(f"$ {Path(args[0]).name} {' '.join(_quote(a) for a in args[1:])}")
-        proc = subprocess.run(args, input=input_text, stdin=None if input_text is not None else subprocess.DEVNULL,
-                              capture_output=True, text=True, env=self._env(), timeout=120, check=False)  # fmt: skip
-        if show:
-            text = (proc.stdout + (proc.stderr if proc.returncode else "")).rstrip()
-            if text:
-                self.say("\n".join("  " + line for line in text.splitlines()))
-        if check and proc.returncode != 0:
-            raise DemoError(f"`{' '.join(args)}` exited {proc.returncode}: {proc.stderr.strip() or proc.stdout}")
-        return proc
-
-    def kubectl(self, *args: str, show: bool = True, check: bool = True,
-                input_text: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
-        assert self.binaries is not None
-        return self.run([self.binaries.kubectl, *args], show=show, check=check, input_text=input_text)
-
-    def get_json(self, *args: str) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.kubectl("get", *args, "-o", "json", show=False).stdout)
-        return data
 
     # -- steps ---------------------------------------------------------------------------------------------
 
@@ -340,8 +135,8 @@ class Demo:
 
     def _binaries(self) -> None:
         try:  # cached, or provided by $KUBEBUILDER_ASSETS / $TEST_ASSET_*
-            self.binaries = resolve_binaries(allow_build=False)
-            self.say(f"==> control-plane binaries: {self.binaries.kube_apiserver.parent}")
+            self.sh.binaries = resolve_binaries(allow_build=False)
+            self.say(f"==> control-plane binaries: {self.sh.binaries.kube_apiserver.parent}")
             return
         except AssetError:
             pass
@@ -351,14 +146,14 @@ class Demo:
             log_path = self.state.state_dir / "build-progress.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
             with log_path.open("a") as log:
-                sink = _LineSink(lambda line: setattr(step, "detail", line.removeprefix("[devcluster build] ")), log)
+                sink = LineSink(lambda line: setattr(step, "detail", line.removeprefix("[devcluster build] ")), log)
                 with contextlib.redirect_stderr(sink):
-                    self.binaries = resolve_binaries(allow_build=True)
+                    self.sh.binaries = resolve_binaries(allow_build=True)
 
     def _control_plane(self) -> None:
-        assert self.binaries is not None
+        assert self.sh.binaries is not None
         with self.step("starting etcd, kube-apiserver and kube-scheduler on loopback"):
-            self.plane = ControlPlane(self.binaries, Options(state_dir=self.state.cluster_dir, scheduler=True,
+            self.plane = ControlPlane(self.sh.binaries, Options(state_dir=self.state.cluster_dir, scheduler=True,
                                                              detached=True, start_timeout=120.0))  # fmt: skip
             self.plane.start()
         self.say(f"    apiserver {self.plane.server}, logs in {self.plane.log_dir}")
@@ -367,37 +162,30 @@ class Demo:
         self.api = config.new_client_from_config(config_file=str(self.state.kubeconfig))  # type: ignore[no-untyped-call]
 
     def _install(self) -> None:
-        assert self.binaries is not None
+        assert self.sh.binaries is not None
         with self.step("installing the CRD (crds/) and the Helm chart (charts/hwcap-operator)"):
-            self.kubectl("apply", "-f", _shown(CRD_FILE))
-            self.kubectl("wait", "--for=condition=Established", "crd/migrationdomains.hwcap.dev", "--timeout=60s",
+            self.sh.kubectl("apply", "-f", shown(CRD_FILE))
+            self.sh.kubectl("wait", "--for=condition=Established", "crd/migrationdomains.hwcap.dev", "--timeout=60s",
                          show=False)  # fmt: skip
-            self.run([self.binaries.helm, "install", RELEASE, str(CHART_DIR), "--namespace", OPERATOR_NAMESPACE,
+            self.sh.run([self.sh.binaries.helm, "install", RELEASE, str(CHART_DIR), "--namespace", OPERATOR_NAMESPACE,
                       "--create-namespace", "--set", "logFormat=text"], show=False)  # fmt: skip
             self.say(f"$ helm install {RELEASE} charts/hwcap-operator --namespace {OPERATOR_NAMESPACE} "
                      "--create-namespace --set logFormat=text")  # fmt: skip
-            self.kubectl("get", "-n", OPERATOR_NAMESPACE, "deployment,daemonset,serviceaccount,service,secret",
+            self.sh.kubectl("get", "-n", OPERATOR_NAMESPACE, "deployment,daemonset,serviceaccount,service,secret",
                          "-l", f"app.kubernetes.io/instance={RELEASE}")  # fmt: skip
             # Node Feature Discovery's NodeFeature API (a minimal CRD): NFD's labels leave out many x86 flags
             # (CMOV, SSE4.2, BMI2, ...), its NodeFeature objects do not, and the operator reads them first.
-            self.kubectl("apply", "-f", "-", input_text=json.dumps(nodes.nodefeature_crd()), show=False)
-            self.kubectl("create", "namespace", NFD_NAMESPACE, show=False)
-            self.kubectl("wait", "--for=condition=Established", "crd/nodefeatures.nfd.k8s-sigs.io", "--timeout=60s",
+            self.sh.kubectl("apply", "-f", "-", input_text=json.dumps(nodes.nodefeature_crd()), show=False)
+            self.sh.kubectl("create", "namespace", NFD_NAMESPACE, show=False)
+            self.sh.kubectl("wait", "--for=condition=Established", "crd/nodefeatures.nfd.k8s-sigs.io", "--timeout=60s",
                          show=False)  # fmt: skip
         self.say("    No kubelet runs here: the Deployment and the DaemonSet exist but never start a pod. The demo\n"
                  "    runs the same `hwcap-operator run` / `hwcap-operator agent` as local processes, with tokens\n"
                  "    of the chart's own ServiceAccounts (so the chart's RBAC is what they get).")  # fmt: skip
 
     def _token(self, service_account: str, *extra: str) -> str:
-        return self.kubectl("create", "token", service_account, "-n", OPERATOR_NAMESPACE,
+        return self.sh.kubectl("create", "token", service_account, "-n", OPERATOR_NAMESPACE,
                             f"--duration={TOKEN_DURATION}", *extra, show=False).stdout.strip()  # fmt: skip
-
-    def _spawn(self, name: str, args: list[str]) -> ManagedProcess:
-        proc = ManagedProcess(name, [sys.executable, "-m", "hwcap_operator.cli.operator_main", *args],
-                              self.state.state_dir / "logs" / f"{name}.log", detached=True)  # fmt: skip
-        proc.start(env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        self.state.record(proc, Path(os.path.realpath(sys.executable)))
-        return proc
 
     def _operator(self) -> None:
         assert self.plane is not None
@@ -407,31 +195,21 @@ class Demo:
                                  server=True).write(self.state.state_dir / "webhook", "tls")  # fmt: skip
             kubeconfig = self.plane.token_kubeconfig(OPERATOR_SA, self._token(OPERATOR_SA),
                                                      path=self.state.state_dir / "operator.kubeconfig")  # fmt: skip
-            proc = self._spawn("hwcap-operator", [
+            proc = spawn_operator_program(self.state, "hwcap-operator", [
                 "--kubeconfig", str(kubeconfig), "--log-format", "text", "run", "--namespace", OPERATOR_NAMESPACE,
                 "--init-image", INIT_IMAGE, "--webhook-host", "127.0.0.1", "--webhook-port", str(self.webhook_port),
                 "--tls-cert-file", str(cert), "--tls-key-file", str(key), "--metrics-host", "127.0.0.1",
                 "--metrics-port", str(self.metrics_port), "--no-registry-lookup", "--resync-seconds", "30",
             ])  # fmt: skip
-            wait_for("the operator's /readyz", lambda: self._ready(proc), self.timeout)
+            wait_for("the operator's /readyz", lambda: operator_ready(proc, self.metrics_port), self.timeout)
             # The chart's own webhook configuration, pointed at the local process instead of the Service.
             patch = [{"op": "replace", "path": "/webhooks/0/clientConfig", "value": {
                 "url": f"https://127.0.0.1:{self.webhook_port}/mutate-pods",
                 "caBundle": base64.b64encode(ca.cert_pem).decode()}}]  # fmt: skip
-            self.kubectl("patch", "mutatingwebhookconfiguration", RELEASE, "--type=json", "-p", json.dumps(patch),
+            self.sh.kubectl("patch", "mutatingwebhookconfiguration", RELEASE, "--type=json", "-p", json.dumps(patch),
                          show=False)  # fmt: skip
         self.say(f"    webhook https://127.0.0.1:{self.webhook_port}/mutate-pods (the chart's webhook configuration"
                  f" now points here),\n    metrics http://127.0.0.1:{self.metrics_port}/metrics")  # fmt: skip
-
-    def _ready(self, proc: ManagedProcess) -> bool:
-        code = proc.exited()
-        if code is not None:
-            raise DemoError(f"the operator exited with {code}:\n{proc.log_tail()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/readyz", timeout=2) as resp:
-                return bool(resp.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
 
     def _nodes(self) -> None:
         from kubernetes import client
@@ -448,11 +226,11 @@ class Demo:
             for name, profile, pool in registered:
                 nodes.create_ready_node(core, nodes.node_manifest(name, profile, labels={POOL_LABEL: pool}))
                 self._node_feature(name, profile)
-            self.kubectl("get", "nodes", "-L", f"kubernetes.io/arch,{POOL_LABEL},{keys.DEVCLUSTER_PROFILE_LABEL}")
+            self.sh.kubectl("get", "nodes", "-L", f"kubernetes.io/arch,{POOL_LABEL},{keys.DEVCLUSTER_PROFILE_LABEL}")
 
     def _node_feature(self, name: str, profile: nodes.CpuProfile) -> None:
         """What NFD's worker on that node would publish: its unfiltered cpuid flags."""
-        self.kubectl("apply", "-f", "-", input_text=json.dumps(nodes.node_feature_manifest(name, profile,
+        self.sh.kubectl("apply", "-f", "-", input_text=json.dumps(nodes.node_feature_manifest(name, profile,
                      NFD_NAMESPACE)), show=False)  # fmt: skip
 
     def _agent(self) -> None:
@@ -466,17 +244,17 @@ class Demo:
                                 "labels": {"app.kubernetes.io/component": "node-agent"}},
                    "spec": {"serviceAccountName": AGENT_SA, "nodeName": self.local_node,
                             "containers": [{"name": "agent", "image": INIT_IMAGE}]}}  # fmt: skip
-            self.kubectl("apply", "-f", "-", input_text=json.dumps(pod), show=False)
+            self.sh.kubectl("apply", "-f", "-", input_text=json.dumps(pod), show=False)
             token = self._token(AGENT_SA, "--bound-object-kind=Pod", f"--bound-object-name=agent-{self.local_node}")
             kubeconfig = self.plane.token_kubeconfig(AGENT_SA, token, path=self.state.state_dir / "agent.kubeconfig")
             args = ["--kubeconfig", str(kubeconfig), "--log-format", "text", "agent", "--node-name", self.local_node,
                     "--interval", "60"]  # fmt: skip
             if SHIM.is_file():
                 args += ["--hwcap-exec", str(SHIM)]
-            self._spawn("hwcap-agent", args)
+            spawn_operator_program(self.state, "hwcap-agent", args)
 
             def reported() -> dict[str, str] | None:
-                annotations = self.get_json("node", self.local_node)["metadata"].get("annotations") or {}
+                annotations = self.sh.get_json("node", self.local_node)["metadata"].get("annotations") or {}
                 found = {k: v for k, v in annotations.items() if k.startswith(keys.AGENT_ANNOTATION_PREFIX)}
                 return found if keys.AGENT_INHERITANCE_ANNOTATION in found else None
 
@@ -490,10 +268,10 @@ class Demo:
         self.say(f"    HWCAP inheritance on this machine: {verdict}" + (f" - {why}" if why else ""))
 
     def _apply_example(self, name: str) -> None:
-        self.kubectl("apply", "-f", _shown(EXAMPLES / name))
+        self.sh.kubectl("apply", "-f", shown(EXAMPLES / name))
 
     def _domain_status(self, name: str) -> dict[str, Any]:
-        status: dict[str, Any] = self.get_json("migrationdomain", name).get("status") or {}
+        status: dict[str, Any] = self.sh.get_json("migrationdomain", name).get("status") or {}
         return status
 
     def _condition(self, name: str, ctype: str) -> dict[str, Any] | None:
@@ -517,8 +295,8 @@ class Demo:
             self._apply_example("x86-preset-fallbacks.yaml")
             for name in (ARM64_DOMAIN, X86_DOMAIN):
                 self._wait_ready(name)
-        self.kubectl("get", "migrationdomains")
-        self.kubectl("get", "nodes", "-L", f"{keys.DOMAIN_MEMBER_LABEL_PREFIX}{ARM64_DOMAIN},"
+        self.sh.kubectl("get", "migrationdomains")
+        self.sh.kubectl("get", "nodes", "-L", f"{keys.DOMAIN_MEMBER_LABEL_PREFIX}{ARM64_DOMAIN},"
                      f"{keys.DOMAIN_MEMBER_LABEL_PREFIX}{X86_DOMAIN}")  # fmt: skip
 
     def _late_node(self) -> None:
@@ -536,7 +314,7 @@ class Demo:
                 self.timeout)  # fmt: skip
             if status["mask"]["id"] != before:
                 raise DemoError(f"the frozen mask of {ARM64_DOMAIN} moved from {before} to {status['mask']['id']}")
-        self.run([self.hwcapctl, "get", "domains"])
+        self.sh.run([self.hwcapctl, "get", "domains"])
         for excluded in status["excluded"]["nodes"]:
             self.say(f"    excluded {excluded['name']}: {excluded['reason']} - {excluded['message']}")
 
@@ -545,9 +323,9 @@ class Demo:
             self._apply_example("namespace.yaml")
             pod = wait_for("an injected sample pod", self._create_injected_pod, self.timeout)
             pod = wait_for("the scheduler to bind the pod", lambda: (
-                p if (p := self.get_json("pod", "-n", APPS_NAMESPACE, POD))["spec"].get("nodeName") else None),
+                p if (p := self.sh.get_json("pod", "-n", APPS_NAMESPACE, POD))["spec"].get("nodeName") else None),
                 self.timeout)  # fmt: skip
-        self.kubectl("get", "pod", "-n", APPS_NAMESPACE, POD, "-o", "wide")
+        self.sh.kubectl("get", "pod", "-n", APPS_NAMESPACE, POD, "-o", "wide")
         self.say(f"$ kubectl get pod -n {APPS_NAMESPACE} {POD} -o yaml   # what the webhook changed:")
         for line in describe_injection(pod):
             self.say("  " + line)
@@ -558,21 +336,21 @@ class Demo:
         with self.step(title):
             namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": X86_NAMESPACE, "labels": {
                 EXAMPLE_NAMESPACE_LABEL: X86_DOMAIN, "pod-security.kubernetes.io/enforce": "restricted"}}}
-            self.kubectl("apply", "-f", "-", input_text=json.dumps(namespace), show=False)
+            self.sh.kubectl("apply", "-f", "-", input_text=json.dumps(namespace), show=False)
             pod = yaml.safe_load((EXAMPLES / "pod.yaml").read_text())
             pod["spec"]["nodeSelector"] = {"kubernetes.io/arch": "amd64"}
             mutated = wait_for("the webhook to mutate a dry-run pod", lambda: self._dry_run(pod), self.timeout)
         self.say(f"$ kubectl apply --dry-run=server -n {X86_NAMESPACE} -f - -o yaml   # examples/pod.yaml on amd64")
         env = {e["name"]: e.get("value", "") for e in mutated["spec"]["containers"][0].get("env") or []}
         for name in FALLBACK_VARIABLES:
-            self.say(f"  {name}={_short(env.get(name, '(not set)'), 100)}")
+            self.say(f"  {name}={short(env.get(name, '(not set)'), 100)}")
         only = self._domain_status(X86_DOMAIN).get("fallbackOnlyFeatures") or []
         self.say(f"    {len(only)} dropped x86 features are CPUID-only: HWCAPs cannot hide them, only these variables "
                  f"do ({', '.join(only[:6])}, ...)")  # fmt: skip
 
     def _dry_run(self, pod: dict[str, Any]) -> dict[str, Any] | None:
         """The pod as admission would store it; None until the webhook knows the new namespace."""
-        proc = self.kubectl("apply", "--dry-run=server", "-n", X86_NAMESPACE, "-o", "json", "-f", "-",
+        proc = self.sh.kubectl("apply", "--dry-run=server", "-n", X86_NAMESPACE, "-o", "json", "-f", "-",
                             input_text=json.dumps(pod), show=False)  # fmt: skip
         stored: dict[str, Any] = json.loads(proc.stdout)
         annotations = stored["metadata"].get("annotations") or {}
@@ -581,12 +359,12 @@ class Demo:
     def _create_injected_pod(self) -> dict[str, Any] | None:
         """Create the pod; if it was admitted before the API server saw the patched webhook configuration
         (failurePolicy Ignore lets it through unmasked), delete it and try again."""
-        self.kubectl("apply", "-n", APPS_NAMESPACE, "-f", str(EXAMPLES / "pod.yaml"), show=False)
-        pod = self.get_json("pod", "-n", APPS_NAMESPACE, POD)
+        self.sh.kubectl("apply", "-n", APPS_NAMESPACE, "-f", str(EXAMPLES / "pod.yaml"), show=False)
+        pod = self.sh.get_json("pod", "-n", APPS_NAMESPACE, POD)
         if keys.POD_MASK_ID_ANNOTATION in (pod["metadata"].get("annotations") or {}):
-            self.say(f"$ kubectl apply -n {APPS_NAMESPACE} -f {_shown(EXAMPLES / 'pod.yaml')}")
+            self.say(f"$ kubectl apply -n {APPS_NAMESPACE} -f {shown(EXAMPLES / 'pod.yaml')}")
             return pod
-        self.kubectl("delete", "pod", "-n", APPS_NAMESPACE, POD, "--grace-period=0", "--force", "--wait=true",
+        self.sh.kubectl("delete", "pod", "-n", APPS_NAMESPACE, POD, "--grace-period=0", "--force", "--wait=true",
                      show=False)  # fmt: skip
         return None
 
@@ -594,11 +372,11 @@ class Demo:
         members = [n for n in ARM64_MEMBERS if n != self.state.info["pod_node"]]
         self.say(f"==> may {APPS_NAMESPACE}/{POD} move (CRIU restore, live migration) to another node?")
         for node in (members[0], LATE_NODE[0]):
-            self.run([self.hwcapctl, "check", "--domain", ARM64_DOMAIN, "--pod", f"{APPS_NAMESPACE}/{POD}",
+            self.sh.run([self.hwcapctl, "check", "--domain", ARM64_DOMAIN, "--pod", f"{APPS_NAMESPACE}/{POD}",
                       "--node", node], check=False)  # fmt: skip
         self.say(f"==> what if a Graviton2 ({WHAT_IF_PROFILE}) joined {ARM64_DOMAIN}? (dry run, nothing is written)")
-        self.run([self.hwcapctl, "what-if", "--domain", ARM64_DOMAIN, "--node",
-                  _shown(PROFILES / f"{WHAT_IF_PROFILE}.txt")], check=False)  # fmt: skip
+        self.sh.run([self.hwcapctl, "what-if", "--domain", ARM64_DOMAIN, "--node",
+                  shown(PROFILES / f"{WHAT_IF_PROFILE}.txt")], check=False)  # fmt: skip
 
     def _summary(self, seconds: float) -> None:
         self.say("")
@@ -614,15 +392,15 @@ def describe_injection(pod: dict[str, Any]) -> list[str]:
     """The parts of a stored pod the webhook wrote, as short lines (annotations, init step, commands, affinity)."""
     meta, spec = pod["metadata"], pod["spec"]
     lines = ["annotations:"]
-    lines += [f"  {k}: {_short(v)}" for k, v in sorted((meta.get("annotations") or {}).items())
+    lines += [f"  {k}: {short(v)}" for k, v in sorted((meta.get("annotations") or {}).items())
               if k.startswith(f"{keys.GROUP}/")]  # fmt: skip
     for init in spec.get("initContainers") or []:
         lines.append(f"initContainers[{init['name']}]: image {init.get('image')}")
         lines.append(f"  command: {json.dumps(init.get('command') or [])}")
     for ctr in spec.get("containers") or []:
         lines.append(f"containers[{ctr['name']}]:")
-        lines.append(f"  command: {_short(json.dumps(ctr.get('command') or []), 150)}")
-        lines.append(f"  args: {_short(json.dumps(ctr.get('args') or []), 80)}")
+        lines.append(f"  command: {short(json.dumps(ctr.get('command') or []), 150)}")
+        lines.append(f"  args: {short(json.dumps(ctr.get('args') or []), 80)}")
         env = {e["name"]: e.get("value", "") for e in ctr.get("env") or []}
         lines.append("  env: " + ", ".join(f"{k}={v}" for k, v in env.items()))
     terms = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
@@ -632,128 +410,3 @@ def describe_injection(pod: dict[str, Any]) -> list[str]:
         lines.append("affinity (required): " + " AND ".join(exprs))
     lines.append(f"scheduled on: {spec.get('nodeName')}")
     return lines
-
-
-def _shown(path: Path) -> str:
-    """A repository path as a user would type it from the checkout (relative when we run from there)."""
-    with contextlib.suppress(ValueError):
-        return str(path.relative_to(Path.cwd()))
-    return str(path)
-
-
-def _short(text: str, limit: int = 110) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _quote(arg: str) -> str:
-    return arg if arg and all(c.isalnum() or c in "-_./=:,@" for c in arg) else "'" + arg.replace("'", "'\\''") + "'"
-
-
-def _console_script(name: str) -> Path:
-    """The console script next to this interpreter (the venv's ``hwcapctl``), so the printed command is real."""
-    candidate = Path(sys.executable).parent / name
-    if candidate.is_file():
-        return candidate
-    found = shutil.which(name)
-    if found is None:
-        raise DemoError(f"{name} is not installed next to {sys.executable}; run `make venv`")
-    return Path(found)
-
-
-# ------------------------------------------------------------------------------------------------- entry
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM/SIGHUP become KeyboardInterrupt so a killed ``up`` still stops what it started."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
-
-
-def cmd_up(state_dir: Path, timeout: float, keep_on_failure: bool = False) -> int:
-    state = DemoState.load(state_dir)
-    if state.running():
-        print(f"the demo is already running (state: {state_dir})\n  export KUBECONFIG={state.kubeconfig}\n"
-              "  make demo-down   # to stop it")  # fmt: skip
-        return 0
-    stop_demo(state_dir)  # leftovers of an interrupted or half-dead run
-    for stale in ("cluster", "logs", "webhook", "helm"):
-        shutil.rmtree(state_dir / stale, ignore_errors=True)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    demo = Demo(state_dir, timeout=timeout)
-    try:
-        with _terminate_as_interrupt():
-            demo.up()
-    except (DemoError, StartupError, AssetError, build.BuildError, nodes.ProfileError) as err:
-        print(f"\ndemo failed: {err}\nlogs: {state_dir / 'logs'} and {state_dir / 'cluster' / 'logs'}",
-              file=sys.stderr)  # fmt: skip
-        if keep_on_failure and demo.plane is not None:
-            demo.state.save()
-            print(f"left running for inspection: export KUBECONFIG={demo.state.kubeconfig}; then make demo-down",
-                  file=sys.stderr)  # fmt: skip
-            return 1
-        _stop_quietly(state_dir, demo)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping what the demo started", file=sys.stderr)
-        _stop_quietly(state_dir, demo)
-        return 130
-    except BaseException:
-        _stop_quietly(state_dir, demo)
-        raise
-    return 0
-
-
-def _stop_quietly(state_dir: Path, demo: Demo) -> None:
-    """The operator and agent first (they would retry against a vanished apiserver), then the control plane."""
-    stop_demo(state_dir)
-    if demo.plane is not None:
-        demo.plane.stop()
-
-
-def cmd_down(state_dir: Path) -> int:
-    stopped = stop_demo(state_dir)
-    print("stopped: " + ", ".join(stopped) if stopped else f"nothing running in {state_dir}")
-    return 0
-
-
-def cmd_status(state_dir: Path) -> int:
-    state = DemoState.load(state_dir)
-    if not state.running():
-        print(f"the demo is not running (state: {state_dir}); start it with `make demo`")
-        return 1
-    print(f"running; export KUBECONFIG={state.kubeconfig}")
-    for proc in state.processes:
-        print(f"  {proc['name']} pid {proc['pid']} log {proc['log']}")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hwcap-dev demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--state-dir", type=Path, default=None,
-                        help=f"where the demo keeps its state (default {default_state_dir()})")  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start everything and show the product (detached; idempotent)")
-    up.add_argument("--timeout", type=float, default=90.0, help="seconds each wait may take")
-    up.add_argument("--keep-on-failure", action="store_true", help="leave everything running when a step fails")
-    sub.add_parser("down", help="stop everything `up` started")
-    sub.add_parser("status", help="is the demo running; where are its logs")
-    args = parser.parse_args(argv)
-    state_dir: Path = (args.state_dir or default_state_dir()).resolve()
-    if args.command == "up":
-        return cmd_up(state_dir, args.timeout, args.keep_on_failure)
-    if args.command == "down":
-        return cmd_down(state_dir)
-    return cmd_status(state_dir)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
