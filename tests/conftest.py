@@ -32,6 +32,7 @@ from hwcap_dev.devcluster.testing import (
     namespace_name,
     use_existing_cluster,
 )
+from tests.support.namespaces import temporary_namespace
 from tests.support.profiles import PROFILES_DIR
 from tests.support.waits import wait_for
 
@@ -137,13 +138,8 @@ def helm(control_plane: ClusterAccess) -> ToolRunner:
 @pytest.fixture
 def namespace(core_v1: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace for one test (name derived from the test), deleted afterwards."""
-    name = namespace_name(request.node.name)
-    core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    try:
+    with temporary_namespace(core_v1, namespace_name(request.node.name)) as name:
         yield name
-    finally:
-        with contextlib.suppress(client.ApiException):
-            core_v1.delete_namespace(name)
 
 
 NodeFactory = Callable[..., dict[str, Any]]

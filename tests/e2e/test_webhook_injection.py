@@ -52,6 +52,7 @@ from tests.e2e.webhook_support import (
     webhook_configuration,
 )
 from tests.support.domains import Domains
+from tests.support.namespaces import temporary_namespace
 from tests.support.operator import INIT_IMAGE, OperatorProcess
 from tests.support.waits import wait_for
 
@@ -82,18 +83,12 @@ def make_domain(kubectl: Any, domains: Domains, api_client: client.ApiClient) ->
 @pytest.fixture
 def extra_namespaces(core_v1: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterator[Callable[[], str]]:
     """``make()`` creates one more namespace for this test; all are deleted afterwards."""
-    made: list[str] = []
+    with contextlib.ExitStack() as made:
 
-    def make() -> str:
-        name = namespace_name(request.node.name)
-        core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-        made.append(name)
-        return name
+        def make() -> str:
+            return made.enter_context(temporary_namespace(core_v1, namespace_name(request.node.name)))
 
-    yield make
-    for name in made:
-        with contextlib.suppress(client.ApiException):
-            core_v1.delete_namespace(name)
+        yield make
 
 
 @contextlib.contextmanager

@@ -17,7 +17,6 @@ narrowed by a platform selector to the test's namespaces) and ``--webhook-config
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +46,7 @@ from tests.e2e.webhook_support import (
     webhook_configuration,
 )
 from tests.support.domains import Domains
+from tests.support.namespaces import temporary_namespace
 from tests.support.operator import OperatorProcess, running_operator
 from tests.support.ports import free_port
 from tests.support.waits import wait_for
@@ -93,13 +93,8 @@ def wait_entries(api_client: client.ApiClient, name: str, wanted: list[str]) -> 
 @pytest.fixture
 def other_namespace(core_v1: client.CoreV1Api, namespace: str) -> Iterator[str]:
     """A second namespace that no domain selects."""
-    name = f"{namespace}-x"[:63]
-    core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    try:
+    with temporary_namespace(core_v1, f"{namespace}-x"[:63]) as name:
         yield name
-    finally:
-        with contextlib.suppress(client.ApiException):
-            core_v1.delete_namespace(name)
 
 
 @pytest.mark.usefixtures("crd", "local_control_plane")
