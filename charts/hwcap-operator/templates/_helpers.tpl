@@ -75,30 +75,39 @@ webhook's namespaceSelector and by the operator's --excluded-namespaces (defence
 {{- end }}
 
 {{/*
-Security context of every container: Pod Security "restricted" (no capability, non-root 65532, no privilege
-escalation, read-only root filesystem, RuntimeDefault seccomp). Not configurable on purpose.
+Security context of every pod and container: by default Pod Security "restricted" (no capability, non-root
+65532, no privilege escalation, read-only root filesystem, RuntimeDefault seccomp). podSecurityContext and
+containerSecurityContext replace it key by key; OpenShift's restricted-v2 SCC assigns the UID itself, so there
+set runAsUser, runAsGroup and fsGroup to null (ci/openshift-values.yaml).
 */}}
 {{- define "hwcap-operator.podSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 65532
-runAsGroup: 65532
-fsGroup: 65532
-seccompProfile:
-  type: RuntimeDefault
+{{- toYaml .Values.podSecurityContext }}
 {{- end }}
 
 {{- define "hwcap-operator.containerSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 65532
-runAsGroup: 65532
-allowPrivilegeEscalation: false
-readOnlyRootFilesystem: true
-privileged: false
-capabilities:
-  drop:
-    - ALL
-seccompProfile:
-  type: RuntimeDefault
+{{- toYaml .Values.containerSecurityContext }}
+{{- end }}
+
+{{/* Environment of the operator's entrypoint lookups: proxy and the registry CA bundle (requests reads both). */}}
+{{- define "hwcap-operator.registryEnv" -}}
+{{- with .Values.operator.proxy }}
+{{- if .httpsProxy }}
+- name: HTTPS_PROXY
+  value: {{ .httpsProxy | quote }}
+{{- end }}
+{{- if .httpProxy }}
+- name: HTTP_PROXY
+  value: {{ .httpProxy | quote }}
+{{- end }}
+{{- if .noProxy }}
+- name: NO_PROXY
+  value: {{ .noProxy | quote }}
+{{- end }}
+{{- end }}
+{{- if or .Values.operator.registryCA.configMap .Values.operator.registryCA.secret }}
+- name: REQUESTS_CA_BUNDLE
+  value: /etc/hwcap/registry-ca/{{ .Values.operator.registryCA.key }}
+{{- end }}
 {{- end }}
 
 {{/* Whether the Prometheus Operator API is served (ServiceMonitor/PodMonitor are rendered only then). */}}
