@@ -40,13 +40,11 @@ def build_registry(view: ClusterView, reconciler: Reconciler, *, resync_seconds:
     registry = kopf.OperatorRegistry()
 
     # ---- inputs: indexes (pre-populated before daemons start) and deletions --------------------------
-    @kopf.index("nodes", registry=registry)
-    async def node_index(body: kopf.Body, **_: Any) -> None:
-        view.wake(view.update_node(body))
-
-    @kopf.on.event("nodes", registry=registry, when=lambda type, **_: type == "DELETED")
-    async def node_deleted(name: str, **_: Any) -> None:
-        view.wake(view.delete_node(name))
+    # Nodes are listed once by the startup handler (kube/node_list.py: a kopf index over thousands of nodes
+    # costs O(N²) wake-ups); this handler keeps the view current from the watch on.
+    @kopf.on.event("nodes", registry=registry)
+    async def node_event(body: kopf.Body, name: str, type: str | None, **_: Any) -> None:
+        view.wake(view.delete_node(name) if type == "DELETED" else view.update_node(body))
 
     @kopf.index(NFD_GROUP, NFD_VERSION, NFD_PLURAL, registry=registry)
     async def nodefeature_index(body: kopf.Body, **_: Any) -> None:
