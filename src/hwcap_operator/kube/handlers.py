@@ -35,7 +35,7 @@ def retry_delay(failures: int, *, base: float = 0.5, cap: float = 60.0) -> float
 
 
 def build_registry(view: ClusterView, reconciler: Reconciler, *, resync_seconds: float = 300.0,
-                   debounce_seconds: float = 0.5) -> kopf.OperatorRegistry:  # fmt: skip
+                   debounce_seconds: float = 0.1) -> kopf.OperatorRegistry:  # fmt: skip
     """All handlers of the operator on a registry of their own (tests can run several operators)."""
     registry = kopf.OperatorRegistry()
 
@@ -100,10 +100,15 @@ def build_registry(view: ClusterView, reconciler: Reconciler, *, resync_seconds:
         record = view.domains.get(name) or view.upsert_domain(body)
         record.wake.set()  # evaluate once at start (or after an operator restart)
         failures = 0
+        loop = asyncio.get_running_loop()
+        last = -debounce_seconds
         while not stopped:
             with contextlib.suppress(TimeoutError):  # a timeout is the periodic resync: writes nothing if idle
                 await asyncio.wait_for(record.wake.wait(), timeout=resync_seconds)
-            await asyncio.sleep(debounce_seconds)  # let a burst of node events settle into one evaluation
+            # Leading edge: a change after a quiet spell is evaluated at once; the rest of a burst (node events,
+            # the echoes of our own writes) folds into at most one evaluation per debounce period.
+            await asyncio.sleep(max(0.0, last + debounce_seconds - loop.time()))
+            last = loop.time()
             record.wake.clear()
             if stopped:
                 break
