@@ -30,9 +30,10 @@ Json = dict[str, Any]
 
 
 def pod(name: str, *, labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None) -> Json:
+    container = {"name": "app", "image": "registry.invalid/app:1", "command": ["/app"]}
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "labels": labels or {}, "annotations": annotations or {}},
-            "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1", "command": ["/app"]}]}}  # fmt: skip
+            "spec": {"containers": [container]}}  # fmt: skip
 
 
 def events_about(core_v1: client.CoreV1Api, namespace: str, kind: str, name: str) -> list[Any]:

@@ -43,7 +43,6 @@ from tests.e2e.webhook_support import (
 from tests.support.domains import Domains, install_crd
 from tests.support.operator import OperatorProcess
 from tests.support.ports import free_port
-from tests.support.waits import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -53,8 +52,8 @@ Json = dict[str, Any]
 
 
 def pod(name: str) -> Json:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1", "command": ["/app"]}]}}  # fmt: skip
+    container = {"name": "app", "image": "registry.invalid/app:1", "command": ["/app"]}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"containers": [container]}}
 
 
 def wrappings(stored: Json) -> tuple[int, int]:
@@ -101,7 +100,7 @@ class ConditionWatch:
 
 @pytest.fixture
 def rig(control_plane: ClusterAccess, kubectl: Any, api_client: client.ApiClient, core_v1: client.CoreV1Api,
-        node_factory: Any, namespace: str, tmp_path: Path) -> Iterator[tuple[OperatorProcess, str, WebhookTLS]]:  # fmt: skip
+        node_factory: Any, namespace: str, tmp_path: Path) -> Iterator[tuple[OperatorProcess, str, WebhookTLS]]:
     """A webhook-serving operator with a leader Lease of its own identity, and a Ready domain over two nodes."""
     install_crd(kubectl)
     tls = webhook_tls(tmp_path / "tls")
