@@ -4,6 +4,9 @@ Why not a kopf index: kopf gates every object of an indexed resource's initial l
 own, and each toggle dropped wakes every waiting object worker, so listing N nodes costs O(N²) wake-ups
 (5,000 nodes: ~25 million; measured, it dominated the operator's first convergence). A paged LIST read as
 raw JSON fills the view instead, and a plain kopf event handler keeps it current from then on.
+
+Known gap: a node deleted between this LIST and kopf's own initial LIST is never reported DELETED to us and
+stays in the view until the next operator start (a window of well under a second at startup).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ Nothing here imports kopf, so the view is unit-tested on its own.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,9 @@ def slim_node(body: Mapping[str, Any]) -> Json:
             "name": meta.get("name"),
             "uid": meta.get("uid"),
             "resourceVersion": meta.get("resourceVersion"),
-            "labels": dict(meta.get("labels") or {}),
+            # Interned: every node repeats the same ~60 NFD label keys and values; one copy each instead of
+            # one per node (5,000 nodes: the decoded label strings were ~27 MiB of the view's ~74 MiB).
+            "labels": {sys.intern(str(k)): sys.intern(str(v)) for k, v in (meta.get("labels") or {}).items()},
             "annotations": annotations,
         },
         "status": {"nodeInfo": {k: info[k] for k in ("architecture", "kernelVersion") if k in info}},
