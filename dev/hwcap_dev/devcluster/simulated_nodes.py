@@ -176,14 +176,21 @@ def create_ready_node(core_v1: Any, manifest: Mapping[str, Any], status: Mapping
     arch = manifest["metadata"]["labels"].get("kubernetes.io/arch", "")
     body["status"]["nodeInfo"]["architecture"] = arch
     core_v1.patch_node_status(name, body)
-    node = core_v1.api_client.sanitize_for_serialization(core_v1.read_node(name))
-    taints = node.get("spec", {}).get("taints") or []
-    kept = [t for t in taints if t.get("key") not in CONDITION_TAINTS]
-    if len(kept) != len(taints):
-        core_v1.patch_node(name, [
-            {"op": "test", "path": "/metadata/resourceVersion", "value": node["metadata"]["resourceVersion"]},
-            {"op": "replace", "path": "/spec/taints", "value": kept},
-        ])
+    for attempt in range(5):  # a running operator may label the new node in between: read again, retry
+        node = core_v1.api_client.sanitize_for_serialization(core_v1.read_node(name))
+        taints = node.get("spec", {}).get("taints") or []
+        kept = [t for t in taints if t.get("key") not in CONDITION_TAINTS]
+        if len(kept) == len(taints):
+            break
+        try:
+            core_v1.patch_node(name, [
+                {"op": "test", "path": "/metadata/resourceVersion", "value": node["metadata"]["resourceVersion"]},
+                {"op": "replace", "path": "/spec/taints", "value": kept},
+            ])
+            break
+        except Exception as err:  # the failed "test" op is a 422 (ApiException; kubernetes is not imported here)
+            if getattr(err, "status", None) != 422 or attempt == 4:
+                raise
     return core_v1.read_node(name)
 
 
