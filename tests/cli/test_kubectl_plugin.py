@@ -7,7 +7,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,8 @@ import pytest
 import yaml
 
 from hwcap_operator.cli import main as cli
-
-CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "hwcap.dev_migrationdomains.yaml"
-
-
-def install_crd(kubectl: Any) -> None:
-    """The MigrationDomain CRD as committed, Established."""
-    kubectl("apply", "-f", str(CRD_FILE))
-    kubectl("wait", "--for=condition=Established", "crd/migrationdomains.hwcap.dev", "--timeout=60s")
-
+from tests.support.domains import install_crd
+from tests.support.ports import free_port
 
 BIN = Path(sys.executable).parent
 
@@ -39,9 +31,7 @@ def run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 def closed_port() -> int:
     """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()
 
 
 def kubeconfig_for(path: Path, server: str, context: str = "unreachable") -> Path:

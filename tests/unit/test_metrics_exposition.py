@@ -4,7 +4,6 @@ the per-domain gauges and hwcap_build_info are in both."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import UTC, datetime
 from importlib import metadata
 
@@ -12,6 +11,7 @@ import aiohttp
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
+from tests.support.ports import free_port
 
 from hwcap_operator.domain import api
 from hwcap_operator.kube import http_server
@@ -24,19 +24,13 @@ PROMETHEUS_ACCEPT = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _condition(ctype: str, status: str, reason: str) -> api.Condition:
     return api.Condition(type=ctype, status=status, reason=reason, message="m",
                          last_transition_time=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
 
 
 async def _scrape(metrics: OperatorMetrics, accept: str | None) -> tuple[str, str]:
-    port = _free_port()
+    port = free_port()
     runner = await http_server.start_site(http_server.health_app(metrics, ready=lambda: True), "127.0.0.1", port, None)
     try:
         headers = {"Accept": accept} if accept is not None else {}

@@ -4,10 +4,10 @@ configuration's failurePolicy applies) and /readyz is false; once loaded, the sa
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any
 
 import aiohttp
+from tests.support.ports import free_port
 
 from hwcap_operator.admission.entrypoint import NoResolver
 from hwcap_operator.admission.model import MutationConfig
@@ -23,17 +23,11 @@ REVIEW: dict[str, Any] = {
 }  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _answers(view: ClusterView) -> tuple[int, int]:
     """(webhook HTTP status, /readyz HTTP status) for one review against ``view``."""
     metrics = OperatorMetrics()
     decide = make_decider(view, MutationConfig(operator_namespace="hwcap", init_image="img"), NoResolver())
-    hook, health = _free_port(), _free_port()
+    hook, health = free_port(), free_port()
     runners = [
         await http_server.start_site(http_server.webhook_app(decide, metrics), "127.0.0.1", hook, None),
         await http_server.start_site(http_server.health_app(metrics, ready=lambda: view.loaded),

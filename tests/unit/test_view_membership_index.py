@@ -6,14 +6,14 @@ a domain miss a node that joined, or keep one that left, so each step below is c
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
+
+from tests.support.profiles import PROFILES_DIR
 
 from hwcap_dev.devcluster.simulated_nodes import load_profile, node_manifest
 from hwcap_operator import keys
 from hwcap_operator.kube.view import ClusterView
 
-PROFILES_DIR = Path(__file__).resolve().parents[1] / "data" / "profiles"
 ARM = "arm64-aws-graviton2-neoverse-n1"
 X86 = "x86_64-amd-zen2-rome-epyc7742"
 
