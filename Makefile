@@ -65,9 +65,15 @@ kernels: system-packages venv
 conformance: system-packages venv
 	cd tests/kernel && ../../$(BIN)/python -m kernellab matrix
 
-## Scale benchmark (5,000 nodes, 100 domains); prints ratios against a baseline measured in the same run.
-bench: venv
-	$(BIN)/python bench/bench_scale.py
+## Benchmarks (never part of `make test`; ~15 min on 2 cores): the in-memory view, hwcap-exec and the exec model,
+## the real operator against a real apiserver at 500-5,000 nodes, and the webhook's (bench-webhook) when present.
+## Each figure is printed with its ratio to a baseline measured in the same run; all go to
+## bench/results/<date>.json, the convergence plot to docs/img/. See docs/performance.md.
+bench: venv shim binaries
+	$(BIN)/python -m bench.bench_scale
+	$(BIN)/python -m bench.bench_exec
+	$(BIN)/python -m bench.bench_operator
+	@if grep -q '^bench-webhook:' $(firstword $(MAKEFILE_LIST)); then $(MAKE) bench-webhook; fi
 
 ## Fault and bad-input classes, counted: every class in $(RELIABILITY_TESTS) at full scale (>= 50 operator SIGKILLs,
 ## >= 1,000 fuzz cases per input class, ...); each writes its result to build/reliability/, rendered into the table

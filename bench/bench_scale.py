@@ -2,18 +2,19 @@
 
 Prints each measurement with its ratio to a baseline measured in the same run (a plain loop that ANDs
 5,000 HWCAP words: the floor any aggregation has to pay), so the numbers compare across machines.
-Run with ``make bench``; nothing here is asserted: regressions show up as ratios, not test failures.
+Run with ``make bench`` (or ``python -m bench.bench_scale``); nothing here is asserted: regressions show up
+as ratios, not test failures.
 """
 
 from __future__ import annotations
 
-import statistics
+import sys
 import time
 import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.common import Figure, format_table, median_seconds, write_results
 from hwcap_dev.devcluster.simulated_nodes import load_profile, node_manifest
 from hwcap_operator import keys
 from hwcap_operator.domain.policy import evaluate
@@ -23,16 +24,6 @@ PROFILES = Path(__file__).resolve().parents[1] / "tests" / "data" / "profiles"
 ARM64 = ["arm64-aws-graviton2-neoverse-n1", "arm64-aws-graviton3-neoverse-v1", "arm64-aws-graviton4-neoverse-v2",
          "arm64-ampere-altra-neoverse-n1", "arm64-neoverse-n2-github-runner"]  # fmt: skip
 NODES, DOMAINS = 5000, 100
-
-
-def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
-    """Median wall time of ``repeat`` runs, in seconds."""
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def node_bodies() -> list[dict[str, Any]]:
@@ -69,7 +60,7 @@ def main() -> None:
             acc &= w
         return acc
 
-    base = best_of(baseline, 20)
+    base = median_seconds(baseline, 20)
     bodies = node_bodies()
     started = time.perf_counter()
     view = build_view(bodies)
@@ -81,16 +72,16 @@ def main() -> None:
 
     spec = view.domains["d0"].spec
     assert spec is not None
-    one_domain = best_of(lambda: evaluate(spec, view.candidates(spec), None, 1))
+    one_domain = median_seconds(lambda: evaluate(spec, view.candidates(spec), None, 1))
     heartbeat = bodies[7] | {"metadata": {**bodies[7]["metadata"], "resourceVersion": "2"}}
-    beat = best_of(lambda: view.update_node(heartbeat), 50)
+    beat = median_seconds(lambda: view.update_node(heartbeat), 50)
     pools = iter(range(10**6))
 
     def relabel_once() -> set[str]:  # a different pool every call: never a no-op
         labels = {**bodies[8]["metadata"]["labels"], "pool": f"p{next(pools) % DOMAINS}"}
         return view.update_node(bodies[8] | {"metadata": {**bodies[8]["metadata"], "labels": labels}})
 
-    relabel = best_of(relabel_once, 50)
+    relabel = median_seconds(relabel_once, 50)
 
     rows = [
         ("baseline: AND of 5,000 words", base),
@@ -99,10 +90,12 @@ def main() -> None:
         ("node heartbeat (resourceVersion only): domains woken", beat),
         ("node relabelled into another domain's pool: domains woken", relabel),
     ]
-    print(f"{'measurement':70} {'seconds':>12} {'x baseline':>12}")
-    for name, seconds in rows:
-        print(f"{name:70} {seconds:12.6f} {seconds / base:12.2f}")
-    print(f"{'peak memory while listing (MiB)':70} {peak / 2**20:12.1f}")
+    figures = [Figure(name, seconds * 1000, "ms", baseline=None if seconds is base else base * 1000,
+                      baseline_name=rows[0][0]) for name, seconds in rows]  # fmt: skip
+    figures.append(Figure("view: peak memory while listing", peak / 2**20, "MiB"))
+    print(format_table(figures))
+    if "--no-results" not in sys.argv:
+        print("results:", write_results("view", figures))
 
 
 if __name__ == "__main__":
