@@ -1,7 +1,10 @@
 # syntax=docker/dockerfile:1
-# hwcap-operator: ONE image for the operator, the node agent and the init container the webhook injects into pods
-# (which copies /usr/local/bin/hwcap-exec into the pod's emptyDir). Build from the repository root:
-#   docker build -t ghcr.io/hwcap-dev/hwcap-operator:0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" .
+# hwcap-operator: the operator + node agent image (default target `runtime`) and the small init image the webhook
+# injects into pods (target `init`: hwcap-exec only, which copies itself into the pod's emptyDir). Both multi-arch
+# from the repository root (README "Images"):
+#   docker buildx build --platform linux/amd64,linux/arm64 -t ghcr.io/hwcap-dev/hwcap-operator:0.1.0 --push .
+#   docker buildx build --platform linux/amd64,linux/arm64 --target init \
+#       -t ghcr.io/hwcap-dev/hwcap-operator-init:0.1.0 --push .
 # Debian 12 (bookworm) on both stages: the same musl-tools 1.2.3 the test suite builds hwcap-exec with.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
@@ -25,7 +28,25 @@ RUN make -C src/shim OUT="${BUILD_OUT}/hwcap-exec" \
     && "${BUILD_OUT}/hwcap-exec" --version \
     && python -m pip wheel --no-deps --wheel-dir "${BUILD_OUT}/wheels" .
 
-# ---- runtime -----------------------------------------------------------------------------------------------------
+# ---- init: the image the webhook injects as the install step (--target init) --------------------------------------
+# Only the static hwcap-exec, at the path the operator's install command runs (`hwcap-exec --install DEST`): no
+# shell, no libc, no Python, so every workload pod pulls a few hundred kilobytes instead of the operator image.
+# The chart's initImage names it. Engine-free equivalent (dev cluster, tests): dev/hwcap_dev/images.
+FROM scratch AS init
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="hwcap-operator-init" \
+      org.opencontainers.image.description="Static hwcap-exec only: the init step that installs the HWCAP-mask wrapper into a pod" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="https://github.com/hwcap-dev/hwcap-operator" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=builder --chmod=0755 /out/hwcap-exec /usr/local/bin/hwcap-exec
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/hwcap-exec"]
+CMD ["--version"]
+
+# ---- runtime (the default target: the last stage) ------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0
 ARG REVISION=unknown

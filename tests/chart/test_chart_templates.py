@@ -143,7 +143,7 @@ def test_operator_runs_with_the_agreed_flags(render: Render) -> None:
         "--tls-cert-file": "/tls/tls.crt",
         "--tls-key-file": "/tls/tls.key",
         "--metrics-port": "8080",
-        "--init-image": image,
+        "--init-image": image.replace("/hwcap-operator:", "/hwcap-operator-init:"),  # the small init image
         "--excluded-namespaces": f"kube-system,{NAMESPACE},{keys.NFD_NAMESPACE_DEFAULT}",
         "--nfd-namespace": keys.NFD_NAMESPACE_DEFAULT,
         "--webhook-configuration": rendered.one("MutatingWebhookConfiguration")["metadata"]["name"],
@@ -200,7 +200,7 @@ def test_the_real_command_line_accepts_the_chart_args(render: Render, values: di
     assert run.command == "run" and run.namespace == NAMESPACE
     assert (run.webhook_port, run.metrics_port) == (9443, 8080)
     assert (str(run.tls_cert_file), str(run.tls_key_file)) == ("/tls/tls.crt", "/tls/tls.key")
-    assert run.init_image == operator["image"]
+    assert run.init_image == operator["image"].replace("/hwcap-operator:", "/hwcap-operator-init:")
     nfd = values.get("nfd", {}).get("namespace", keys.NFD_NAMESPACE_DEFAULT)
     assert run.nfd_namespace == nfd
     assert set(run.excluded_namespaces) == {"kube-system", NAMESPACE, nfd, *values.get("excludedNamespaces", [])}
@@ -215,12 +215,13 @@ def test_the_real_command_line_accepts_the_chart_args(render: Render, values: di
     assert observe.metrics_port == 8081 and observe.log_format == run.log_format
 
 
-def test_image_digest_wins_over_tag_and_is_also_the_init_image(render: Render) -> None:
-    digest = "sha256:" + "ab" * 32
-    rendered = render({"image": {"repository": "registry.example/hwcap", "tag": "9.9.9", "digest": digest}})
+def test_image_digest_wins_over_tag_and_the_init_image_is_its_own(render: Render) -> None:
+    digest, init_digest = "sha256:" + "ab" * 32, "sha256:" + "cd" * 32
+    rendered = render({"image": {"repository": "registry.example/hwcap", "tag": "9.9.9", "digest": digest},
+                       "initImage": {"repository": "registry.example/hwcap-init", "digest": init_digest}})
     operator = _container(rendered, "Deployment", "operator")
     assert operator["image"] == f"registry.example/hwcap@{digest}"
-    assert _flag_values(operator["args"])["--init-image"] == operator["image"]
+    assert _flag_values(operator["args"])["--init-image"] == f"registry.example/hwcap-init@{init_digest}"
     assert _container(rendered, "DaemonSet", "agent")["image"] == operator["image"]
 
 

@@ -52,7 +52,16 @@ app.kubernetes.io/part-of: hwcap-operator
 {{- define "hwcap-operator.certificateName" -}}{{ include "hwcap-operator.fullname" . }}-webhook{{- end }}
 {{- define "hwcap-operator.issuerName" -}}{{ include "hwcap-operator.fullname" . }}-selfsigned{{- end }}
 
-{{/* The one image for the operator, the agent and the injected init container; a digest wins over the tag. */}}
+{{/* The image injected as every wrapped pod's init container (hwcap-exec only); a digest wins over the tag. */}}
+{{- define "hwcap-operator.initImage" -}}
+{{- if .Values.initImage.digest }}
+{{- printf "%s@%s" .Values.initImage.repository .Values.initImage.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.initImage.repository (default .Chart.AppVersion .Values.initImage.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* The one image for the operator and the agent; a digest wins over the tag. */}}
 {{- define "hwcap-operator.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}

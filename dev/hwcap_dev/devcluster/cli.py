@@ -21,6 +21,7 @@ from pathlib import Path
 from hwcap_dev.images.debs import DebError
 from hwcap_dev.images.recipes import ImageBuildError
 from hwcap_dev.images.registry import RegistryError
+from hwcap_dev.shim import ShimNotFound, shim_path
 
 from . import build
 from .assets import AssetError, resolve_binaries
@@ -74,7 +75,8 @@ def _up(args: argparse.Namespace, state_dir: Path) -> int:
     plane = ControlPlane(binaries, options)
     plane.start()
     print(f"control plane up: {plane.server}\nKUBECONFIG={plane.kubeconfig}\nlogs: {plane.log_dir}", flush=True)
-    real = RealNodes(plane, args.real_nodes, detached=not args.foreground)
+    real = RealNodes(plane, args.real_nodes, detached=not args.foreground,
+                     hwcap_exec=shim_path() if args.real_nodes else None)
     if args.real_nodes:
         try:
             real.start()
@@ -129,7 +131,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m hwcap_dev.dev
                 how = "reused cached binaries" if result.cached else "built"
                 print(f"{how} in {result.seconds:.1f}s: {result.bin_dir}")
             return 0
-    except (AssetError, build.BuildError, StartupError, ImageBuildError, RegistryError, DebError) as err:
+    except (AssetError, build.BuildError, StartupError, ImageBuildError, RegistryError, DebError,
+            ShimNotFound) as err:
         print(f"devcluster {args.command}: {err}", file=sys.stderr)
         return 1
     return 2

@@ -156,4 +156,6 @@ def remove_all(base: Path, bridge: str, cgroup_root: str, netns_dir: Path) -> Le
             directory.rmdir()
     if not mounts_under(base):
         shutil.rmtree(base, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the cluster's directory, once its last node is gone
+            base.parent.rmdir()
     return leftovers(base, bridge, cgroup_root, netns_dir)
