@@ -28,9 +28,10 @@ lint: venv
 shim: system-packages
 	$(MAKE) -C src/shim
 
-## kube-apiserver, kube-scheduler, etcd, helm built from Go modules (pinned; cached in ~/.cache/hwcap-operator).
+## kube-apiserver, kube-scheduler, etcd, helm and the real nodes' kubelet + containerd built from Go modules (pinned; cached in
+## ~/.cache/hwcap-operator; the node runtime adds ~10 min to a cold first build on 2 cores).
 binaries: venv
-	$(BIN)/hwcap-dev cluster build
+	$(BIN)/hwcap-dev cluster build --node
 
 ## helm lint --strict + helm template of charts/hwcap-operator for every ci/*-values.yaml, with the pinned helm;
 ## and the chart's CRD must be the generated one.
