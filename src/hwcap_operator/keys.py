@@ -23,6 +23,8 @@ AGENT_ANNOTATION_PREFIX = f"agent.{GROUP}/"
 AGENT_HWCAP_ANNOTATION = f"{AGENT_ANNOTATION_PREFIX}hwcap"  # "0x..,0x..,0x..,0x.." words AT_HWCAP..AT_HWCAP4
 AGENT_KERNEL_RELEASE_ANNOTATION = f"{AGENT_ANNOTATION_PREFIX}kernel-release"
 AGENT_INHERITANCE_ANNOTATION = f"{AGENT_ANNOTATION_PREFIX}hwcap-inheritance"  # supported|unsupported|unknown
+#: Label of the NFD NodeFeature objects the agent publishes (agent.nodeFeature.enabled); the operator skips them.
+NODEFEATURE_PUBLISHER_LABEL = f"{GROUP}/published-by"
 
 #: Pod annotations written by the webhook (what a restore check reads) and the per-pod opt-out.
 POD_DOMAIN_ANNOTATION = f"{GROUP}/domain"

@@ -101,3 +101,20 @@ def test_network_policies_admit_only_the_served_ports(render: Render) -> None:
         assert allowed == served, kind
     webhook_rule = next(r for r in policies["hw-hwcap-operator"]["ingress"] if r["ports"][0]["port"] == "webhook")
     assert webhook_rule["from"] == [{"ipBlock": {"cidr": "10.0.0.0/24"}}]
+
+
+def test_nfd_nodefeature_publishing_is_one_value_with_exactly_the_rights_it_uses(render: Render) -> None:
+    assert "hw-hwcap-operator-agent-nodefeatures" not in {r["metadata"]["name"] for r in render().of_kind("Role")}
+    rendered = render({"agent": {"nodeFeature": {"enabled": True}}})
+    agent = _container(rendered, "DaemonSet")
+    assert _parsed(agent).nodefeature_namespace == "hwcap-system"  # $(POD_NAMESPACE), from the env below
+    env = {e["name"]: e for e in agent["env"]}
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    role = rendered.one("Role", "hw-hwcap-operator-agent-nodefeatures")
+    assert role["metadata"]["namespace"] == "hwcap-system"
+    # publish() reads, creates, and replaces (update) its own object: nothing else, nowhere else.
+    assert role["rules"] == [{"apiGroups": ["nfd.k8s-sigs.io"], "resources": ["nodefeatures"],
+                              "verbs": ["get", "create", "update"]}]  # fmt: skip
+    binding = rendered.one("RoleBinding", "hw-hwcap-operator-agent-nodefeatures")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "hw-hwcap-operator-agent",
+                                    "namespace": "hwcap-system"}]  # fmt: skip

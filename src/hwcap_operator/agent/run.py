@@ -17,6 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+from hwcap_operator.agent import nodefeature
 from hwcap_operator.agent.report import MaskedAgentError, annotation_patch, observe
 from hwcap_operator.auxv import AuxvParseError
 
@@ -38,9 +39,11 @@ class AgentMetrics:
 _INHERITANCE_VALUE = {"supported": 1, "unsupported": 0, "unknown": -1}
 
 
-def run_once(api: client.CoreV1Api, node_name: str, hwcap_exec: Path | None, metrics: AgentMetrics) -> str:
+def run_once(api: client.CoreV1Api, node_name: str, hwcap_exec: Path | None, metrics: AgentMetrics,
+             nodefeature_namespace: str | None = None) -> str:  # fmt: skip
     """One round; returns the result label (``patched``, ``unchanged`` or an error kind) and never raises
-    for node-side problems, so a transient API error does not kill the DaemonSet pod."""
+    for node-side problems, so a transient API error does not kill the DaemonSet pod. With
+    ``nodefeature_namespace`` the reading is also published as an NFD NodeFeature there."""
     try:
         report = observe(hwcap_exec)
     except MaskedAgentError as exc:
@@ -53,18 +56,22 @@ def run_once(api: client.CoreV1Api, node_name: str, hwcap_exec: Path | None, met
     try:
         node = api.read_node(node_name)
         patch = annotation_patch(node.metadata.annotations if node.metadata else None, report)
-        if patch is None:
-            return "unchanged"
-        api.patch_node(node_name, {"metadata": {"annotations": patch}})
+        if patch is not None:
+            api.patch_node(node_name, {"metadata": {"annotations": patch}})
+        published = nodefeature_namespace is not None and nodefeature.publish(
+            api.api_client, report, node_name, nodefeature_namespace
+        )
     except ApiException as exc:
         log.error("cannot update the Node", extra={"node": node_name, "status": exc.status, "reason": exc.reason})
         return "api-error"
-    log.info("published node features", extra={"node": node_name, **patch})
+    if patch is None and not published:
+        return "unchanged"
+    log.info("published node features", extra={"node": node_name, "nodeFeature": published, **(patch or {})})
     return "patched"
 
 
 def run(api_client: client.ApiClient, node_name: str, hwcap_exec: Path | None, interval: float,
-        metrics_port: int | None, once: bool = False) -> int:  # fmt: skip
+        metrics_port: int | None, once: bool = False, nodefeature_namespace: str | None = None) -> int:  # fmt: skip
     """Loop until SIGTERM/SIGINT; exit status 1 only when ``once`` and the round failed."""
     metrics = AgentMetrics(CollectorRegistry())
     if metrics_port:
@@ -79,7 +86,7 @@ def run(api_client: client.ApiClient, node_name: str, hwcap_exec: Path | None, i
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     while True:
-        result = run_once(api, node_name, hwcap_exec, metrics)
+        result = run_once(api, node_name, hwcap_exec, metrics, nodefeature_namespace)
         metrics.reports.labels(result=result).inc()
         if once:
             return 0 if result in ("patched", "unchanged") else 1

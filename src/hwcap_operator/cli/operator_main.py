@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--interval", type=float, default=300.0, help="seconds between observations")
     agent.add_argument("--metrics-port", type=int, default=0)
     agent.add_argument("--once", action="store_true", help="observe and publish once, then exit")
+    agent.add_argument("--nodefeature-namespace", default=None, metavar="NAMESPACE",
+                       help="also publish the reading as NFD NodeFeature hwcap-<node> in this namespace")  # fmt: skip
     agent.set_defaults(func=_agent)
     return parser
 
@@ -99,7 +101,8 @@ def _agent(args: argparse.Namespace) -> int:
         print(f"hwcap-operator agent: --hwcap-exec {hwcap_exec}: no such file", file=sys.stderr)
         return 2
     return run(api_client(args.kubeconfig), args.node_name, hwcap_exec, args.interval,
-               args.metrics_port or None, once=args.once)  # fmt: skip
+               args.metrics_port or None, once=args.once,
+               nodefeature_namespace=args.nodefeature_namespace)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -60,6 +60,10 @@ def nodefeature_node_name(body: Mapping[str, Any]) -> str | None:
     return (meta.get("labels") or {}).get(NFD_NODE_NAME_LABEL) or meta.get("name")
 
 
+def _published_by_our_agent(body: Mapping[str, Any]) -> bool:
+    return keys.NODEFEATURE_PUBLISHER_LABEL in ((body.get("metadata") or {}).get("labels") or {})
+
+
 def _member_label(domain: str) -> str:
     return f"{keys.DOMAIN_MEMBER_LABEL_PREFIX}{domain}"
 
@@ -168,14 +172,14 @@ class ClusterView:
 
     def update_nodefeature(self, body: Mapping[str, Any]) -> set[str]:
         node = nodefeature_node_name(body)
-        if not node:
+        if not node or _published_by_our_agent(body):  # a copy of the agent's annotations, not NFD's reading
             return set()
         self.nodefeatures[node] = {"metadata": dict(body.get("metadata") or {}), "spec": body.get("spec") or {}}
         return self._node_domains(node)
 
     def delete_nodefeature(self, body: Mapping[str, Any]) -> set[str]:
         node = nodefeature_node_name(body)
-        if not node or self.nodefeatures.pop(node, None) is None:
+        if not node or _published_by_our_agent(body) or self.nodefeatures.pop(node, None) is None:
             return set()
         return self._node_domains(node)
 
