@@ -14,6 +14,8 @@ import pytest
 
 from hwcap_dev.devcluster.assets import Binaries
 from hwcap_dev.devcluster.runner import ControlPlane, Options, StartupError
+from tests.support.processes import alive as _running
+from tests.support.processes import processes_mentioning as _processes_mentioning
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -21,13 +23,6 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "hwcap_dev.devcluster", *args],
         capture_output=True, text=True, timeout=300, check=False,
     )
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_up_kubeconfig_down(devcluster_binaries: Binaries, tmp_path: Path) -> None:
@@ -68,19 +63,6 @@ def test_failed_start_shows_the_log_and_leaves_nothing_running(
     assert "unknown flag: --no-such-flag" in message  # the apiserver's own words, from its log
     assert (tmp_path / "bad" / "logs" / "kube-apiserver.log").is_file()
     assert _processes_mentioning(str(tmp_path / "bad")) == []  # etcd was started, and stopped
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if text in cmdline and _running(int(entry.name)):
-                found.append(int(entry.name))
-    return found
 
 
 def test_sigterm_stops_the_control_plane_cleanly(devcluster_binaries: Binaries, tmp_path: Path) -> None:

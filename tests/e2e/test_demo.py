@@ -27,6 +27,10 @@ from hwcap_dev.devcluster.testing import ToolRunner
 from hwcap_operator import keys
 from hwcap_operator.agent.report import format_words
 from hwcap_operator.auxv import parse_auxv
+from tests.support.processes import alive as process_alive
+from tests.support.processes import (
+    processes_mentioning as _processes_mentioning,  # the demo's state dir is in every one it starts
+)
 from tests.support.profiles import raw_feature_words
 
 REPO = paths.REPO_ROOT
@@ -56,20 +60,6 @@ def _recorded_pids(state_dir: Path) -> list[int]:
         with contextlib.suppress(OSError, ValueError):
             pids += [int(p["pid"]) for p in json.loads(path.read_text())["processes"]]
     return pids
-
-
-def _processes_mentioning(text: str) -> list[str]:
-    """Command lines of live processes that mention ``text`` (the demo's state dir is in every one it starts)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        with contextlib.suppress(OSError):
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            status = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            if text in cmdline and status != "Z":
-                found.append(f"{proc.name}: {cmdline[:200]}")
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -200,8 +190,7 @@ def test_down_stops_every_process(demo: DemoRun) -> None:
     assert demo.pids, "the demo recorded no processes"
     down = _demo(demo.state_dir, "down")
     assert down.returncode == 0 and "stopped:" in down.stdout
-    alive = [pid for pid in demo.pids if Path(f"/proc/{pid}").exists()
-             and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]  # fmt: skip
+    alive = [pid for pid in demo.pids if process_alive(pid)]
     assert not alive, f"still running after down: {alive}"
     assert not _processes_mentioning(str(demo.state_dir))
     assert _demo(demo.state_dir, "status").returncode == 1

@@ -11,18 +11,11 @@ import textwrap
 import time
 from pathlib import Path
 
+from tests.support.processes import alive as _alive
 from tests.support.waits import wait_for
 
 from hwcap_dev import waiting
 from hwcap_dev.devcluster.processes import ManagedProcess, pid_runs
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _wait_gone(pid: int, seconds: float = 20) -> bool:
