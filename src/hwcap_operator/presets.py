@@ -30,7 +30,7 @@ Sources:
 from __future__ import annotations
 
 from hwcap_operator.features.data_amd64 import X86_64_LEVELS
-from hwcap_operator.features.data_x86_models import X86_MODELS
+from hwcap_operator.features.data_x86_models import QEMU_VERSION, X86_MODELS
 from hwcap_operator.mask import FeatureMask
 
 _ARM_VERSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -57,6 +57,8 @@ _NEOVERSE_V1 = (*_NEOVERSE_N1, "asimdfhm", "bf16", "dcpodp", "dgh", "dit", "fcma
 _NEOVERSE_V2 = (*(n for n in _NEOVERSE_V1 if n not in {"dgh", "dit", "rng"}), "flagm2", "frint", "sb", "sve2")
 #: Cortex-A53/A72 (Armv8.0): the crypto extension is optional (Raspberry Pi 3/4 have none, Graviton1
 #: has it), so the model is what every implementation has.
+#: Where the x86 CPU model presets come from (shown by ``hwcapctl explain presets``).
+QEMU_SOURCE = f"QEMU {QEMU_VERSION.removeprefix('QEMU emulator version ')}, target/i386/cpu.c"
 _CORTEX_A_V8_0 = ("fp", "asimd", "evtstrm", "crc32", "cpuid")
 #: QEMU models that are not CPUs (qemu64, kvm64): used for the level baselines, not offered as presets.
 _NOT_CPUS = ("qemu64", "kvm64")

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 from collections.abc import Callable
 from functools import reduce
+from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.cli.test_hwcapctl import hwcapctl
 from tests.support.profiles import dump_names, raw_feature_words, read_profile
 
 from hwcap_operator import auxv as A
 from hwcap_operator import features as F
+from hwcap_operator.domain.baseline import common_features
 from hwcap_operator.keys import NFD_CPUID_LABEL_PREFIX as P
 from hwcap_operator.mask import FeatureMask, intersect_all
 
@@ -247,3 +251,41 @@ def test_auxv_entries_round_trip_in_every_layout(layout: tuple[str, str, int], d
         last = [val for t, val in pairs if t == at]
         assert v.hwcap[word] == (last[-1] if last else 0)
         assert (word in v.present) == bool(last)
+
+
+# ------------------------------------------------ a source's silence is not absence (real nfd-worker output)
+
+NFD_DATA = Path(__file__).resolve().parents[1] / "data" / "nfd"
+
+
+def _nfd_and_cpuinfo() -> tuple[F.FeatureSet, F.FeatureSet]:
+    node_feature = yaml.safe_load((NFD_DATA / "nodefeature.yaml").read_text())
+    return (F.parse_node_feature(node_feature, "nodefeature.yaml"),
+            F.parse_cpuinfo((NFD_DATA / "cpuinfo.txt").read_text(), "cpuinfo.txt"))  # fmt: skip
+
+
+def test_nfd_and_cpuinfo_of_one_machine_never_contradict_each_other() -> None:
+    """Each says 'absent' only about what it could see: all they disagree on is what one of them cannot show."""
+    nfd, cpuinfo = _nfd_and_cpuinfo()
+    lines = (line.partition(":") for line in (NFD_DATA / "cpuinfo.txt").read_text().splitlines())
+    raw = next(set(value.split()) for key, _, value in lines if key.strip() == "flags")
+    assert len(raw) == 106 and len(nfd.mask.names()) < len(raw)  # NFD's 67 flags name fewer features
+    assert nfd.mask <= cpuinfo.possible, (nfd.mask - cpuinfo.possible).names()
+    assert cpuinfo.mask <= nfd.possible, (cpuinfo.mask - nfd.possible).names()
+    assert {"tsc", "pae", "apic", "ht", "clwb", "clflushopt", "rdpid", "fsgsbase"} <= set(nfd.unobserved)
+
+
+def test_a_node_known_only_through_nfd_keeps_the_kernels_at_hwcap() -> None:
+    nfd, cpuinfo = _nfd_and_cpuinfo()
+    naive = intersect_all([nfd.mask, cpuinfo.mask])
+    common = common_features([(nfd.mask, nfd.possible), (cpuinfo.mask, cpuinfo.possible)])
+    assert naive.hwcap[0] != 0x178BFBFF  # the issue: silence taken for absence
+    assert common.hwcap[0] == 0x178BFBFF == cpuinfo.mask.hwcap[0]
+    assert {"clwb", "rdpid"} <= set(common.names())  # cpuinfo saw them, NFD cannot say
+
+
+def test_hwcapctl_check_accepts_a_preset_on_an_nfd_only_node() -> None:
+    out = hwcapctl("check", "--mask", "preset:x86-64-v3", "--node", str(NFD_DATA / "nodefeature.yaml"), "-o", "json")
+    document = json.loads(out.stdout)
+    assert out.returncode == 0 and document["ok"] is True and document["missing"] == []
+    assert {"tsc", "pae"} <= set(document["unconfirmed"]) and document["notes"]

@@ -16,6 +16,7 @@ import urllib3
 from argcomplete.shell_integration import shellcode
 from kubernetes.client.exceptions import ApiException
 
+from hwcap_operator.admission.fallbacks import FALLBACK_KINDS
 from hwcap_operator.cli import verbs_cluster as verbs_cluster
 from hwcap_operator.cli import verbs_local as verbs_local
 from hwcap_operator.cli.inputs import BadInput
@@ -119,8 +120,9 @@ def build_parser(prog: str = "hwcapctl") -> argparse.ArgumentParser:
     p = add("baseline", verbs_local.baseline, "common feature mask of cpuinfo dumps, NFD label files or Node YAML")
     p.add_argument("files", nargs="+", metavar="FILE", help="cpuinfo/lscpu dump, NFD label file, Node or NodeFeature")
 
-    p = add("explain", verbs_local.explain, "name the bits of HWCAP words")
-    p.add_argument("--arch", required=True, help="architecture whose HWCAP tables name the bits (arm64, amd64, ...)")
+    p = add("explain", verbs_local.explain, "name the bits of HWCAP words, or list a preset's features")
+    p.add_argument("what", nargs="?", metavar="preset:NAME|presets", help="a preset's features, or every preset")
+    p.add_argument("--arch", help="architecture whose HWCAP tables name the bits (arm64, amd64, ...)")
     for word in ("hwcap", "hwcap2", "hwcap3", "hwcap4"):
         p.add_argument(f"--{word}", default="0", metavar="0x..", help=f"the AT_{word.upper()} word (default 0)")
     p.add_argument("--compat", action="store_true", help="AArch32 (COMPAT_HWCAP) meaning of the bits on arm64")
@@ -142,6 +144,17 @@ def build_parser(prog: str = "hwcapctl") -> argparse.ArgumentParser:
             uses_cluster=True)  # fmt: skip
     p.add_argument("--domain", required=True, help="the MigrationDomain's name")
     p.add_argument("--node", required=True, metavar="FILE", help="the candidate node's cpuinfo, NFD labels or Node")
+
+    p = sub.add_parser("fallbacks", help="the env a pod of a domain with MASK gets on NODE (userspace fallbacks)",
+                       description="the environment the webhook merges into a container of a domain with MASK on "
+                       "NODE, and per dropped feature the channels and runtimes it does not cover",
+                       epilog=f"examples:\n  {prog} fallbacks --mask preset:x86-64-v3 --node /proc/cpuinfo -o env",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("-o", "--output", choices=(*FORMATS, "env"), default="table", help="env: VAR=value lines")
+    p.add_argument("--mask", required=True, help="canonical mask, preset:NAME, or a file")
+    p.add_argument("--node", required=True, metavar="FILE", help="the node's cpuinfo, NFD labels, Node or NodeFeature")
+    p.add_argument("--fallback", action="append", choices=FALLBACK_KINDS, help="repeatable (default: all)")
+    p.set_defaults(func=verbs_local.fallbacks)
 
     p = add("auxv", verbs_local.auxv, "decode a raw auxiliary vector (/proc/PID/auxv) and name its HWCAP bits")
     p.add_argument("file", metavar="FILE", help="the raw bytes of /proc/PID/auxv (a copy or the file itself)")

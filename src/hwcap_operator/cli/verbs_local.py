@@ -1,15 +1,20 @@
-"""The verbs that work on files alone (no cluster): baseline, explain, check, simulate."""
+"""The verbs that work on files alone (no cluster): baseline, explain, check, fallbacks, simulate."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
+from hwcap_operator import presets
+from hwcap_operator.admission.coverage import domain_coverage
+from hwcap_operator.admission.fallbacks import FALLBACK_KINDS, FallbackKind, plan_fallbacks
 from hwcap_operator.arch import UnknownArchError, normalize_arch
 from hwcap_operator.auxv import AuxvParseError, at_name, parse_auxv
 from hwcap_operator.cli.inputs import BadInput, parse_mask_spec, read_feature_file, same_arch
-from hwcap_operator.cli.output import emit, render_table
+from hwcap_operator.cli.output import OutputFormat, emit, render_table
 from hwcap_operator.domain.baseline import common_features
 from hwcap_operator.execmodel.pod_simulation import NodeSpec, validate
 from hwcap_operator.features import (
@@ -19,6 +24,7 @@ from hwcap_operator.features import (
     unknown_bit_name,
 )
 from hwcap_operator.mask import FeatureMask
+from hwcap_operator.presets import UnknownPresetError, preset, preset_names
 
 
 def mask_document(mask: FeatureMask) -> dict[str, Any]:
@@ -77,7 +83,42 @@ def _word_value(flag: str, text: str) -> int:
     return value
 
 
+def _preset_kind(name: str) -> str:
+    if name.startswith("x86-64-v"):
+        return "x86-64 psABI level + the hardware baseline of every CPU of it"
+    if name.startswith("armv"):
+        return "Arm architecture version (mandatory features)"
+    if name.startswith(("neoverse", "cortex")):
+        return "Arm core"
+    return f"x86 CPU model ({presets.QEMU_SOURCE})"
+
+
+def explain_preset(what: str, fmt: OutputFormat) -> int:
+    """``presets``: every preset; ``preset:NAME``: its features, security features marked."""
+    if what == "presets":
+        rows = [[n, preset(n).arch, preset(n).popcount, _preset_kind(n)] for n in preset_names()]
+        document: dict[str, Any] = {"presets": [{"name": r[0], "arch": r[1], "features": r[2], "kind": r[3]}
+                                                for r in rows]}  # fmt: skip
+        emit(document, render_table(["preset", "arch", "features", "kind"], rows), fmt)
+        return 0
+    name = what.removeprefix("preset:")
+    try:
+        mask = preset(name)
+    except UnknownPresetError as exc:
+        raise BadInput(str(exc)) from exc
+    security = [f.name for f in mask.security_features()]
+    document = {"preset": name, "kind": _preset_kind(name), "mask": mask_document(mask), "security": security}
+    text = (f"PRESET {name} ({_preset_kind(name)})   ARCH {mask.arch}   FEATURES {mask.popcount}\n"
+            f"{' '.join(mask.names())}\nsecurity features kept: {' '.join(security) or '<none>'}\n")  # fmt: skip
+    emit(document, text, fmt)
+    return 0
+
+
 def explain(args: argparse.Namespace) -> int:
+    if getattr(args, "what", None):
+        return explain_preset(args.what, args.output)
+    if not args.arch:
+        raise BadInput("--arch is required to name HWCAP bits (or give preset:NAME, or presets)")
     try:
         arch = normalize_arch(args.arch)
     except UnknownArchError as exc:
@@ -131,6 +172,35 @@ def check(args: argparse.Namespace) -> int:
     text = f"{verdict}\nmask {mask.canonical()} ({mask.mask_id})\nnode {node.source}\n"
     emit(document, text + "".join(f"note: {n}\n" for n in notes), args.output)
     return 0 if ok else 1
+
+
+def fallbacks(args: argparse.Namespace) -> int:
+    """The env a container of a domain with ``--mask`` gets on ``--node`` (the webhook's own merge)."""
+    mask = parse_mask_spec(args.mask)
+    node = read_feature_file(args.node)
+    if node.arch != mask.arch:
+        raise BadInput(f"--node {args.node}: the node is {node.arch} but the mask is {mask.arch}")
+    kinds: tuple[FallbackKind, ...] = tuple(args.fallback or FALLBACK_KINDS)
+    dropped = (node.mask - mask).features()
+    plan = plan_fallbacks(dropped, kinds)
+    env = {var: plan.merge(var, None) for var in plan.variables()}
+    cover = domain_coverage(dropped, kinds)
+    hidden = [f.name for f in dropped if f.security]
+    warnings = ([f"the mask hides security feature(s) {' '.join(hidden)} of this node: a domain refuses it unless "
+                 "allowHidingSecurityFeatures"] if hidden else [])  # fmt: skip
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.output == "env":
+        sys.stdout.write("".join(f"{var}={shlex.quote(value)}\n" for var, value in env.items()))
+        return 0
+    document = {"mask": mask.canonical(), "node": node.source, "fallbacks": list(kinds), "env": env,
+                "dropped": [f.name for f in dropped], "coverage": [c.to_dict() for c in cover],
+                "warnings": warnings}  # fmt: skip
+    rows = [[c.feature, "yes" if c.hidden_from_auxv else "no", c.covered_by, len(c.uncovered)] for c in cover]
+    table = ("".join(f"{var}={value}\n" for var, value in env.items()) + "\n"
+             + render_table(["dropped", "hidden from auxv", "covered by", "uncovered runtimes"], rows))  # fmt: skip
+    emit(document, table, args.output)
+    return 0
 
 
 def auxv(args: argparse.Namespace) -> int:
@@ -194,4 +264,4 @@ def _words(words: tuple[int, ...]) -> str:
     return " ".join(shown)
 
 
-__all__ = ["auxv", "baseline", "check", "explain", "mask_document", "simulate"]
+__all__ = ["auxv", "baseline", "check", "explain", "explain_preset", "fallbacks", "mask_document", "simulate"]

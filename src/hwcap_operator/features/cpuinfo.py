@@ -21,6 +21,11 @@ _X86_VENDORS = ("genuineintel", "authenticamd", "hygongenuine", "centaurhauls", 
 _RISCV_ISA = re.compile(r"^rv(32|64|128)([a-z]*)((?:_[a-z0-9]+)*)$")
 
 
+#: Catalog features /proc/cpuinfo never lists, whatever the CPU: osxsave (the kernel shows avx instead) and the
+#: CET shadow-stack CPUID bit (the kernel shows only user_shstk, once it enables shadow stacks for user mode).
+CPUINFO_NEVER_SHOWS: dict[str, tuple[str, ...]] = {"amd64": ("osxsave", "shstk")}
+
+
 def _key_values(text: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for line in text.splitlines():
@@ -129,4 +134,7 @@ def parse_cpuinfo(text: str, source: str = "<cpuinfo>", arch: str | None = None)
                         "listed as unknown: " + " ".join(unknown))
     order = catalog.catalog_order(a)
     known.sort(key=lambda f: order[f])
-    return FeatureSet(source, a, tuple(known), tuple(unknown), tuple(dict.fromkeys(errors)), tuple(warnings))
+    names = {f.name for f in known}
+    unobserved = tuple(n for n in CPUINFO_NEVER_SHOWS.get(a, ()) if n not in names)
+    return FeatureSet(source, a, tuple(known), tuple(unknown), tuple(dict.fromkeys(errors)), tuple(warnings),
+                      unobserved)  # fmt: skip

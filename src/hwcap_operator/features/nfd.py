@@ -25,6 +25,10 @@ ARCH_LABELS = ("kubernetes.io/arch", "beta.kubernetes.io/arch")
 _LEVEL = re.compile(r"^X86_64_V([1-4])$")
 #: NFD cpuid entries that are attributes or levels, not single features.
 _ATTRIBUTE_NAMES = frozenset({"AVX10_VERSION"})
+#: NFD cpuid names that sound like a catalog feature but mean something else: HTT is klauspost/cpuid's
+#: "more than one thread per core" (nfd-worker v0.18.2 leaves it out on an SMT-less VM whose CPUID.1:EDX[28]
+#: is set, tests/data/nfd), so it says nothing about the ``ht`` bit either way.
+_NOT_THE_FEATURE = frozenset({"HTT"})
 _NFD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _X86_VENDORS = frozenset({"Intel", "AMD", "GenuineIntel", "AuthenticAMD", "Hygon", "HygonGenuine"})
 
@@ -58,7 +62,7 @@ def _features_from_nfd_names(
             for f in _level_features(int(lv.group(1))):
                 found.setdefault(f.name, f)
             continue
-        if n in _ATTRIBUTE_NAMES:
+        if n in _ATTRIBUTE_NAMES or (arch == "amd64" and n in _NOT_THE_FEATURE):
             continue
         hit = catalog.by_nfd(arch, n)
         if hit is None:
