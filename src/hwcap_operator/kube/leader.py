@@ -126,15 +126,23 @@ class LeaseElector:
             return
         self._renewed_at = None
         coordination = client.CoordinationV1Api(self.api)
-        try:
-            lease = coordination.read_namespaced_lease(self.name, self.namespace,
-                                                       _request_timeout=self.timing.request_timeout)  # fmt: skip
-            if lease.spec is not None and lease.spec.holder_identity == self.identity:
+        timeout = self.timing.request_timeout
+        for _ in range(3):  # a renewal still in flight may have moved the resourceVersion: read again
+            try:
+                lease = coordination.read_namespaced_lease(self.name, self.namespace, _request_timeout=timeout)
+                if lease.spec is None or lease.spec.holder_identity != self.identity:
+                    return
                 lease.spec.holder_identity = None
                 coordination.replace_namespaced_lease(self.name, self.namespace, lease, field_manager=FIELD_MANAGER,
-                                                      _request_timeout=self.timing.request_timeout)  # fmt: skip
-        except Exception as exc:  # the Lease then simply expires
-            log.warning("lease %s/%s not released: %s", self.namespace, self.name, exc)
+                                                      _request_timeout=timeout)  # fmt: skip
+                return
+            except ApiException as exc:
+                if exc.status != 409:
+                    log.warning("lease %s/%s not released: %s", self.namespace, self.name, exc.reason)
+                    return
+            except Exception as exc:  # the Lease then simply expires
+                log.warning("lease %s/%s not released: %s", self.namespace, self.name, exc)
+                return
 
     def _spec(self, spec: client.V1LeaseSpec, now: dt.datetime, *, taking: bool) -> client.V1LeaseSpec:
         spec.holder_identity = self.identity
