@@ -29,8 +29,8 @@ class Domains:
         self.custom = client.CustomObjectsApi(api)
 
     def get(self, name: str) -> dict[str, Any]:
-        obj: dict[str, Any] = self.custom.get_cluster_custom_object(keys.GROUP, keys.VERSION, keys.PLURAL, name)
-        return obj
+        obj: Any = self.custom.get_cluster_custom_object(keys.GROUP, keys.VERSION, keys.PLURAL, name)
+        return dict(obj)
 
     def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
         self.custom.patch_cluster_custom_object(keys.GROUP, keys.VERSION, keys.PLURAL, name, {"spec": spec})

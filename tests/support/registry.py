@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urljoin, urlparse
 
 import requests
 from cryptography import x509
@@ -150,7 +150,7 @@ class Registry:
         # the two-step monolithic upload: POST opens a session, PUT ?digest= sends the content
         r = requests.post(f"{self.base}/v2/{repo}/blobs/uploads/", headers=headers, timeout=10)
         assert r.status_code == 202, r.text
-        location = requests.compat.urljoin(self.base, r.headers["Location"])
+        location = urljoin(self.base, r.headers["Location"])
         r = requests.put(location, params={"digest": digest}, data=data, timeout=10,
                          headers={**headers, "Content-Type": "application/octet-stream"})
         assert r.status_code == 201, r.text
