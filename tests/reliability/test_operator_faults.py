@@ -16,7 +16,6 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +29,14 @@ from hwcap_operator import keys
 from tests.e2e.webhook_support import (
     TEST_LABEL,
     WebhookTLS,
-    delete_domain,
-    domain_manifest,
     installed_webhook,
     kubectl_create,
-    label_namespace,
     read_pod,
     wait_until_injected,
     webhook_configuration,
-    webhook_tls,
 )
-from tests.support.domains import Domains, install_crd
+from tests.support.domains import Domains
 from tests.support.operator import OperatorProcess
-from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -96,31 +90,6 @@ class ConditionWatch:
     def flaps(self, steady: frozenset[str]) -> dict[str, int]:
         """Transitions of the conditions whose inputs never change in the test (a flap is any transition)."""
         return {t: len(v) - 1 for t, v in self.seen.items() if t in steady and len(v) > 1}
-
-
-@pytest.fixture
-def rig(control_plane: ClusterAccess, kubectl: Any, api_client: client.ApiClient, core_v1: client.CoreV1Api,
-        node_factory: Any, namespace: str, tmp_path: Path) -> Iterator[tuple[OperatorProcess, str, WebhookTLS]]:
-    """A webhook-serving operator with a leader Lease of its own identity, and a Ready domain over two nodes."""
-    install_crd(kubectl)
-    tls = webhook_tls(tmp_path / "tls")
-    op = OperatorProcess(control_plane.kubeconfig, tmp_path, namespace="default",
-                         webhook=(free_port(), tls.cert, tls.key),
-                         extra=["--leader-lease", "faults", "--leader-identity", "the-pod"])  # fmt: skip
-    op.start()
-    for _ in range(2):
-        node_factory(G3, labels={TEST_LABEL: namespace})
-    label_namespace(core_v1, namespace, {TEST_LABEL: namespace})
-    name = f"faults-{namespace}"[:63]
-    kubectl("apply", "-f", "-", input=domain_manifest(name, namespace, {TEST_LABEL: namespace}))
-    Domains(api_client).wait_condition(name, "Ready", "True", timeout=60)
-    try:
-        yield op, name, tls
-    finally:
-        if op.proc is None or op.proc.poll() is not None:
-            op.start()
-        delete_domain(api_client, name)
-        op.stop()
 
 
 def _kill(op: OperatorProcess) -> None:
