@@ -141,6 +141,9 @@ def configure_settings(settings: kopf.OperatorSettings) -> None:
     # kopf logs each handler success at INFO with its settings attached: a line per watch event, thousands at
     # startup on a large cluster (measurable CPU). Handler failures are warnings and errors: still shown.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    # kopf's initial LIST in pages (default: the whole list at once, every object parsed before the first is
+    # handled: the operator's peak memory on a large cluster).
+    settings.watching.chunk_size = 500
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=keys.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=keys.GROUP, key="last-handled-configuration"
