@@ -109,3 +109,29 @@ def test_plan_uses_catalog_spellings_and_only_the_wanted_runtimes() -> None:
     assert plan.godebug_cpu == ()  # not asked for
     assert plan.openssl_clear == {1: AVX2_LV1 | (1 << 16), 0: AESNI_LV0}  # AVX512F = #64+16
     assert plan.variables() == ("GLIBC_TUNABLES", "OPENSSL_ia32cap")
+
+
+# ---------------------------------------------------------------------------------- OpenJDK (HotSpot)
+
+
+def test_java_options_follow_the_dropped_features_levels_first() -> None:
+    dropped = [features.lookup("amd64", n) for n in ("avx512f", "sha_ni", "sse4_2", "abm")]
+    plan = plan_fallbacks(dropped, ["javaToolOptions"])
+    assert plan.java_tool_options == ("-XX:UseAVX=2", "-XX:UseSSE=3", "-XX:-UseSHA",
+                                      "-XX:-UseCountLeadingZerosInstruction")  # fmt: skip
+    assert plan.variables() == ("JAVA_TOOL_OPTIONS",)
+    avx = plan_fallbacks([features.lookup("amd64", "avx")], ["javaToolOptions"])
+    assert avx.java_tool_options == ("-XX:UseAVX=0",)
+    assert plan_fallbacks(dropped, ["goDebug"]).java_tool_options == ()  # not asked for
+
+
+def test_java_options_go_after_the_users_own_and_merge_once() -> None:
+    plan = FallbackPlan(java_tool_options=("-XX:UseAVX=2",))
+    assert plan.merge("JAVA_TOOL_OPTIONS", None) == "-XX:UseAVX=2"
+    merged = plan.merge("JAVA_TOOL_OPTIONS", '-Dname="a b" -XX:UseAVX=3')
+    assert merged == '-Dname="a b" -XX:UseAVX=3 -XX:UseAVX=2'  # HotSpot: the last -XX setting wins
+    assert plan.merge("JAVA_TOOL_OPTIONS", merged) == merged
+
+
+def test_no_java_options_for_arm64_features() -> None:
+    assert plan_fallbacks([features.lookup("arm64", "sve")], ["javaToolOptions"]).is_empty()

@@ -7,6 +7,7 @@ for them these variables are the real enforcement (docs/kernel.md#userspace-fall
 - ``GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2,-AVX512F`` (glibc on x86, s390x, powerpc; not aarch64)
 - ``GODEBUG=cpu.avx2=off,...`` (Go's internal/cpu and x/sys/cpu)
 - ``OPENSSL_ia32cap=LV0:LV1:...`` with ``~0x..`` clearing bits per 64-bit vector
+- ``JAVA_TOOL_OPTIONS=... -XX:UseAVX=2 -XX:-UseSHA`` (OpenJDK HotSpot; ``features.data_hotspot``)
 
 They are **merged** into what a container already sets, never overwritten, with one rule: for a feature
 the mask drops, the mask wins. A user's ``cpu.avx2=on`` or ``glibc.cpu.hwcaps=AVX2`` would otherwise let
@@ -22,10 +23,12 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, get_args
 
 from hwcap_operator.features.data_godebug import GODEBUG_KEYS_EVERYWHERE
+from hwcap_operator.features.data_hotspot import hotspot_options
 
 GLIBC_TUNABLES = "GLIBC_TUNABLES"
 GODEBUG = "GODEBUG"
 OPENSSL_IA32CAP = "OPENSSL_ia32cap"
+JAVA_TOOL_OPTIONS = "JAVA_TOOL_OPTIONS"
 
 _GLIBC_HWCAPS_TUNABLE = "glibc.cpu.hwcaps"
 #: OpenSSL 3 reads at most five 64-bit logical vectors (LV0..LV4).
@@ -137,6 +140,21 @@ def merge_openssl_ia32cap(existing: str | None, clear: Mapping[int, int]) -> str
     return ":".join(fields)
 
 
+def merge_java_tool_options(existing: str | None, options: Iterable[str]) -> str | None:
+    """Append HotSpot ``options`` to a JAVA_TOOL_OPTIONS value; the user's text is kept verbatim before them.
+
+    HotSpot applies -XX flags left to right, so ours, last, win over a user's ``-XX:UseAVX=3`` (the mask wins
+    for its features) while quoting and every other option the user wrote stay exactly as written.
+    """
+    ours = " ".join(dict.fromkeys(options))
+    if not ours:
+        return existing
+    kept = (existing or "").strip()
+    if kept == ours or kept.endswith(f" {ours}"):
+        return existing  # already merged (a re-admitted pod): merging twice is merging once
+    return f"{kept} {ours}" if kept else ours
+
+
 @dataclass(frozen=True)
 class FallbackPlan:
     """What a domain's mask drops, in each runtime's spelling; computed once per domain, applied per container."""
@@ -144,10 +162,11 @@ class FallbackPlan:
     glibc_hwcaps: tuple[str, ...] = ()
     godebug_cpu: tuple[str, ...] = ()
     openssl_clear: Mapping[int, int] = field(default_factory=dict)
+    java_tool_options: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
         """True when no runtime variable would change."""
-        return not (self.glibc_hwcaps or self.godebug_cpu or any(self.openssl_clear.values()))
+        return not (self.glibc_hwcaps or self.godebug_cpu or any(self.openssl_clear.values()) or self.java_tool_options)
 
     def merge(self, variable: str, current: str | None) -> str:
         """The new value of ``variable`` (one of :meth:`variables`) merged with ``current`` (None = unset).
@@ -160,6 +179,8 @@ class FallbackPlan:
             merged = merge_godebug(current, self.godebug_cpu)
         elif variable == OPENSSL_IA32CAP:
             merged = merge_openssl_ia32cap(current, self.openssl_clear)
+        elif variable == JAVA_TOOL_OPTIONS:
+            merged = merge_java_tool_options(current, self.java_tool_options)
         else:
             raise ValueError(f"not a fallback variable: {variable!r}")
         return merged or ""
@@ -173,10 +194,12 @@ class FallbackPlan:
             names.append(GODEBUG)
         if any(self.openssl_clear.values()):
             names.append(OPENSSL_IA32CAP)
+        if self.java_tool_options:
+            names.append(JAVA_TOOL_OPTIONS)
         return tuple(names)
 
 
-FallbackKind = Literal["glibcTunables", "goDebug", "opensslIa32cap"]
+FallbackKind = Literal["glibcTunables", "goDebug", "opensslIa32cap", "javaToolOptions"]
 FALLBACK_KINDS: tuple[FallbackKind, ...] = get_args(FallbackKind)
 
 
@@ -219,4 +242,6 @@ def plan_fallbacks(dropped: Iterable[SpelledFeature], wanted: Iterable[FallbackK
             if f.openssl is not None:
                 vector, bit = f.openssl
                 clear[vector] = clear.get(vector, 0) | (1 << bit)
-    return FallbackPlan(glibc_hwcaps=glibc, godebug_cpu=godebug, openssl_clear=clear)
+    on_x86 = bool(features) and features[0].arch == "amd64"
+    java = hotspot_options(f.name for f in features) if "javaToolOptions" in kinds and on_x86 else ()
+    return FallbackPlan(glibc_hwcaps=glibc, godebug_cpu=godebug, openssl_clear=clear, java_tool_options=java)
