@@ -156,8 +156,11 @@ class ClusterView:
         self.nodes[name] = slim
         arch, labels = self._arch(slim), slim["metadata"]["labels"]
         self._by_arch.setdefault(arch, set()).add(name)
-        self._index_membership(name, arch, labels, old_labels or {})
-        return self._affected(name, labels, arch, old_labels)
+        # Each domain's selector runs once per node event: the domains that selected the node before come from
+        # the index, those that select it now from updating it.
+        before = {domain for domain, names in self._selected.items() if name in names}
+        now = self._index_membership(name, arch, labels, old_labels or {})
+        return before | now | self._listing(name, {**(old_labels or {}), **labels})
 
     def delete_node(self, name: str) -> set[str]:
         old = self.nodes.get(name)
@@ -209,11 +212,14 @@ class ClusterView:
         return set(self._labelled.get(domain, ()))
 
     def _index_membership(self, name: str, arch: str | None, labels: Mapping[str, str],
-                          old_labels: Mapping[str, str]) -> None:  # fmt: skip
-        """Keep the per-domain selected/labelled sets current for one node (``arch`` None: deleted)."""
+                          old_labels: Mapping[str, str]) -> set[str]:  # fmt: skip
+        """Keep the per-domain selected/labelled sets current for one node (``arch`` None: deleted); returns the
+        domains that select it now."""
+        selecting: set[str] = set()
         for domain, record in self.domains.items():
             if arch is not None and record.selects(arch, labels):
                 self._selected.setdefault(domain, set()).add(name)
+                selecting.add(domain)
             else:
                 self._selected.get(domain, set()).discard(name)
         prefix = keys.DOMAIN_MEMBER_LABEL_PREFIX
@@ -223,6 +229,7 @@ class ClusterView:
         for key in labels.keys() - old_labels.keys():
             if key.startswith(prefix):
                 self._labelled.setdefault(key[len(prefix) :], set()).add(name)
+        return selecting
 
     def _select_all(self, record: DomainRecord) -> None:
         """Recompute one domain's selected nodes (its spec changed, or it is new)."""
