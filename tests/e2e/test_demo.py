@@ -186,6 +186,20 @@ def test_the_agent_reported_this_machine(demo: DemoRun) -> None:
     assert annotations[keys.AGENT_INHERITANCE_ANNOTATION] == expected
 
 
+def test_the_real_node_ran_the_sample_pod_and_its_logs_show_the_runtimes_view(demo: DemoRun) -> None:
+    """As root the demo runs a wrapped pod on a real node (kubelet + containerd + runc on this machine)."""
+    out = demo.up.stdout
+    if os.geteuid() != 0:
+        assert "real node: skipped" in out
+        return
+    assert re.search(r"^\s+cpu-report\s+0/1\s+Completed\s.*demo-real-amd64-0", out, re.MULTILINE), out[-3000:]
+    assert re.search(r"hwcap-exec applied the domain mask: AT_HWCAP\.\.AT_HWCAP4 = 0x[0-9a-f]+,", out)
+    assert "hwcap-exec --probe: unsupported" in out  # this kernel has no inheritance (docs/kernel.md#selftest)
+    assert re.search(r"^\s+x86-64-v4\s*$", out, re.MULTILINE)  # glibc: no longer "(supported, searched)"
+    assert "AVX512F off" in out  # Go, under the GODEBUG fallback of the x86-64-v3 domain
+    assert re.search(r"CPUINFO: OPENSSL_ia32cap=\S+ env:", out)  # OpenSSL took the vector from the env
+
+
 def test_down_stops_every_process(demo: DemoRun) -> None:
     assert demo.pids, "the demo recorded no processes"
     down = _demo(demo.state_dir, "down")

@@ -198,7 +198,7 @@ def test_image_without_command_runs_its_registry_entrypoint(kubectl: Any, x86_do
 def test_required_inheritance_excludes_the_real_node(kubectl: Any, domains: Domains, domain_namespace: str,
                                                      node_name: str, real_operator: OperatorProcess, node_factory: Any,
                                                      tls: WebhookTLS, api_client: Any, real: RealNodes) -> None:
-    """The real node's agent probes this kernel (unsupported: docs/kernel.md#inheritance), so a ``Required``
+    """The real node's agent probes this kernel (unsupported: docs/kernel.md#selftest), so a ``Required``
     domain excludes it. A second, simulated node whose kernel says ``supported`` keeps the domain Ready; it
     is cordoned, so the wrapped pod, which may only run on members, has nowhere to go and says why."""
     assert real.images is not None

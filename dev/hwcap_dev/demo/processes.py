@@ -23,6 +23,7 @@ from hwcap_dev.demo.console import quote
 from hwcap_dev.demo.state import DemoState
 from hwcap_dev.devcluster.assets import Binaries
 from hwcap_dev.devcluster.processes import ManagedProcess, kill_group, pid_runs
+from hwcap_dev.devcluster.realnodes import stop_recorded_nodes
 from hwcap_dev.devcluster.runner import ControlPlane, stop_recorded
 
 T = TypeVar("T")
@@ -124,6 +125,7 @@ def stop_demo(state_dir: Path) -> list[str]:
     state.processes = []
     if state.path.exists():
         state.path.unlink()
+    stopped += stop_recorded_nodes(state.cluster_dir)  # real nodes: kubelet, containerd, pods, registry
     stopped += stop_recorded(state.cluster_dir)
     shutil.rmtree(state.cluster_dir / "etcd-data", ignore_errors=True)
     return stopped

@@ -9,9 +9,11 @@ migration check and a what-if. Everything stays up afterwards (detached, state u
 ``~/.cache/hwcap-operator/demo``, :mod:`hwcap_dev.demo.state`) until ``down`` (:mod:`hwcap_dev.demo.cli`).
 What it prints is :mod:`hwcap_dev.demo.console`; the commands and processes it runs, :mod:`hwcap_dev.demo.processes`.
 
-There is no kubelet: the chart's Deployment and DaemonSet are created but never run a pod, and scheduled pods
-stay Pending. The demo therefore runs ``hwcap-operator run`` and ``hwcap-operator agent`` itself, and points the
-chart's MutatingWebhookConfiguration at the local webhook. It never reads stdin, so it runs the same under CI.
+The fake nodes have no kubelet: the chart's Deployment and DaemonSet are created but never run a pod, and
+pods bound to fake nodes stay Pending. As root, one real node (kubelet + containerd on this machine,
+:mod:`hwcap_dev.demo.real_pod`) joins the x86 pool and a wrapped pod really runs there. The demo runs
+``hwcap-operator run`` and ``hwcap-operator agent`` itself, and points the chart's
+MutatingWebhookConfiguration at the local webhook. It never reads stdin, so it runs the same under CI.
 """
 
 from __future__ import annotations
@@ -37,11 +39,13 @@ from hwcap_dev.demo.processes import (
     spawn_operator_program,
     wait_for,
 )
+from hwcap_dev.demo.real_pod import REAL_NODE_PREFIX, can_run_real_nodes, run_real_pod
 from hwcap_dev.demo.state import DemoState
 from hwcap_dev.devcluster import build
 from hwcap_dev.devcluster import simulated_nodes as nodes
 from hwcap_dev.devcluster.assets import AssetError, resolve_binaries
 from hwcap_dev.devcluster.pki import CertificateAuthority
+from hwcap_dev.devcluster.realnodes import RealNodes
 from hwcap_dev.devcluster.runner import ControlPlane, Options, free_port
 from hwcap_operator import keys
 
@@ -101,6 +105,8 @@ class Demo:
         self.metrics_port = free_port()
         self.hwcapctl = console_script("hwcapctl")
         self.local_node = ""
+        self.real: RealNodes | None = None
+        self.init_image = INIT_IMAGE
 
     # -- output helpers ------------------------------------------------------------------------------------
 
@@ -118,6 +124,7 @@ class Demo:
         self.say(f"hwcap-operator demo (state: {self.state.state_dir})")
         self._binaries()
         self._control_plane()
+        self._registry()
         self._install()
         self._operator()
         self._nodes()
@@ -126,6 +133,7 @@ class Demo:
         self._late_node()
         self._pod()
         self._fallbacks()
+        self._real_pod()
         self._checks()
         seconds = time.monotonic() - started
         self.state.info.update({"seconds": round(seconds, 1), "metrics": f"http://127.0.0.1:{self.metrics_port}",
@@ -160,6 +168,27 @@ class Demo:
         from kubernetes import config
 
         self.api = config.new_client_from_config(config_file=str(self.state.kubeconfig))  # type: ignore[no-untyped-call]
+
+    def _registry(self) -> None:
+        """With root: the loopback registry and engine-free images, so the operator injects a pullable init
+        image (``hwcap/hwcap-exec``) and the real node of :meth:`_real_pod` can run the sample image."""
+        assert self.plane is not None
+        why_not = can_run_real_nodes()
+        if why_not:
+            self.say(f"==> real node: skipped, {why_not}")
+            return
+        with self.step("starting a registry on 127.0.0.1 and assembling the images without an engine"):
+            self.real = RealNodes(self.plane, 1, detached=True, hwcap_exec=SHIM if SHIM.is_file() else None,
+                                  name_prefix=REAL_NODE_PREFIX)
+            images = self.real.start_registry()
+            self.init_image = images.init
+        self.say(f"    init image {images.init} (linux/amd64 + linux/arm64 index), sample {images.sample};\n"
+                 f"    SBOMs (CycloneDX) beside them in {build.cache_root() / 'images' / 'out'}")
+
+    def _real_pod(self) -> None:
+        if self.real is not None:
+            run_real_pod(self.real, self.sh, X86_NAMESPACE, POOL_LABEL, "x86-general", self.say, self.step,
+                         self.timeout)
 
     def _install(self) -> None:
         assert self.sh.binaries is not None
@@ -197,7 +226,8 @@ class Demo:
                                                      path=self.state.state_dir / "operator.kubeconfig")  # fmt: skip
             proc = spawn_operator_program(self.state, "hwcap-operator", [
                 "--kubeconfig", str(kubeconfig), "--log-format", "text", "run", "--namespace", OPERATOR_NAMESPACE,
-                "--init-image", INIT_IMAGE, "--webhook-host", "127.0.0.1", "--webhook-port", str(self.webhook_port),
+                "--init-image", self.init_image, "--webhook-host", "127.0.0.1",
+                "--webhook-port", str(self.webhook_port),
                 "--tls-cert-file", str(cert), "--tls-key-file", str(key), "--metrics-host", "127.0.0.1",
                 "--metrics-port", str(self.metrics_port), "--no-registry-lookup", "--resync-seconds", "30",
             ])  # fmt: skip

@@ -64,18 +64,36 @@ class RealNodes:
         return self.images.pause.split("/", 1)[0]
 
     def start(self) -> None:
-        """Build what is missing, start registry and nodes; on failure stop what started and raise."""
+        """Registry and images, then the nodes; on failure stop what started and raise."""
+        self.start_registry()
+        self.start_nodes()
+
+    def start_registry(self) -> PushedImages:
+        """Start the loopback registry and push the dev images (the operator needs the init image's name
+        before any node exists)."""
         try:
-            runtime = NodeRuntime.from_build(ensure_node_built().bin_dir, self.hwcap_exec)
             port = free_port()
             self.registry = start_registry(self.plane.state_dir / "registry", port, detached=self.detached)
             _log(f"registry on 127.0.0.1:{port}; assembling and pushing pause, init and sample images")
             self.images = build_and_push(RegistryClient(f"127.0.0.1:{port}"), cache_root() / "images" / "out",
                                          cache_root() / "images" / "debs")
+            self._record()
+            return self.images
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_nodes(self) -> None:
+        """Build the node runtime if missing, then start each node and wait until it is Ready."""
+        if self.images is None:
+            self.start_registry()
+        assert self.images is not None
+        try:
+            runtime = NodeRuntime.from_build(ensure_node_built().bin_dir, self.hwcap_exec)
             labels = machine_labels()
             for index in range(self.count):
                 layout = node_layout(self.plane.state_dir, f"{self.name_prefix}-{index}", index)
-                node = RealNode(self.plane, runtime, layout, f"127.0.0.1:{port}", self.images.pause,
+                node = RealNode(self.plane, runtime, layout, self.registry_host, self.images.pause,
                                 detached=self.detached)
                 self.nodes.append(node)
                 _log(f"starting {layout.name}: containerd + kubelet, base {layout.base}")
