@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from chartlib import CHART_DIR, Render, Rendered
+from chartlib import CHART_DIR, KUBE_VERSION, Helm, Render, Rendered
 
 from hwcap_operator.cli.operator_main import build_parser
 
@@ -118,3 +118,21 @@ def test_nfd_nodefeature_publishing_is_one_value_with_exactly_the_rights_it_uses
     binding = rendered.one("RoleBinding", "hw-hwcap-operator-agent-nodefeatures")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "hw-hwcap-operator-agent",
                                     "namespace": "hwcap-system"}]  # fmt: skip
+
+
+def test_the_api_server_accepts_every_object_the_escape_hatches_render(
+    helm_tool: Helm, kubectl: Any, namespace: str
+) -> None:
+    """Server-side dry run with strict field validation: a misspelt field in a probe, a spread constraint,
+    a security context with nulls or a NetworkPolicy would be refused here (CRDs' kinds left out: not installed)."""
+    values = [CHART_DIR / "ci" / name for name in ("escape-hatches-values.yaml", "openshift-values.yaml")]
+    args = ["template", "hw", str(CHART_DIR), "--namespace", namespace, "--kube-version", KUBE_VERSION,
+            "--set", "agent.nodeFeature.enabled=true"]  # fmt: skip
+    for path in values:
+        args += ["--values", str(path)]
+    objects = [d for d in yaml.safe_load_all(helm_tool.run(*args).stdout) if d]
+    core = [o for o in objects if o["apiVersion"].split("/")[0] not in ("monitoring.coreos.com", "cert-manager.io")]
+    assert {"NetworkPolicy", "Deployment", "DaemonSet", "Role"} <= {o["kind"] for o in core}
+    applied = kubectl("apply", "--dry-run=server", "--validate=strict", "-f", "-",
+                      input="\n---\n".join(yaml.safe_dump(o) for o in core), check=False)  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
