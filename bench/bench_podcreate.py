@@ -23,10 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_webhook import RESULTS, server
 from kubernetes import client, config
+from tests.support.webhook_load import server
 from tests.support.webhook_server import DOMAIN_NAMESPACE, Tls, pod
 
+from bench.bench_webhook import RESULTS
 from hwcap_dev.devcluster.assets import resolve_binaries
 from hwcap_dev.devcluster.runner import ControlPlane, Options
 from hwcap_operator import keys

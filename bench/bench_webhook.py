@@ -20,72 +20,26 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
 import re
 import shutil
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO)]  # tests.support.webhook_server, when run as a script
+from tests.support.webhook_load import build_openloop, open_loop, server
+from tests.support.webhook_server import OTHER_NAMESPACE, Tls, pod, post, review
 
-from tests.support.webhook_server import OTHER_NAMESPACE, Tls, free_port, pod, review  # noqa: E402
+from hwcap_dev.paths import REPO_ROOT as REPO
 
-OPENLOOP_SOURCE = REPO / "bench" / "openloop"
-CACHE = Path(os.environ.get("HWCAP_OPERATOR_CACHE", Path.home() / ".cache" / "hwcap-operator"))
 RESULTS = REPO / "bench" / "results"
 PLOT = REPO / "docs" / "img" / "webhook-latency.png"
 TABLE = REPO / "docs" / "performance-webhook.md"
 TARGETS = ("echo", "mutated", "untouched")
-
-
-def build_openloop() -> Path:
-    """``go build`` the open-loop client once per source version into the cache (stdlib only: no downloads)."""
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(OPENLOOP_SOURCE.iterdir()))).hexdigest()[:12]
-    binary = CACHE / "bench" / f"openloop-{digest}"
-    if not binary.exists():
-        binary.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["go", "build", "-o", str(binary), "."], cwd=OPENLOOP_SOURCE, check=True,
-                       env={**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"})  # fmt: skip
-    return binary
-
-
-class Served(NamedTuple):
-    port: int
-    pid: int
-
-
-@contextlib.contextmanager
-def server(app: str, tls_dir: Path, tls: Tls) -> Iterator[Served]:
-    """One target server process; yields its port and pid once it answers TLS handshakes."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tests.support.webhook_server", "--app", app,
-                                "--port", str(port), "--dir", str(tls_dir)], cwd=REPO)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as raw, \
-                        tls.client_context().wrap_socket(raw, server_hostname="localhost"):  # fmt: skip
-                    break
-            except (OSError, ssl.SSLError):
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"{app} server did not start") from None
-                time.sleep(0.1)
-        yield Served(port, process.pid)
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def wrk(port: int, body: Path, seconds: int) -> dict[str, float]:
@@ -110,18 +64,8 @@ def wrk(port: int, body: Path, seconds: int) -> dict[str, float]:
     return {"rps": float(rps.group(1)), "p50_ms": millis("50%"), "p99_ms": millis("99%")}
 
 
-def open_loop(binary: Path, port: int, ca: Path, body: Path, rate: float, seconds: float) -> dict[str, Any]:
-    out = subprocess.run([str(binary), "-url", f"https://127.0.0.1:{port}/mutate-pods", "-ca", str(ca),
-                          "-body", str(body), "-rate", str(rate), "-duration", f"{seconds}s"],
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
-    result: dict[str, Any] = json.loads(out)
-    return result
-
-
 def check_answers(port: int, tls: Tls, bodies: dict[str, Path]) -> None:
     """The targets answer what they are meant to (a patch for ``mutated``, none for ``untouched``)."""
-    from tests.support.webhook_server import post
-
     for target, expect_patch in (("mutated", True), ("untouched", False)):
         status, answer = post(port, tls, bodies[target].read_bytes())
         assert status == 200 and isinstance(answer, dict), answer
