@@ -23,6 +23,7 @@ RUNBOOK = REPO_ROOT / "docs" / "runbook.md"
 DASHBOARD = CHART_DIR / "dashboards" / "hwcap-operator.json"
 #: Series of kube-state-metrics the agent alert reads (the one metric source that is not ours).
 KUBE_STATE_METRICS = {"kube_daemonset_status_desired_number_scheduled", "kube_daemonset_status_number_available"}
+AGENT = "hw-hwcap-operator-agent"
 _METRIC = re.compile(r"\b((?:hwcap|kube)_[a-z0-9_]+)\b")
 
 
@@ -139,6 +140,28 @@ def test_alerts_fire_on_the_series_they_watch_and_not_on_others(rules_file: Path
                 {"eval_time": "35m", "alertname": "HwcapNodesExcluded",
                  "exp_alerts": [{"exp_labels": {"severity": "info", "domain": "d"}}]},
             ],
+        }, {
+            # kube-state-metrics: 3 nodes should run an agent, 2 do.
+            "interval": "1m", "input_series": [
+                _series("kube_daemonset_status_desired_number_scheduled", {"daemonset": AGENT}, "3x30"),
+                _series("kube_daemonset_status_number_available", {"daemonset": AGENT}, "2x30"),
+                _series("hwcap_admission_duration_seconds_bucket", {"le": "0.5"}, "0+1x30"),
+                _series("hwcap_admission_duration_seconds_bucket", {"le": "2.5"}, "0+100x30"),
+                _series("hwcap_admission_duration_seconds_bucket", {"le": "+Inf"}, "0+100x30"),
+            ],
+            "alert_rule_test": [
+                firing("HwcapAgentMissing", "warning"),
+                firing("HwcapWebhookSlow", "warning"),  # p99 between 0.5 s and 2.5 s, above the 1 s default
+            ],
+        }, {
+            # Another DaemonSet's gap is not ours; our agents all run.
+            "interval": "1m", "input_series": [
+                _series("kube_daemonset_status_desired_number_scheduled", {"daemonset": "other"}, "5x30"),
+                _series("kube_daemonset_status_number_available", {"daemonset": "other"}, "1x30"),
+                _series("kube_daemonset_status_desired_number_scheduled", {"daemonset": AGENT}, "3x30"),
+                _series("kube_daemonset_status_number_available", {"daemonset": AGENT}, "3x30"),
+            ],
+            "alert_rule_test": [{"eval_time": "20m", "alertname": "HwcapAgentMissing", "exp_alerts": []}],
         }],
     }  # fmt: skip
     spec = tmp_path / "tests.yaml"
