@@ -76,6 +76,15 @@ bench: venv shim binaries
 	$(BIN)/python -m bench.bench_operator
 	@if grep -q '^bench-webhook:' $(firstword $(MAKEFILE_LIST)); then $(MAKE) bench-webhook; fi
 
+## Webhook benchmark (~6 min): the real webhook vs a bare aiohttp echo over TLS on loopback (wrk closed loop, a Go
+## open-loop client at 100-1,000 req/s, interleaved rounds), and pod-create latency through the dev cluster's
+## apiserver with and without the webhook. bench/results/<date>-webhook.json, docs/img/webhook-latency.png,
+## docs/performance-webhook.md.
+.PHONY: bench-webhook
+bench-webhook: system-packages venv binaries
+	$(BIN)/python -m bench.bench_webhook
+	$(BIN)/python -m bench.bench_podcreate
+
 ## Fault and bad-input classes, counted: every class in $(RELIABILITY_TESTS) at full scale (>= 50 operator SIGKILLs,
 ## >= 1,000 fuzz cases per input class, ...); each writes its result to build/reliability/, rendered into the table
 ## of docs/reliability.md. `make test` runs the same tests with small counts (the CI subset).

@@ -128,6 +128,15 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def write_section(name: str, text: str) -> None:
+    """Replace what stands between ``<!-- name -->`` and ``<!-- /name -->`` in docs/performance-webhook.md."""
+    begin, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    doc = TABLE.read_text()
+    head, _, rest = doc.partition(begin)
+    _, _, tail = rest.partition(end)
+    TABLE.write_text(f"{head}{begin}\n{text}\n{end}{tail}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--wrk-seconds", type=int, default=10)
@@ -195,10 +204,11 @@ def main() -> None:
     print(f"results: {out.relative_to(REPO)}")
     if not args.no_docs:
         plot(open_rows, PLOT)
-        TABLE.write_text(TABLE.read_text().split("<!-- table -->")[0] + "<!-- table -->\n" + table(results)
-                         + f"\n\nMachine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, kernel "
-                         f"{info['kernel']}, load average before the run {info['load_before']}.\n"
-                         if TABLE.exists() else table(results) + "\n")  # fmt: skip
+        goal_lines = "\n".join(f"- {name}: {g['measured']} (goal {g['goal']}): {'met' if g['met'] else '**not met**'}"
+                                for name, g in goals.items())  # fmt: skip
+        write_section("throughput", f"{table(results)}\n\n{goal_lines}\n\nMachine: {info['cpu']}, {info['cores']} "
+                      f"cores, Python {info['python']}, kernel {info['kernel']}, load average before the run "
+                      f"{info['load_before']}; {args.rounds} interleaved rounds, the median round shown.")  # fmt: skip
         print(f"plot: {PLOT.relative_to(REPO)}, table: {TABLE.relative_to(REPO)}")
 
 
