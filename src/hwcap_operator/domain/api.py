@@ -115,7 +115,8 @@ class Workloads(_Model):
     excluded_namespaces: list[NamespaceName] = Field(
         default_factory=list,
         max_length=256,
-        description="Extra namespaces never touched, on top of the operator's, NFD's and kube-system.",
+        description="Extra namespaces never touched, on top of the operator's, NFD's and kube-system, e.g. "
+        "`[batch, ci-runners]`.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     unresolved_entrypoint: Literal["Deny", "Warn"] = Field(
@@ -303,8 +304,12 @@ class MaskBasis(_Model):
 class MaskStatus(_Model):
     """The published mask, each HWCAP word in hex, with names and a content id."""
 
-    id: str = Field(max_length=64, description="Short content id, recorded on every injected pod.")
-    canonical: str = Field(max_length=16384, description="Canonical string; FeatureMask.parse reads it back.")
+    id: str = Field(max_length=64, description="Short content id, recorded on every injected pod, e.g. `51db386f72b6`.")
+    canonical: str = Field(
+        max_length=16384,
+        description="Canonical string, `<arch>:hwcap=0x..;hwcap2=0x..;hwcap3=0x..;hwcap4=0x..`, e.g. "
+        "`arm64:hwcap=0x103;hwcap2=0x0;hwcap3=0x0;hwcap4=0x0`; `hwcapctl check --mask` reads it.",
+    )
     hwcap: HexWord = Field(description="AT_HWCAP word the mask advertises, in hex, e.g. `0x1fff`.")
     hwcap2: HexWord = Field(description="AT_HWCAP2 word, in hex (`0x0` where the arch has none).")
     hwcap3: HexWord = Field(description="AT_HWCAP3 word, in hex (`0x0` where the arch has none).")
