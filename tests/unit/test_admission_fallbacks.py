@@ -135,3 +135,23 @@ def test_java_options_go_after_the_users_own_and_merge_once() -> None:
 
 def test_no_java_options_for_arm64_features() -> None:
     assert plan_fallbacks([features.lookup("arm64", "sve")], ["javaToolOptions"]).is_empty()
+
+
+# ----------------------------------------------------------------------------------------------- numpy
+
+
+def test_numpy_targets_cover_every_target_above_a_dropped_feature() -> None:
+    plan = plan_fallbacks([features.lookup("amd64", "avx512_vnni")], ["numpyCpuFeatures"])
+    assert plan.numpy_disable == ("AVX512_ICL", "AVX512_SPR", "AVX512_CLX")  # not X86_V4: it needs no VNNI
+    assert plan.variables() == ("NPY_DISABLE_CPU_FEATURES",)
+    avx2 = plan_fallbacks([features.lookup("amd64", "avx2")], ["numpyCpuFeatures"]).numpy_disable
+    assert {"X86_V3", "X86_V4", "AVX2", "AVX512_SKX"} <= set(avx2) and not {"SSE42", "X86_V2"} & set(avx2)
+    sse = plan_fallbacks([features.lookup("amd64", "sse4_2")], ["numpyCpuFeatures"])
+    assert sse.is_empty()  # never a baseline name: that would stop numpy from importing
+
+
+def test_numpy_list_merges_with_the_users_once() -> None:
+    plan = FallbackPlan(numpy_disable=("X86_V4",))
+    assert plan.merge("NPY_DISABLE_CPU_FEATURES", "AVX512_SPR,X86_V4") == "AVX512_SPR X86_V4"
+    once = plan.merge("NPY_DISABLE_CPU_FEATURES", None)
+    assert once == "X86_V4" and plan.merge("NPY_DISABLE_CPU_FEATURES", once) == once

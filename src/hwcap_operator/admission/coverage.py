@@ -17,6 +17,7 @@ from hwcap_operator.admission.fallbacks import FallbackKind
 from hwcap_operator.features import Feature
 from hwcap_operator.features.data_godebug import GODEBUG_KEYS_EVERYWHERE, godebug_consumers
 from hwcap_operator.features.data_hotspot import hotspot_covers
+from hwcap_operator.features.data_numpy import numpy_covers
 
 #: Runtimes that probe CPU features themselves and have no knob the webhook could set.
 NO_KNOB: tuple[str, ...] = ("Rust std_detect (is_x86_feature_detected!)", "GCC/Clang __builtin_cpu_supports",
@@ -69,6 +70,7 @@ def feature_coverage(feature: Feature, wanted: Iterable[FallbackKind]) -> Featur
                 f"key {key!r} is not known to every Go consumer ({knows}); setting it would print a warning")
         runtime("OpenSSL", "opensslIa32cap", feature.openssl is not None, "no OPENSSL_ia32cap bit")
         runtime("OpenJDK", "javaToolOptions", hotspot_covers(feature.name), "no HotSpot flag")
+        runtime("numpy", "numpyCpuFeatures", numpy_covers(feature.name), "no numpy dispatch target above AVX uses it")
     uncovered.extend(f"{r}: no knob" for r in NO_KNOB)
     return FeatureCoverage(feature.name, feature.in_hwcap, _channels(feature), tuple(covered), tuple(uncovered))
 

@@ -8,6 +8,7 @@ for them these variables are the real enforcement (docs/kernel.md#userspace-fall
 - ``GODEBUG=cpu.avx2=off,...`` (Go's internal/cpu and x/sys/cpu)
 - ``OPENSSL_ia32cap=LV0:LV1:...`` with ``~0x..`` clearing bits per 64-bit vector
 - ``JAVA_TOOL_OPTIONS=... -XX:UseAVX=2 -XX:-UseSHA`` (OpenJDK HotSpot; ``features.data_hotspot``)
+- ``NPY_DISABLE_CPU_FEATURES=X86_V4 AVX512_ICL ...`` (numpy's dispatch targets; ``features.data_numpy``)
 
 They are **merged** into what a container already sets, never overwritten, with one rule: for a feature
 the mask drops, the mask wins. A user's ``cpu.avx2=on`` or ``glibc.cpu.hwcaps=AVX2`` would otherwise let
@@ -24,11 +25,13 @@ from typing import Literal, Protocol, get_args
 
 from hwcap_operator.features.data_godebug import GODEBUG_KEYS_EVERYWHERE
 from hwcap_operator.features.data_hotspot import hotspot_options
+from hwcap_operator.features.data_numpy import numpy_disable
 
 GLIBC_TUNABLES = "GLIBC_TUNABLES"
 GODEBUG = "GODEBUG"
 OPENSSL_IA32CAP = "OPENSSL_ia32cap"
 JAVA_TOOL_OPTIONS = "JAVA_TOOL_OPTIONS"
+NPY_DISABLE_CPU_FEATURES = "NPY_DISABLE_CPU_FEATURES"
 
 _GLIBC_HWCAPS_TUNABLE = "glibc.cpu.hwcaps"
 #: OpenSSL 3 reads at most five 64-bit logical vectors (LV0..LV4).
@@ -155,6 +158,15 @@ def merge_java_tool_options(existing: str | None, options: Iterable[str]) -> str
     return f"{kept} {ours}" if kept else ours
 
 
+def merge_numpy_disable(existing: str | None, targets: Iterable[str]) -> str | None:
+    """Add numpy ``targets`` to a NPY_DISABLE_CPU_FEATURES value (names separated by spaces or commas)."""
+    ours = list(dict.fromkeys(targets))
+    if not ours:
+        return existing
+    kept = [t for t in (existing or "").replace(",", " ").split() if t]
+    return " ".join(kept + [t for t in ours if t not in kept])
+
+
 @dataclass(frozen=True)
 class FallbackPlan:
     """What a domain's mask drops, in each runtime's spelling; computed once per domain, applied per container."""
@@ -163,10 +175,12 @@ class FallbackPlan:
     godebug_cpu: tuple[str, ...] = ()
     openssl_clear: Mapping[int, int] = field(default_factory=dict)
     java_tool_options: tuple[str, ...] = ()
+    numpy_disable: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
         """True when no runtime variable would change."""
-        return not (self.glibc_hwcaps or self.godebug_cpu or any(self.openssl_clear.values()) or self.java_tool_options)
+        return not (self.glibc_hwcaps or self.godebug_cpu or any(self.openssl_clear.values())
+                    or self.java_tool_options or self.numpy_disable)  # fmt: skip
 
     def merge(self, variable: str, current: str | None) -> str:
         """The new value of ``variable`` (one of :meth:`variables`) merged with ``current`` (None = unset).
@@ -181,6 +195,8 @@ class FallbackPlan:
             merged = merge_openssl_ia32cap(current, self.openssl_clear)
         elif variable == JAVA_TOOL_OPTIONS:
             merged = merge_java_tool_options(current, self.java_tool_options)
+        elif variable == NPY_DISABLE_CPU_FEATURES:
+            merged = merge_numpy_disable(current, self.numpy_disable)
         else:
             raise ValueError(f"not a fallback variable: {variable!r}")
         return merged or ""
@@ -196,10 +212,12 @@ class FallbackPlan:
             names.append(OPENSSL_IA32CAP)
         if self.java_tool_options:
             names.append(JAVA_TOOL_OPTIONS)
+        if self.numpy_disable:
+            names.append(NPY_DISABLE_CPU_FEATURES)
         return tuple(names)
 
 
-FallbackKind = Literal["glibcTunables", "goDebug", "opensslIa32cap", "javaToolOptions"]
+FallbackKind = Literal["glibcTunables", "goDebug", "opensslIa32cap", "javaToolOptions", "numpyCpuFeatures"]
 FALLBACK_KINDS: tuple[FallbackKind, ...] = get_args(FallbackKind)
 
 
@@ -244,4 +262,6 @@ def plan_fallbacks(dropped: Iterable[SpelledFeature], wanted: Iterable[FallbackK
                 clear[vector] = clear.get(vector, 0) | (1 << bit)
     on_x86 = bool(features) and features[0].arch == "amd64"
     java = hotspot_options(f.name for f in features) if "javaToolOptions" in kinds and on_x86 else ()
-    return FallbackPlan(glibc_hwcaps=glibc, godebug_cpu=godebug, openssl_clear=clear, java_tool_options=java)
+    numpy = numpy_disable(f.name for f in features) if "numpyCpuFeatures" in kinds and on_x86 else ()
+    return FallbackPlan(glibc_hwcaps=glibc, godebug_cpu=godebug, openssl_clear=clear, java_tool_options=java,
+                        numpy_disable=numpy)  # fmt: skip

@@ -220,11 +220,14 @@ class Enforcement(_Model):
         description="Required: nodes whose kernel is not known to inherit HWCAPs across exec are excluded. "
         "Preferred: they stay members and are listed in status. Off: not checked.",
     )
-    userspace_fallbacks: list[Literal["glibcTunables", "goDebug", "opensslIa32cap", "javaToolOptions"]] = Field(
+    userspace_fallbacks: list[
+        Literal["glibcTunables", "goDebug", "opensslIa32cap", "javaToolOptions", "numpyCpuFeatures"]
+    ] = Field(
         default_factory=list,
-        max_length=4,
+        max_length=5,
         description="Environment-based fallbacks derived from the dropped features (GLIBC_TUNABLES, GODEBUG, "
-        "OPENSSL_ia32cap, JAVA_TOOL_OPTIONS); the only enforcement for x86 CPUID features HWCAPs cannot carry. "
+        "OPENSSL_ia32cap, JAVA_TOOL_OPTIONS, NPY_DISABLE_CPU_FEATURES); the only enforcement for x86 CPUID "
+        "features HWCAPs cannot carry. "
         "javaToolOptions makes every JVM print one 'Picked up JAVA_TOOL_OPTIONS' line on stderr.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
