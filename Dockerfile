@@ -46,6 +46,27 @@ USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/hwcap-exec"]
 CMD ["--version"]
 
+# ---- sbom: a CycloneDX SBOM of the operator image's Python environment, produced by the build ---------------------
+#   docker buildx build --platform linux/amd64,linux/arm64 --target sbom --output type=local,dest=sbom .
+# writes sbom/linux_amd64/hwcap-operator.cdx.json and sbom/linux_arm64/... : the package and every pinned dependency
+# as installed from the same wheels the runtime stage installs (cyclonedx-py in a venv of its own, not in the image).
+FROM ${PYTHON_IMAGE} AS sbom-builder
+ARG VERSION=0.1.0
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+COPY pyproject.toml /src/pyproject.toml
+RUN --mount=type=bind,from=builder,source=/out/wheels,target=/wheels \
+    python -m venv /scan \
+    && /scan/bin/pip install --no-index --find-links /wheels "hwcap-operator==${VERSION}" \
+    && python -m venv /tools \
+    && /tools/bin/pip install cyclonedx-bom==7.5.0 \
+    && mkdir /sbom \
+    && /tools/bin/cyclonedx-py environment --pyproject /src/pyproject.toml --of JSON --output-reproducible \
+       -o /sbom/hwcap-operator.cdx.json /scan/bin/python
+
+FROM scratch AS sbom
+COPY --from=sbom-builder /sbom/ /
+
 # ---- runtime (the default target: the last stage) ------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0

@@ -98,9 +98,9 @@ def test_hadolint_finds_nothing() -> None:
 
 def test_two_stages_on_one_pinned_debian_12_python_image() -> None:
     stages = _stages()
-    assert [s.alias for s in stages] == ["builder", "init", "runtime"]
-    assert _stage("init").base == "scratch"  # the injected init image: hwcap-exec only
-    bases = {s.base for s in stages if s.alias != "init"}
+    assert [s.alias for s in stages] == ["builder", "init", "sbom-builder", "sbom", "runtime"]
+    assert _stage("init").base == _stage("sbom").base == "scratch"  # hwcap-exec only; the SBOM file only
+    bases = {s.base for s in stages if s.base != "scratch"}
     assert len(bases) == 1
     (base,) = bases
     # An exact patch release (never a floating tag) of the Python the package requires, on Debian 12.
