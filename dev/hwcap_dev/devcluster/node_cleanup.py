@@ -59,13 +59,22 @@ def processes_mentioning(marker: str) -> list[int]:
             if p.name.isdigit() and int(p.name) != me and marker in _cmdline(int(p.name))]
 
 
+def hierarchies() -> list[Path]:
+    """The cgroup hierarchies' mount points: ``/sys/fs/cgroup`` itself when unified (v2), else each v1
+    controller's directory under it (this machine: cpu, memory, pids, ..., name=systemd)."""
+    if not CGROUP_FS.is_dir():
+        return []
+    if (CGROUP_FS / "cgroup.controllers").exists():
+        return [CGROUP_FS]
+    return [h for h in CGROUP_FS.iterdir()
+            if h.is_dir() and not h.is_symlink() and (h / "cgroup.procs").exists()]
+
+
 def cgroup_dirs(cgroup_root: str) -> list[Path]:
     """Every cgroup directory under ``cgroup_root`` in every mounted hierarchy, deepest first."""
     found: list[Path] = []
     rel = cgroup_root.strip("/")
-    if not CGROUP_FS.is_dir():
-        return found
-    for hierarchy in CGROUP_FS.iterdir():
+    for hierarchy in hierarchies():
         top = hierarchy / rel
         if top.is_dir() and not top.is_symlink():
             found += [d for d in top.rglob("*") if d.is_dir()] + [top]
@@ -73,10 +82,9 @@ def cgroup_dirs(cgroup_root: str) -> list[Path]:
 
 
 def make_cgroup_root(cgroup_root: str) -> None:
-    """Create ``cgroup_root`` in every mounted v1 hierarchy (the kubelet refuses a root missing from one)."""
-    for hierarchy in CGROUP_FS.iterdir():
-        if hierarchy.is_dir() and not hierarchy.is_symlink() and (hierarchy / "cgroup.procs").exists():
-            (hierarchy / cgroup_root.strip("/")).mkdir(exist_ok=True)
+    """Create ``cgroup_root`` in every hierarchy (the kubelet refuses a root missing from one)."""
+    for hierarchy in hierarchies():
+        (hierarchy / cgroup_root.strip("/")).mkdir(exist_ok=True)
 
 
 def cgroup_pids(cgroup_root: str) -> list[int]:
