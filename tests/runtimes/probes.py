@@ -61,14 +61,15 @@ def glibc_probe() -> Path:
     return _build_once(target, ["cc", "-O1", str(GLIBC_PROBE_SOURCE)], HERE)
 
 
-def go_probe() -> Path:
+def go_probe(goarch: str = "amd64") -> Path:
     """The Go probe, built with the installed Go (never a downloaded toolchain) and x/sys pinned in go.mod."""
     go = shutil.which("go")
     if go is None:
         raise RuntimeError("the Go toolchain is not on PATH (the machine image provides /usr/local/go)")
     sources = sorted(p for p in GO_PROBE_DIR.iterdir() if p.is_file())
-    target = _cache_dir("go", sources, _tool_version([go, "version"])) / "goprobe"
-    env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod -buildvcs=false", "CGO_ENABLED": "0"}
+    target = _cache_dir("go", sources, _tool_version([go, "version"])) / f"goprobe-{goarch}"
+    env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod -buildvcs=false", "CGO_ENABLED": "0",
+           "GOARCH": goarch}  # fmt: skip
     return _build_once(target, [go, "build", "-trimpath"], GO_PROBE_DIR, env)
 
 
@@ -98,6 +99,18 @@ def glibc_hwcaps_subdirs(env: Mapping[str, str]) -> dict[str, bool]:
 def go_report(env: Mapping[str, str]) -> tuple[dict[str, Any], str]:
     """The Go probe's JSON report and its stderr (where Go warns about GODEBUG keys it does not know)."""
     result = run([str(go_probe())], env)
+    return json.loads(result.stdout), result.stderr
+
+
+QEMU_AARCH64 = "qemu-aarch64-static"
+
+
+def go_report_arm64(cpu_model: str, env: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+    """The arm64 Go probe under qemu-user with ``-cpu cpu_model`` (qemu fills AT_HWCAP from the model)."""
+    qemu = shutil.which(QEMU_AARCH64)
+    if qemu is None:
+        raise RuntimeError(f"{QEMU_AARCH64} is missing: tools/system-packages.txt installs qemu-user-static")
+    result = run([qemu, "-cpu", cpu_model, str(go_probe("arm64"))], env)
     return json.loads(result.stdout), result.stderr
 
 

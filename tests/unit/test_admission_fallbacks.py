@@ -155,3 +155,8 @@ def test_numpy_list_merges_with_the_users_once() -> None:
     assert plan.merge("NPY_DISABLE_CPU_FEATURES", "AVX512_SPR,X86_V4") == "AVX512_SPR X86_V4"
     once = plan.merge("NPY_DISABLE_CPU_FEATURES", None)
     assert once == "X86_V4" and plan.merge("NPY_DISABLE_CPU_FEATURES", once) == once
+
+
+def test_arm64_godebug_keys_are_the_ones_every_go_consumer_knows() -> None:
+    dropped = [features.lookup("arm64", n) for n in ("atomics", "sha3", "sve", "aes", "paca")]
+    assert plan_fallbacks(dropped, ["goDebug"]).godebug_cpu == ("atomics", "aes")  # sha3: go1.26+; sve: x/sys only

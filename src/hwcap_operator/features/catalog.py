@@ -12,6 +12,7 @@ from types import MappingProxyType
 
 from hwcap_operator.arch import Arch, normalize_arch
 from hwcap_operator.features import data_amd64, data_arm64, data_other
+from hwcap_operator.features.data_godebug import arm64_godebug_key
 from hwcap_operator.features.model import N_WORDS, WORD_BITS, WORD_NAMES, Feature
 
 
@@ -33,7 +34,7 @@ def _rows_to_features(arch: Arch, rows: Iterable[tuple[int, int, str, str, str |
 
 def _build() -> tuple[Feature, ...]:
     feats: list[Feature] = [
-        Feature(arch="arm64", name=n, word=w, bit=b, macro=m, nfd=nfd, security=sec)
+        Feature(arch="arm64", name=n, word=w, bit=b, macro=m, nfd=nfd, security=sec, godebug=arm64_godebug_key(n))
         for (w, b, m, n, nfd, sec) in data_arm64.ROWS
     ]
     feats += [

@@ -57,9 +57,38 @@ XSYS_CPU_KEYS_AMD64_VENDORED: frozenset[str] = XSYS_CPU_KEYS_AMD64 - {"f16c", "l
 TARGETED_GO_RELEASES: tuple[str, ...] = tuple(GO_RUNTIME_KEYS_AMD64)
 
 
+_ARM64_1_22 = frozenset({"aes", "pmull", "sha1", "sha2", "sha512", "crc32", "atomics", "cpuid", "isNeoverse"})
+
+#: internal/cpu keys on arm64 (``src/internal/cpu/cpu_arm64.go`` options), read for go1.22.0 and go1.26.8;
+#: go1.23-1.25 were not read and are taken to know at least go1.22's keys (options are only ever added).
+GO_RUNTIME_KEYS_ARM64: dict[str, frozenset[str]] = {"go1.22": _ARM64_1_22, "go1.26": _ARM64_1_22 | {"sha3"}}
+
+#: x/sys/cpu keys on arm64 (``cpu/cpu_arm64.go`` initOptions): the same in v0.49.0 and the v0.39.0 copy
+#: go1.26 vendors. Two spell a feature unlike /proc/cpuinfo: evstrm (evtstrm), asimrdm (asimdrdm).
+XSYS_CPU_KEYS_ARM64: frozenset[str] = frozenset(
+    {"fp", "asimd", "evstrm", "aes", "fphp", "jscvt", "lrcpc", "pmull", "sha1", "sha2", "sha3", "sha512", "sm3",
+     "sm4", "sve", "sve2", "crc32", "atomics", "asimdhp", "cpuid", "asimrdm", "fcma", "dcpop", "asimddp",
+     "asimdfhm", "dit", "i8mm"}
+)  # fmt: skip
+
+#: arm64 catalog name -> GODEBUG key, where they differ.
+ARM64_KEY_SPELLING: dict[str, str] = {"evtstrm": "evstrm", "asimdrdm": "asimrdm"}
+
+
+def arm64_godebug_key(name: str) -> str | None:
+    """The GODEBUG cpu key some Go consumer knows for arm64 feature ``name`` (None when none does)."""
+    key = ARM64_KEY_SPELLING.get(name, name)
+    known = XSYS_CPU_KEYS_ARM64.union(*GO_RUNTIME_KEYS_ARM64.values())
+    return key if key in known else None
+
+
 def _everywhere() -> dict[str, frozenset[str]]:
     runtime_keys = frozenset.intersection(*(GO_RUNTIME_KEYS_AMD64[r] for r in TARGETED_GO_RELEASES))
-    return {"amd64": runtime_keys & XSYS_CPU_KEYS_AMD64 & XSYS_CPU_KEYS_AMD64_VENDORED}
+    runtime_arm64 = frozenset.intersection(*GO_RUNTIME_KEYS_ARM64.values())
+    return {
+        "amd64": runtime_keys & XSYS_CPU_KEYS_AMD64 & XSYS_CPU_KEYS_AMD64_VENDORED,
+        "arm64": runtime_arm64 & XSYS_CPU_KEYS_ARM64,
+    }
 
 
 #: Per arch, the keys every targeted consumer knows: the only ones the webhook writes.
@@ -68,6 +97,9 @@ GODEBUG_KEYS_EVERYWHERE: dict[str, frozenset[str]] = _everywhere()
 
 def godebug_consumers(arch: str, key: str) -> dict[str, list[str]]:
     """Which consumers know ``key``: ``{"internal/cpu": [releases...], "x/sys/cpu": [...]}`` (for coverage)."""
+    if arch == "arm64":
+        return {"internal/cpu": [r for r, keys in GO_RUNTIME_KEYS_ARM64.items() if key in keys],
+                "x/sys/cpu": ["v0.39.0", "v0.49.0"] if key in XSYS_CPU_KEYS_ARM64 else []}  # fmt: skip
     if arch != "amd64":
         return {"internal/cpu": [], "x/sys/cpu": []}
     return {

@@ -1,5 +1,5 @@
 // Command goprobe prints, as JSON, what a Go program's two CPU feature readers decided:
-// golang.org/x/sys/cpu's X86 fields (by lower-case name without "Has"), and the TLS 1.3 suite a default
+// golang.org/x/sys/cpu's X86 and ARM64 fields (by lower-case name without "Has"), and the TLS 1.3 suite a default
 // crypto/tls client and server negotiate, which follows the runtime's internal/cpu: without AES-NI and
 // PCLMULQDQ the client puts ChaCha20-Poly1305 first.
 package main
@@ -22,9 +22,9 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-func xsysFields() map[string]bool {
+func hasFields(features any) map[string]bool {
 	out := map[string]bool{}
-	v := reflect.ValueOf(cpu.X86)
+	v := reflect.ValueOf(features)
 	for i := 0; i < v.NumField(); i++ {
 		name := v.Type().Field(i).Name
 		if strings.HasPrefix(name, "Has") {
@@ -65,7 +65,8 @@ func main() {
 	if err != nil {
 		suite = "error: " + err.Error()
 	}
-	out := map[string]any{"goVersion": runtime.Version(), "xsys": xsysFields(), "tls13Suite": suite}
+	out := map[string]any{"goVersion": runtime.Version(), "goarch": runtime.GOARCH, "xsys": hasFields(cpu.X86),
+		"xsysArm64": hasFields(cpu.ARM64), "tls13Suite": suite}
 	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
 		os.Exit(1)
 	}
