@@ -251,8 +251,8 @@ def _is_static_elf(path: Path) -> bool:
     return phnum > 0 and pt_interp not in types
 
 
-def test_builder_build_step_produces_a_static_hwcap_exec_and_the_package_wheel(tmp_path: Path) -> None:
 @pytest.mark.needs_binaries  # runs the build step: make, a C compiler, pip wheel
+def test_builder_build_step_produces_a_static_hwcap_exec_and_the_package_wheel(tmp_path: Path) -> None:
     builder = _stage("builder")
     (workdir,) = builder.all("WORKDIR")
     src = tmp_path / "root" / workdir.value.lstrip("/")
