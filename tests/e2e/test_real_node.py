@@ -24,7 +24,7 @@ import yaml
 
 from hwcap_dev.devcluster.node_cleanup import cgroup_pids
 from hwcap_dev.devcluster.realnodes import RealNodes
-from hwcap_dev.devcluster.testing import ClusterAccess
+from hwcap_dev.devcluster.testing import ClusterAccess, running_real_nodes
 from hwcap_dev.shim import shim_path
 from hwcap_operator import keys
 from tests.e2e.webhook_support import WebhookTLS, installed_webhook, webhook_configuration
@@ -44,13 +44,8 @@ DENY_PRCTL = {"defaultAction": "SCMP_ACT_ALLOW",
 def real(control_plane: ClusterAccess) -> Iterator[RealNodes]:
     """One real node next to the session's control plane; torn down (and checked empty) after the module."""
     assert control_plane.plane is not None, "real nodes need the local control plane"
-    nodes = RealNodes(control_plane.plane, 1, hwcap_exec=shim_path(), name_prefix="real-e2e")
-    nodes.start()
-    try:
+    with running_real_nodes(control_plane.plane, name_prefix="real-e2e", hwcap_exec=shim_path()) as nodes:
         yield nodes
-    finally:
-        left = nodes.stop()
-        assert all(item.empty() for item in left), [item.describe() for item in left]
 
 
 @pytest.fixture(scope="module")

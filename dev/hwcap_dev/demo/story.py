@@ -183,7 +183,7 @@ class Demo:
             images = self.real.start_registry()
             self.init_image = images.init
         self.say(f"    init image {images.init} (linux/amd64 + linux/arm64 index), sample {images.sample};\n"
-                 f"    SBOMs (CycloneDX) beside them in {build.cache_root() / 'images' / 'out'}")
+                 f"    SBOMs (CycloneDX) beside them in {self.real.images_dir}")
 
     def _real_pod(self) -> None:
         if self.real is not None:

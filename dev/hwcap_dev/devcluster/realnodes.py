@@ -57,6 +57,12 @@ class RealNodes:
     images: PushedImages | None = None
 
     @property
+    def images_dir(self) -> Path:
+        """Where this cluster's images are assembled and their CycloneDX SBOMs written (``<name>.cdx.json``);
+        per cluster, so two clusters never rebuild the same tree at once. The .debs are cached machine-wide."""
+        return self.plane.state_dir / "images"
+
+    @property
     def registry_host(self) -> str:
         """``127.0.0.1:<port>`` of the loopback registry."""
         if self.images is None:
@@ -75,7 +81,7 @@ class RealNodes:
             port = free_port()
             self.registry = start_registry(self.plane.state_dir / "registry", port, detached=self.detached)
             _log(f"registry on 127.0.0.1:{port}; assembling and pushing pause, init and sample images")
-            self.images = build_and_push(RegistryClient(f"127.0.0.1:{port}"), cache_root() / "images" / "out",
+            self.images = build_and_push(RegistryClient(f"127.0.0.1:{port}"), self.images_dir,
                                          cache_root() / "images" / "debs")
             self._record()
             return self.images

@@ -7,11 +7,12 @@ The same handle works for the project's own control plane and for an existing cl
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import secrets
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import yaml
 
 from .assets import Binaries
 from .kubeconfig import build_kubeconfig, write_kubeconfig
+from .realnodes import RealNodes
 from .runner import ControlPlane
 
 
@@ -121,6 +123,28 @@ def helm_runner(access: ClusterAccess) -> ToolRunner:
         "HELM_DATA_HOME": str(home / "data"),
     }
     return ToolRunner(access.binaries.helm, access.kubeconfig, env=env)
+
+
+@contextlib.contextmanager
+def running_real_nodes(plane: ControlPlane, count: int = 1, *, name_prefix: str = "real",
+                       hwcap_exec: Path | None = None) -> Iterator[RealNodes]:
+    """``count`` real nodes (kubelet + containerd on this machine, root only) next to ``plane``, with the
+    loopback registry and the dev images; on exit they are stopped and nothing of them may be left (a
+    process, mount, network link, namespace or cgroup left behind fails the caller). For fixtures::
+
+        @pytest.fixture(scope="module")
+        def real(control_plane):
+            with running_real_nodes(control_plane.plane, hwcap_exec=shim_path()) as nodes:
+                yield nodes
+    """
+    nodes = RealNodes(plane, count, hwcap_exec=hwcap_exec, name_prefix=name_prefix)
+    nodes.start()
+    try:
+        yield nodes
+    finally:
+        left = [item.describe() for item in nodes.stop() if not item.empty()]
+        if left:
+            raise AssertionError(f"real nodes left traces on this machine: {left}")
 
 
 def namespace_name(test_name: str) -> str:
