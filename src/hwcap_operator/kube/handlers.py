@@ -1,9 +1,10 @@
 """kopf handlers: translate watch events into ClusterView updates and wake the affected domain daemons.
 
-Thin on purpose. Nodes, NodeFeatures, namespaces and injected pods are *indexed* (kopf fills every index
-before any daemon starts, so a restarted operator never evaluates a domain against a half-listed cluster
-and never flaps the member labels); each MigrationDomain has one daemon that sleeps until something it
-depends on changed, then runs :class:`~hwcap_operator.kube.reconcile.Reconciler`. No handler writes to a
+Thin on purpose. NodeFeatures, namespaces and pods are *indexed* (kopf fills every index before any daemon
+starts) and Nodes are LISTed by the startup handler before any watch (kube/node_list.py), so a restarted
+operator never evaluates a domain against a half-listed cluster and never flaps the member labels; each
+MigrationDomain has one daemon that sleeps until something it depends on changed, then runs
+:class:`~hwcap_operator.kube.reconcile.Reconciler`. No handler writes to a
 Node except the member-label patch, and no persistence annotations are put on Nodes.
 """
 
