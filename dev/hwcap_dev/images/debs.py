@@ -45,7 +45,11 @@ def download(names: Sequence[str], into: Path) -> list[Path]:
     for name in names:
         existing = sorted(into.glob(f"{name}_*.deb"))
         if not existing:
-            _run(["apt-get", "download", "-q", name], cwd=into)
+            try:
+                _run(["apt-get", "download", "-q", name], cwd=into)
+            except DebError:  # no package lists yet (a fresh container clears them): fetch them once, retry
+                _run(["apt-get", "update", "-qq"])
+                _run(["apt-get", "download", "-q", name], cwd=into)
             existing = sorted(into.glob(f"{name}_*.deb"))
         if not existing:
             raise DebError(f"apt-get download {name} left no {name}_*.deb in {into}")
