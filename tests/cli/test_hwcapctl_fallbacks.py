@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+from hwcap_operator.cli.verbs_coverage import coverage_document
+from hwcap_operator.domain.api import MigrationDomainSpec, MigrationDomainStatus
 from hwcap_operator.features import parse_cpuinfo
 from hwcap_operator.presets import preset
 from tests.cli.test_hwcapctl import hwcapctl
@@ -48,3 +50,17 @@ def test_explain_lists_presets_and_a_cpu_models_features() -> None:
     listed = set(haswell.stdout.splitlines()[1].split())
     assert {"aes", "avx2", "fma", "movbe", "rdrand"} <= listed and "avx512f" not in listed
     assert hwcapctl("explain", "preset:pentium9").returncode == 2
+
+
+def test_a_domains_coverage_follows_its_own_fallbacks() -> None:
+    """What `hwcapctl explain --domain` prints, from a domain's spec and published status (no cluster needed)."""
+    spec = MigrationDomainSpec.model_validate({
+        "arch": "amd64", "workloads": {"namespaceSelector": {}},
+        "enforcement": {"userspaceFallbacks": ["glibcTunables", "goDebug"]}})  # fmt: skip
+    status = MigrationDomainStatus.model_validate({"droppedFeatures": ["avx512f", "sha_ni", "vme", "clwb"]})
+    document = coverage_document("x86", spec, status)
+    by_name = {c["feature"]: c for c in document["coverage"]}
+    assert set(by_name["avx512f"]["coveredBy"]) == {"glibc (glibcTunables)", "Go (goDebug)"}
+    assert "OpenSSL: the domain does not enable opensslIa32cap" in by_name["avx512f"]["uncovered"]
+    assert by_name["vme"]["hiddenFromAuxv"] is True  # an AT_HWCAP bit: the mask itself hides it
+    assert document["uncoveredEverywhere"] == ["sha_ni", "clwb"]  # Go knows no 'sha' key; nothing knows clwb

@@ -18,7 +18,9 @@ from kubernetes.client.exceptions import ApiException
 
 from hwcap_operator.admission.fallbacks import FALLBACK_KINDS
 from hwcap_operator.cli import verbs_cluster as verbs_cluster
+from hwcap_operator.cli import verbs_coverage as verbs_coverage
 from hwcap_operator.cli import verbs_local as verbs_local
+from hwcap_operator.cli import verbs_migrate as verbs_migrate
 from hwcap_operator.cli.inputs import BadInput
 from hwcap_operator.cli.output import FORMATS
 
@@ -60,6 +62,10 @@ examples:
     "what-if": """\
 examples:
   {prog} what-if --domain gravitons --node graviton2.txt   # admitted, excluded, or lowers the mask?""",
+    "migrate": """\
+examples:
+  {prog} migrate --pod shop/cart-0 --to ip-10-0-1-7 --dry-run      # refused (and why) or OK, nothing touched
+  {prog} migrate --pod shop/cart-0 --to ip-10-0-1-7 --registry registry.local:5000""",
     "auxv": """\
 examples:
   {prog} auxv /proc/self/auxv --arch amd64
@@ -120,8 +126,11 @@ def build_parser(prog: str = "hwcapctl") -> argparse.ArgumentParser:
     p = add("baseline", verbs_local.baseline, "common feature mask of cpuinfo dumps, NFD label files or Node YAML")
     p.add_argument("files", nargs="+", metavar="FILE", help="cpuinfo/lscpu dump, NFD label file, Node or NodeFeature")
 
-    p = add("explain", verbs_local.explain, "name the bits of HWCAP words, or list a preset's features")
+    p = add("explain", _explain, "name the bits of HWCAP words, list a preset's features, or a domain's coverage",
+            uses_cluster=True)  # fmt: skip
     p.add_argument("what", nargs="?", metavar="preset:NAME|presets", help="a preset's features, or every preset")
+    p.add_argument("--domain", help="a MigrationDomain (cluster): per dropped feature, what still shows it and "
+                   "which of its fallbacks cover it")  # fmt: skip
     p.add_argument("--arch", help="architecture whose HWCAP tables name the bits (arm64, amd64, ...)")
     for word in ("hwcap", "hwcap2", "hwcap3", "hwcap4"):
         p.add_argument(f"--{word}", default="0", metavar="0x..", help=f"the AT_{word.upper()} word (default 0)")
@@ -144,6 +153,16 @@ def build_parser(prog: str = "hwcapctl") -> argparse.ArgumentParser:
             uses_cluster=True)  # fmt: skip
     p.add_argument("--domain", required=True, help="the MigrationDomain's name")
     p.add_argument("--node", required=True, metavar="FILE", help="the candidate node's cpuinfo, NFD labels or Node")
+
+    p = add("migrate", verbs_migrate.migrate, "checkpoint a running pod and restore it on another member node "
+            "(refused first when the node is not a member or lacks a feature of the pod's mask)",
+            uses_cluster=True)  # fmt: skip
+    p.add_argument("--pod", required=True, metavar="NS/NAME", help="the running pod, as NAMESPACE/NAME")
+    p.add_argument("--to", required=True, metavar="NODE", help="the target node's name")
+    p.add_argument("--container", action="append", metavar="NAME", help="repeatable (default: every container)")
+    p.add_argument("--registry", metavar="HOST[:PORT]", help="where the checkpoint images are pushed")
+    p.add_argument("--insecure-registry", action="store_true", help="plain HTTP to the registry (loopback)")
+    p.add_argument("--dry-run", action="store_true", help="only decide: refused (with why) or OK")
 
     p = sub.add_parser("fallbacks", help="the env a pod of a domain with MASK gets on NODE (userspace fallbacks)",
                        description="the environment the webhook merges into a container of a domain with MASK on "
@@ -174,6 +193,12 @@ def build_parser(prog: str = "hwcapctl") -> argparse.ArgumentParser:
     p.add_argument("shell", choices=SHELLS, help="the shell that will load the script")
     p.set_defaults(func=_completion)
     return parser
+
+
+def _explain(args: argparse.Namespace) -> int:
+    if args.domain:
+        return verbs_coverage.explain_domain(args)
+    return verbs_local.explain(args)
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -1,0 +1,43 @@
+"""hwcapctl explain --domain NAME: per dropped feature, the channels that still show it and who is told to ignore it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hwcap_operator import features
+from hwcap_operator.admission.coverage import domain_coverage
+from hwcap_operator.cli import verbs_cluster
+from hwcap_operator.cli.output import emit, render_table
+from hwcap_operator.domain import api
+
+
+def coverage_document(
+    name: str, spec: api.MigrationDomainSpec, status: api.MigrationDomainStatus | None
+) -> dict[str, Any]:
+    """The coverage of a domain's published dropped features under its own fallbacks (no cluster access)."""
+    dropped_names = status.dropped_features if status is not None else []
+    dropped = [f for n in dropped_names if (f := features.find(spec.arch, n)) is not None]
+    kinds = list(spec.enforcement.userspace_fallbacks)
+    cover = domain_coverage(dropped, kinds)
+    return {
+        "domain": name,
+        "arch": spec.arch,
+        "userspaceFallbacks": kinds,
+        "coverage": [c.to_dict() for c in cover],
+        "uncoveredEverywhere": [c.feature for c in cover if not c.covered_by and not c.hidden_from_auxv],
+    }
+
+
+def explain_domain(args: argparse.Namespace) -> int:
+    obj = verbs_cluster._get_domain(verbs_cluster._client(args), args.domain)
+    spec, status = verbs_cluster._parse(obj)
+    document = coverage_document(args.domain, spec, status)
+    rows = [[c["feature"], "yes" if c["hiddenFromAuxv"] else "no", c["channels"], c["coveredBy"], len(c["uncovered"])]
+            for c in document["coverage"]]  # fmt: skip
+    kinds = ",".join(document["userspaceFallbacks"]) or "<none>"
+    table = (f"DOMAIN {args.domain}   ARCH {spec.arch}   FALLBACKS {kinds}\n"
+             + (render_table(["dropped", "hidden from auxv", "still visible via", "covered by", "uncovered runtimes"],
+                             rows) if rows else "no dropped features\n"))  # fmt: skip
+    emit(document, table, args.output)
+    return 0
