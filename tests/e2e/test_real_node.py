@@ -33,7 +33,14 @@ from tests.support.operator import OperatorProcess, running_operator
 from tests.support.ports import free_port
 from tests.support.waits import wait_for
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="a real node (kubelet, containerd, runc) needs root")
+pytestmark = pytest.mark.needs_root
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _root() -> None:
+    """Real nodes start containerd, runc and network namespaces: root only (CI runs as root)."""
+    if os.geteuid() != 0:
+        pytest.fail("the real-node tests run a kubelet, containerd and runc: run them as root (CI does)")
 
 Json = dict[str, Any]
 DENY_PRCTL = {"defaultAction": "SCMP_ACT_ALLOW",

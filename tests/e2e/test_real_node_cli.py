@@ -15,7 +15,14 @@ import pytest
 from hwcap_dev.devcluster.node_cleanup import bridge_links, cgroup_dirs, mounts_under, processes_mentioning
 from hwcap_dev.devcluster.realnode import node_layout
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="a real node (kubelet, containerd, runc) needs root")
+pytestmark = pytest.mark.needs_root
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _root() -> None:
+    """Real nodes start containerd, runc and network namespaces: root only (CI runs as root)."""
+    if os.geteuid() != 0:
+        pytest.fail("the real-node tests run a kubelet, containerd and runc: run them as root (CI does)")
 
 
 def _cluster(state: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
