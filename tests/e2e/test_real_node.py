@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from hwcap_dev.devcluster.realnodes import RealNodes
 from hwcap_dev.devcluster.testing import ClusterAccess, running_real_nodes
 from hwcap_dev.shim import shim_path
 from hwcap_operator import keys
+from hwcap_operator.agent.report import format_words
+from hwcap_operator.auxv import parse_auxv
 from tests.e2e.webhook_support import WebhookTLS, installed_webhook, webhook_configuration
 from tests.support.domains import Domains, domain_manifest
 from tests.support.operator import OperatorProcess, running_operator
@@ -73,6 +76,26 @@ def real_operator(real: RealNodes, crd: None, local_control_plane: ClusterAccess
     with running_operator(local_control_plane.kubeconfig, tmp_path_factory.mktemp("operator"),
                           webhook=(free_port(), tls.cert, tls.key), extra=extra) as op:  # fmt: skip
         yield op
+
+
+def test_agent_reports_this_machines_words_and_the_kernels_verdict(kubectl: Any, node_name: str,
+                                                                   real: RealNodes) -> None:
+    """The agent runs with the node's own credentials (Node authorizer + NodeRestriction allow it its Node)."""
+    own = parse_auxv(Path("/proc/self/auxv").read_bytes(), source="/proc/self/auxv")
+    probe = subprocess.run([str(shim_path(build=False)), "--probe"], capture_output=True, text=True, check=False)
+    expected = {0: "supported", 3: "unsupported"}.get(probe.returncode, "unknown")
+
+    def published() -> dict[str, str] | None:
+        node = json.loads(kubectl("get", "node", node_name, "-o", "json").stdout)
+        notes: dict[str, str] = node["metadata"].get("annotations") or {}
+        return notes if keys.AGENT_INHERITANCE_ANNOTATION in notes else None
+
+    notes = wait_for("the agent's annotations on the real node", published, timeout=60)
+    assert notes[keys.AGENT_HWCAP_ANNOTATION] == format_words(own.hwcap)
+    assert notes[keys.AGENT_KERNEL_RELEASE_ANNOTATION] == os.uname().release
+    assert notes[keys.AGENT_INHERITANCE_ANNOTATION] == expected == "unsupported"  # this kernel (no series)
+    agent_log = (real.nodes[0].log_dir / "agent.log").read_text()
+    assert "forbidden" not in agent_log.lower()
 
 
 def _apply_domain(kubectl: Any, domains: Domains, name: str, namespace_label: str, **spec: Any) -> None:
