@@ -51,3 +51,29 @@ def test_init_index_holds_a_static_shim_per_platform_and_its_sbom_names_them(tmp
     sbom = json.loads(built.sbom_path.read_text())
     listed = {c["name"]: c["hashes"][0]["content"] for c in sbom["components"]}
     assert listed == {f"hwcap-exec ({arch})": digest for arch, digest in digests.items()}
+
+
+@pytest.mark.needs_binaries  # go, musl-gcc; .debs from the Debian mirror apt already uses
+def test_sample_image_runs_its_report_and_its_sbom_lists_what_went_in(tmp_path: Path) -> None:
+    from hwcap_dev.images.recipes import SAMPLE_DEBS, build_sample
+
+    built = build_sample(tmp_path / "out", tmp_path / "debs")
+    (image,) = built.images
+    config = json.loads(image.config.data)["config"]
+    assert config["Entrypoint"] == ["/usr/local/bin/cpu-report"] and "Cmd" not in config  # needs a registry lookup
+    sbom = json.loads(built.sbom_path.read_text())
+    names = {c["name"]: c for c in sbom["components"]}
+    debs = sorted((tmp_path / "debs").glob("*.deb"))
+    assert len(debs) == len(SAMPLE_DEBS)
+    for deb in debs:
+        package, version = deb.name.split("_")[:2]
+        assert package in SAMPLE_DEBS
+        assert names[package]["version"].replace(":", "%3a") == version  # apt-get download escapes the epoch
+    gomod = (Path(__file__).resolve().parents[2] / "dev/hwcap_dev/images/src/gocpu/go.mod").read_text()
+    pinned = next(line.split()[-1] for line in gomod.splitlines() if "golang.org/x/sys" in line)
+    assert names["golang.org/x/sys"]["version"] == pinned
+    rootfs = tmp_path / "out" / "sample" / "rootfs"
+    gocpu = rootfs / "usr/local/bin/gocpu"
+    assert names["cpu-report"]["hashes"][0]["content"] == hashlib.sha256(
+        (rootfs / "usr/local/bin/cpu-report").read_bytes()).hexdigest()
+    assert _elf_machine_and_static(gocpu.read_bytes()) == (EM["amd64"], True)
