@@ -43,6 +43,7 @@ def test_up_with_a_real_node_runs_a_pod_and_down_leaves_nothing(tmp_path: Path) 
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert "real nodes Ready: real-0" in up.stdout
+        assert "real node real-0: kubelet 127.0.0.1:" in _cluster(state, "status").stdout
         kubeconfig = state / "kubeconfig"
         images = json.loads((state / "realnodes.json").read_text())["images"]
         kubectl = [str(Path(sys.executable).parent / "kubectl"), f"--kubeconfig={kubeconfig}"]

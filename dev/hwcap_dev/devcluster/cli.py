@@ -26,7 +26,7 @@ from hwcap_dev.shim import ShimNotFound, shim_path
 from . import build
 from .assets import AssetError, resolve_binaries
 from .node_build import ensure_node_built
-from .realnodes import RealNodes, stop_recorded_nodes
+from .realnodes import RealNodes, read_recorded, stop_recorded_nodes
 from .runner import ControlPlane, Options, StartupError, read_state, state_is_running, stop_recorded
 
 
@@ -122,6 +122,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m hwcap_dev.dev
                 print(f"no control plane running in {state_dir}; start one with `up`", file=sys.stderr)
                 return 1
             print(state["kubeconfig"] if args.command == "kubeconfig" else f"running: {state['server']}")
+            real = read_recorded(state_dir) if args.command == "status" else None
+            for node in (real or {}).get("nodes", []):
+                print(f"real node {node['name']}: kubelet 127.0.0.1:{node['kubelet_port']}, files {node['base']}")
             return 0
         if args.command == "build":
             results = [build.ensure_built(force=args.force)]
