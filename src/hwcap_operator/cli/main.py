@@ -20,6 +20,7 @@ from hwcap_operator.admission.fallbacks import FALLBACK_KINDS
 from hwcap_operator.cli import verbs_cluster as verbs_cluster
 from hwcap_operator.cli import verbs_coverage as verbs_coverage
 from hwcap_operator.cli import verbs_local as verbs_local
+from hwcap_operator.cli import verbs_migrate as verbs_migrate
 from hwcap_operator.cli.inputs import BadInput
 from hwcap_operator.cli.output import FORMATS
 
@@ -61,6 +62,10 @@ examples:
     "what-if": """\
 examples:
   {prog} what-if --domain gravitons --node graviton2.txt   # admitted, excluded, or lowers the mask?""",
+    "migrate": """\
+examples:
+  {prog} migrate --pod shop/cart-0 --to ip-10-0-1-7 --dry-run      # refused (and why) or OK, nothing touched
+  {prog} migrate --pod shop/cart-0 --to ip-10-0-1-7 --registry registry.local:5000""",
     "auxv": """\
 examples:
   {prog} auxv /proc/self/auxv --arch amd64
@@ -148,6 +153,16 @@ def build_parser(prog: str = "hwcapctl") -> argparse.ArgumentParser:
             uses_cluster=True)  # fmt: skip
     p.add_argument("--domain", required=True, help="the MigrationDomain's name")
     p.add_argument("--node", required=True, metavar="FILE", help="the candidate node's cpuinfo, NFD labels or Node")
+
+    p = add("migrate", verbs_migrate.migrate, "checkpoint a running pod and restore it on another member node "
+            "(refused first when the node is not a member or lacks a feature of the pod's mask)",
+            uses_cluster=True)  # fmt: skip
+    p.add_argument("--pod", required=True, metavar="NS/NAME", help="the running pod, as NAMESPACE/NAME")
+    p.add_argument("--to", required=True, metavar="NODE", help="the target node's name")
+    p.add_argument("--container", action="append", metavar="NAME", help="repeatable (default: every container)")
+    p.add_argument("--registry", metavar="HOST[:PORT]", help="where the checkpoint images are pushed")
+    p.add_argument("--insecure-registry", action="store_true", help="plain HTTP to the registry (loopback)")
+    p.add_argument("--dry-run", action="store_true", help="only decide: refused (with why) or OK")
 
     p = sub.add_parser("fallbacks", help="the env a pod of a domain with MASK gets on NODE (userspace fallbacks)",
                        description="the environment the webhook merges into a container of a domain with MASK on "

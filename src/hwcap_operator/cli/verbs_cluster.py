@@ -16,10 +16,10 @@ from hwcap_operator import keys
 from hwcap_operator.cli.inputs import BadInput, read_feature_file
 from hwcap_operator.cli.output import emit, render_table
 from hwcap_operator.domain import api
+from hwcap_operator.domain.migration import PodMaskUnreadable, move_verdict
 from hwcap_operator.domain.node_features import NodeFeatures, node_features
 from hwcap_operator.domain.policy import evaluate
 from hwcap_operator.kube.client import api_client
-from hwcap_operator.mask import FeatureMask, MaskParseError
 
 #: What ``get`` accepts for MigrationDomains: the CRD's plural, singular and short names.
 DOMAIN_KINDS = ("domains", "domain", "mdom", "hwmd", "migrationdomain", "migrationdomains")
@@ -149,23 +149,11 @@ def check_pod(args: argparse.Namespace) -> int:
     except ApiException as exc:
         raise BadInput(f"reading {exc.status} {exc.reason}: pod {args.pod} / node {args.node_name}") from exc
     annotations = (pod.metadata.annotations if pod.metadata else None) or {}
-    reasons: list[str] = []
-    if annotations.get(keys.POD_DOMAIN_ANNOTATION) != args.domain:
-        reasons.append(f"pod {args.pod} was not injected by domain {args.domain} "
-                       f"({keys.POD_DOMAIN_ANNOTATION}={annotations.get(keys.POD_DOMAIN_ANNOTATION)!r})")  # fmt: skip
     try:
-        mask = FeatureMask.parse(annotations.get(keys.POD_MASK_ANNOTATION, ""))
-    except (MaskParseError, ValueError) as exc:
-        raise BadInput(f"pod {args.pod}: annotation {keys.POD_MASK_ANNOTATION} unreadable: {exc}") from exc
-    target = node_features(node)
-    if target.mask is None or not target.usable:
-        reasons.append(f"node {args.node_name} has no usable feature data: {'; '.join(target.errors)}")
-    elif target.arch != mask.arch:
-        reasons.append(f"node {args.node_name} is {target.arch}, the pod's mask is {mask.arch}")
-    else:
-        missing = (mask - target.mask).names()
-        if missing:
-            reasons.append(f"node {args.node_name} lacks {' '.join(missing)}")
+        verdict_ = move_verdict(args.pod, annotations, args.domain, args.node_name, node_features(node))
+    except PodMaskUnreadable as exc:
+        raise BadInput(str(exc)) from exc
+    mask, reasons = verdict_.mask, list(verdict_.reasons)
     ok = not reasons
     document = {"pod": args.pod, "node": args.node_name, "maskId": mask.mask_id, "ok": ok, "reasons": reasons}
     verdict = f"OK: {args.pod} may move to {args.node_name}" if ok else "NOT OK: " + "; ".join(reasons)

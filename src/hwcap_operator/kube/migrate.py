@@ -1,0 +1,160 @@
+"""The I/O of ``hwcapctl migrate``: the kubelet checkpoint call, the checkpoint image push, the restore.
+
+* checkpoint — ``POST /api/v1/nodes/<node>/proxy/checkpoint/<ns>/<pod>/<container>`` through the API server
+  (RBAC: ``nodes/proxy``, see docs/migration.md#rbac). The kubelet asks the runtime's CRI
+  ``CheckpointContainer``; containerd leaves the container running. The answer names the archive's path on
+  the *node*.
+* image — the archive becomes a one-layer OCI image (the tar itself, uncompressed, with the checkpoint
+  annotation) pushed with the ORAS client. The archive must be readable where this runs: true in the dev
+  cluster (the nodes are this machine) or on the node itself; elsewhere the step fails and says so.
+* restore — only a runtime whose CRI restores from a checkpoint image can do it: CRI-O creates a container
+  from such an image as a restore, so on a CRI-O target a pod bound to the target with the checkpoint images
+  is created. containerd v2.4.2's CRI has no such path (its ``internal/cri/server`` has ``CheckpointContainer``
+  and nothing that restores), so on a containerd target the step fails naming that, before anything is made.
+* confirm — the restored pod's containers are running; delete-source — the source pod is deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import oras.provider
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from hwcap_operator.domain.migration import (
+    MigrationRequest,
+    StepFailed,
+    checkpoint_api_path,
+    checkpoint_image_config,
+    checkpoint_image_manifest,
+    restored_pod_manifest,
+)
+
+
+def _api_message(exc: ApiException) -> str:
+    body = exc.body.decode() if isinstance(exc.body, bytes) else str(exc.body or "")
+    with contextlib.suppress(ValueError, AttributeError):
+        body = str(json.loads(body).get("message", body))
+    return f"{exc.status} {exc.reason}: {body.strip()[:400]}"
+
+
+def runtime_of(node: Mapping[str, Any]) -> str:
+    """``containerd``, ``cri-o`` or another runtime name, from ``status.nodeInfo.containerRuntimeVersion``."""
+    version = str(((node.get("status") or {}).get("nodeInfo") or {}).get("containerRuntimeVersion") or "")
+    return version.split("://", 1)[0] or "unknown"
+
+
+class KubeMigrationSteps:
+    """:class:`~hwcap_operator.domain.migration.MigrationSteps` against a cluster and a registry."""
+
+    def __init__(self, api: client.ApiClient, registry: str, *, insecure_registry: bool = False,
+                 confirm_timeout: float = 120.0) -> None:
+        self.api = api
+        self.core = client.CoreV1Api(api)
+        self.registry = registry.rstrip("/")
+        self.insecure_registry = insecure_registry
+        self.confirm_timeout = confirm_timeout
+
+    def checkpoint(self, request: MigrationRequest, container: str) -> str:
+        path = checkpoint_api_path(request.source_node, request.namespace, request.pod, container)
+        try:
+            method, url, headers, body, post = self.api.param_serialize(  # type: ignore[no-untyped-call]
+                "POST", path, auth_settings=["BearerToken"])
+            response = self.api.call_api(method, url, headers, body, post, _request_timeout=300)  # type: ignore[no-untyped-call]
+            response.read()  # type: ignore[no-untyped-call]
+        except ApiException as exc:
+            raise StepFailed("checkpoint", f"the kubelet on {request.source_node} refused {path}: "
+                                           f"{_api_message(exc)}") from exc  # fmt: skip
+        if response.status >= 300:
+            refused = ApiException(status=response.status, reason=response.reason)
+            refused.body = response.data
+            raise StepFailed("checkpoint", f"the kubelet on {request.source_node} refused {path}: "
+                                           f"{_api_message(refused)}")  # fmt: skip
+        items = json.loads(response.data or b"{}").get("items") or []
+        if not items:
+            raise StepFailed("checkpoint", f"the kubelet on {request.source_node} named no archive for {container}")
+        return str(items[0])
+
+    def build_image(self, request: MigrationRequest, container: str, archive: str) -> str:
+        local = Path(archive)
+        if not os.access(local, os.R_OK):
+            raise StepFailed("image", f"the archive {archive} is on node {request.source_node} and not readable "
+                             "here; run migrate where the node's /var/lib/kubelet/checkpoints is mounted")
+        reference = f"{self.registry}/checkpoint/{request.namespace}-{request.pod}-{container}:{int(time.time())}"
+        try:
+            self._push(reference, local, container)
+        except Exception as exc:  # requests/oras raise many kinds; all mean the push did not happen
+            raise StepFailed("image", f"pushing {reference}: {exc}") from exc
+        return reference
+
+    def _push(self, reference: str, archive: Path, container: str) -> None:
+        registry = oras.provider.Registry(insecure=self.insecure_registry)
+        target = registry.get_container(reference)
+        layer_digest = f"sha256:{hashlib.sha256(archive.read_bytes()).hexdigest()}"
+        layer_size = archive.stat().st_size
+        layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer_size}
+        registry.upload_blob(str(archive), target, layer).raise_for_status()
+        config = json.dumps(checkpoint_image_config(layer_digest, "amd64")).encode()
+        with tempfile.NamedTemporaryFile(suffix=".json") as fh:
+            fh.write(config)
+            fh.flush()
+            config_digest = f"sha256:{hashlib.sha256(config).hexdigest()}"
+            config_desc = {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest,
+                           "size": len(config)}  # fmt: skip
+            registry.upload_blob(fh.name, target, config_desc).raise_for_status()
+        manifest = checkpoint_image_manifest((config_digest, len(config)), (layer_digest, layer_size), container)
+        registry.upload_manifest(manifest, target).raise_for_status()
+
+    def restore(self, request: MigrationRequest, images: Mapping[str, str]) -> str:
+        node = self.api.sanitize_for_serialization(self.core.read_node(request.target_node))  # type: ignore[no-untyped-call]
+        runtime = runtime_of(node)
+        if runtime != "cri-o":
+            raise StepFailed("restore", f"node {request.target_node} runs {runtime}, whose CRI cannot restore a "
+                                        "container from a checkpoint image (containerd v2.4.2 has CheckpointContainer "
+                                        "but no restore path); nothing was created there and the source keeps running. "
+                                        f"The checkpoint images are kept: {', '.join(images.values())}")  # fmt: skip
+        source = self.api.sanitize_for_serialization(  # type: ignore[no-untyped-call]
+            self.core.read_namespaced_pod(request.pod, request.namespace))
+        manifest = restored_pod_manifest(source, request.target_node, images)
+        try:
+            self.core.create_namespaced_pod(request.namespace, manifest)  # type: ignore[arg-type]
+        except ApiException as exc:
+            raise StepFailed("restore", f"creating {manifest['metadata']['name']}: {_api_message(exc)}") from exc
+        return str(manifest["metadata"]["name"])
+
+    def confirm(self, request: MigrationRequest, restored: str) -> None:
+        deadline = time.monotonic() + self.confirm_timeout
+        while time.monotonic() < deadline:
+            pod = self.core.read_namespaced_pod(restored, request.namespace)
+            statuses = (pod.status.container_statuses if pod.status else None) or []
+            if statuses and all(s.state and s.state.running for s in statuses):
+                return
+            waiting = [str(s.state.waiting.reason) for s in statuses if s.state and s.state.waiting]
+            if any(r in ("CreateContainerError", "ErrImagePull", "ImagePullBackOff") for r in waiting):
+                raise StepFailed("confirm", f"{restored} on {request.target_node}: {', '.join(waiting)}")
+            time.sleep(1.0)
+        raise StepFailed("confirm", f"{restored} not running on {request.target_node} "
+                                    f"after {self.confirm_timeout:.0f}s")  # fmt: skip
+
+    def undo_restore(self, request: MigrationRequest, restored: str) -> None:
+        try:
+            self.core.delete_namespaced_pod(restored, request.namespace, grace_period_seconds=0)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise StepFailed("restore", f"deleting {restored}: {_api_message(exc)}") from exc
+
+    def delete_source(self, request: MigrationRequest) -> None:
+        try:
+            self.core.delete_namespaced_pod(request.pod, request.namespace)
+        except ApiException as exc:
+            raise StepFailed("delete-source", f"deleting {request.namespace}/{request.pod}: {_api_message(exc)} "
+                             "(the restored pod runs; delete it by hand)") from exc
