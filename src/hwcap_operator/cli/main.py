@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from hwcap_operator.admission.fallbacks import FALLBACK_KINDS
 from hwcap_operator.cli import verbs_cluster as verbs_cluster
 from hwcap_operator.cli import verbs_coverage as verbs_coverage
+from hwcap_operator.cli import verbs_level as verbs_level
 from hwcap_operator.cli import verbs_local as verbs_local
 from hwcap_operator.cli import verbs_migrate as verbs_migrate
 from hwcap_operator.cli.inputs import BadInput
@@ -66,6 +67,11 @@ examples:
 examples:
   {prog} migrate --pod shop/cart-0 --to ip-10-0-1-7 --dry-run      # refused (and why) or OK, nothing touched
   {prog} migrate --pod shop/cart-0 --to ip-10-0-1-7 --registry registry.local:5000""",
+    "level": """\
+examples:
+  {prog} level --mask graviton2.txt --node graviton4.txt                  # boot parameters for kernel 6.12
+  {prog} level --mask preset:armv8.2 --node node.yaml --kernel 6.6 -o json
+  {prog} level --domain gravitons --node ip-10-0-1-7    # the domain's mask, the node's own kernel release""",
     "auxv": """\
 examples:
   {prog} auxv /proc/self/auxv --arch amd64
@@ -163,6 +169,18 @@ def build_parser(prog: str = "hwcapctl") -> argparse.ArgumentParser:
     p.add_argument("--registry", metavar="HOST[:PORT]", help="where the checkpoint images are pushed")
     p.add_argument("--insecure-registry", action="store_true", help="plain HTTP to the registry (loopback)")
     p.add_argument("--dry-run", action="store_true", help="only decide: refused (with why) or OK")
+
+    p = add("level", verbs_level.level, "arm64: the boot parameters (ID-register overrides) that take a node "
+            "down to a mask on its kernel, what they remove and what stays above the mask",
+            uses_cluster=True)  # fmt: skip
+    p.add_argument("--mask", help="canonical mask, preset:NAME, or a file (baseline JSON, node dump)")
+    p.add_argument("--node", required=True, help="FILE with --mask (cpuinfo, NFD labels, Node); a node NAME "
+                   "with --domain")  # fmt: skip
+    p.add_argument("--domain", help="a MigrationDomain (cluster): its published mask and security setting")
+    p.add_argument("--kernel", metavar="RELEASE", help="the node's kernel release, e.g. 6.12.48-arm64 (default: "
+                   "6.12, or what the Node reports with --domain)")  # fmt: skip
+    p.add_argument("--allow-hiding-security", action="store_true",
+                   help="also lower PAuth, BTI and MTE (as allowHidingSecurityFeatures does for a domain)")  # fmt: skip
 
     p = sub.add_parser("fallbacks", help="the env a pod of a domain with MASK gets on NODE (userspace fallbacks)",
                        description="the environment the webhook merges into a container of a domain with MASK on "
