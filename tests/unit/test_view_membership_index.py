@@ -12,7 +12,8 @@ from tests.support.profiles import PROFILES_DIR
 
 from hwcap_dev.devcluster.simulated_nodes import load_profile, node_manifest
 from hwcap_operator import keys
-from hwcap_operator.kube.view import ClusterView
+from hwcap_operator.kube.node_list import replace_nodes
+from hwcap_operator.kube.view import ClusterView, slim_node
 
 ARM = "arm64-aws-graviton2-neoverse-n1"
 X86 = "x86_64-amd-zen2-rome-epyc7742"
@@ -75,3 +76,15 @@ def test_labelled_members_follow_label_additions_and_removals() -> None:
     assert view.labelled_members("red") == {"b"}
     view.delete_node("b")
     assert view.labelled_members("red") == set()
+
+
+def test_a_relist_drops_the_nodes_it_no_longer_holds_and_wakes_their_domains() -> None:
+    view = ClusterView()
+    view.upsert_domain(domain("red", "red"))
+    view.update_node(node("a", ARM, 1, team="red"))
+    view.update_node(node("b", ARM, 1, team="red"))
+    view.domains["red"].wake.clear()
+    replace_nodes(view, [slim_node(node("a", ARM, 1, team="red"))])  # b was deleted while the watch was down
+    assert set(view.nodes) == {"a"}
+    assert candidate_names(view, "red") == {"a"}
+    assert view.domains["red"].wake.is_set()

@@ -1,7 +1,7 @@
 """kopf handlers: translate watch events into ClusterView updates and wake the affected domain daemons.
 
 Thin on purpose. NodeFeatures, namespaces and pods are *indexed* (kopf fills every index before any daemon
-starts) and Nodes are LISTed by the startup handler before any watch (kube/node_list.py), so a restarted
+starts) and Nodes are LISTed by the startup handler before any daemon (kube/node_list.py), so a restarted
 operator never evaluates a domain against a half-listed cluster and never flaps the member labels; each
 MigrationDomain has one daemon that sleeps until something it depends on changed, then runs
 :class:`~hwcap_operator.kube.reconcile.Reconciler`. No handler writes to a
@@ -41,11 +41,7 @@ def build_registry(view: ClusterView, reconciler: Reconciler, *, resync_seconds:
     registry = kopf.OperatorRegistry()
 
     # ---- inputs: indexes (pre-populated before daemons start) and deletions --------------------------
-    # Nodes are listed once by the startup handler (kube/node_list.py: a kopf index over thousands of nodes
-    # costs O(N²) wake-ups); this handler keeps the view current from the watch on.
-    @kopf.on.event("nodes", registry=registry)
-    async def node_event(body: kopf.Body, name: str, type: str | None, **_: Any) -> None:
-        view.wake(view.delete_node(name) if type == "DELETED" else view.update_node(body))
+    # Nodes are not watched through kopf: kube/node_list.py lists and follows them (why: see there).
 
     @kopf.index(NFD_GROUP, NFD_VERSION, NFD_PLURAL, registry=registry)
     async def nodefeature_index(body: kopf.Body, **_: Any) -> None:

@@ -24,7 +24,7 @@ from hwcap_operator.kube.events import api_event_poster, api_event_sink
 from hwcap_operator.kube.handlers import build_registry, configure_settings
 from hwcap_operator.kube.leader import LeaseElector, LeaseTiming, default_identity
 from hwcap_operator.kube.metrics import OperatorMetrics
-from hwcap_operator.kube.node_list import list_nodes
+from hwcap_operator.kube.node_list import NodeFollower
 from hwcap_operator.kube.pullsecrets import PullSecretReader
 from hwcap_operator.kube.reconcile import Reconciler
 from hwcap_operator.kube.registry import OciResolver
@@ -131,6 +131,7 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
                               nfd_namespace=options.nfd_namespace,
                               extra_excluded_namespaces=options.excluded_namespaces)  # fmt: skip
     started = asyncio.Event()
+    nodes = NodeFollower(client, view)
     runners: list[Any] = []
     reloads: list[asyncio.Task[None]] = []
 
@@ -156,8 +157,7 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure_settings(settings)
         # Before any watch or daemon: the first evaluation of every domain sees every node (see node_list).
-        for node in await asyncio.to_thread(list_nodes, client):
-            view.update_node(node)
+        await nodes.start()
         if elector is None:
             await started_leading()
         else:
@@ -181,6 +181,7 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
+        nodes.stop()
         for task in reloads:
             task.cancel()
         if elector is not None:
