@@ -6,9 +6,18 @@ Expectations come from the dumps' Features lines and the override table's data, 
 from __future__ import annotations
 
 import json
+import os
+from typing import Any
 
+from kubernetes import client
+
+from hwcap_operator import keys
+from hwcap_operator.cli.inputs import read_feature_file
+from hwcap_operator.domain import api
+from hwcap_operator.domain.status import mask_status
 from hwcap_operator.features.data_idreg_overrides import FIELDS
 from tests.cli.test_hwcapctl import hwcapctl
+from tests.support.domains import install_crd
 from tests.support.profiles import PROFILES_DIR, raw_feature_words
 
 G2 = "arm64-aws-graviton2-neoverse-n1.txt"
@@ -75,3 +84,34 @@ def test_help_shows_examples() -> None:
     result = hwcapctl("level", "--help")
     assert result.returncode == 0
     assert "examples:" in result.stdout and "--kernel 6.6" in result.stdout
+
+
+def test_level_domain_node_reads_the_published_mask_and_the_node_s_kernel_release(
+    control_plane: Any, kubectl: Any, api_client: Any, core_v1: Any, node_factory: Any
+) -> None:
+    """The real apiserver: the domain's published mask (G2), a Node from the G4 dump reporting a 6.1 kernel."""
+    install_crd(kubectl)
+    name = f"level-{os.getpid()}"
+    g2 = read_feature_file(str(PROFILES_DIR / G2)).mask
+    domain = {"apiVersion": "hwcap.dev/v1alpha1", "kind": "MigrationDomain", "metadata": {"name": name},
+              "spec": {"arch": "arm64", "workloads": {"namespaceSelector": {}}}}  # fmt: skip
+    kubectl("apply", "-f", "-", input=json.dumps(domain))
+    try:
+        basis = api.MaskBasis(baseline_mode="Auto", fingerprint="test", relevel_generation=0)
+        status = api.MigrationDomainStatus(mask=mask_status(g2, basis)).model_dump(by_alias=True, exclude_none=True)
+        client.CustomObjectsApi(api_client).patch_cluster_custom_object_status(
+            keys.GROUP, keys.VERSION, keys.PLURAL, name, {"status": status})  # fmt: skip
+        node = node_factory(G4.removesuffix(".txt"))["metadata"]["name"]
+        core_v1.patch_node_status(node, {"status": {"nodeInfo": {"kernelVersion": "6.1.0-28-arm64"}}})
+        result = hwcapctl("level", "--domain", name, "--node", node, "-o", "json",
+                          "--kubeconfig", str(control_plane.kubeconfig))  # fmt: skip
+        assert result.returncode == 1, result.stderr
+        doc = json.loads(result.stdout)
+        assert doc["table"] == "6.1" and doc["kernel"] == "6.1.0-28-arm64"
+        assert doc["parameters"] == ["id_aa64pfr0.sve=0"]  # 6.1's arm64.nosve would also drop SME
+        assert doc["maskId"] == g2.mask_id
+        missing = hwcapctl("level", "--domain", name, "--node", "no-such-node",
+                           "--kubeconfig", str(control_plane.kubeconfig))  # fmt: skip
+        assert missing.returncode == 2 and "no-such-node" in missing.stderr
+    finally:
+        kubectl("delete", "migrationdomain", name, "--ignore-not-found")
