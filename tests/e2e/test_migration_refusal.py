@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client
@@ -25,9 +26,10 @@ ZEN2 = "x86_64-amd-zen2-rome-epyc7742"
 MEMBER = {f"{keys.DOMAIN_MEMBER_LABEL_PREFIX}{DOMAIN}": "true"}
 
 
-def hwcapctl(control_plane: ClusterAccess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hwcap_operator.cli.main", *args,
-                           "--kubeconfig", str(control_plane.kubeconfig)],
+def hwcapctl(control_plane: ClusterAccess | Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """hwcapctl with the admin's kubeconfig (or the one given)."""
+    kubeconfig = control_plane if isinstance(control_plane, Path) else control_plane.kubeconfig
+    return subprocess.run([sys.executable, "-m", "hwcap_operator.cli.main", *args, "--kubeconfig", str(kubeconfig)],
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
 
 
