@@ -21,7 +21,7 @@ MONITORING = ("monitoring.coreos.com/v1",)
 KIT = {"metrics": {"prometheusRule": {"enabled": True}, "grafanaDashboard": {"enabled": True}}}
 RUNBOOK = REPO_ROOT / "docs" / "runbook.md"
 DASHBOARD = CHART_DIR / "dashboards" / "hwcap-operator.json"
-#: Series of kube-state-metrics the agent alert reads (the one metric source that is not ours).
+#: Series of kube-state-metrics HwcapAgentNotRunning reads (the one metric source that is not ours).
 KUBE_STATE_METRICS = {"kube_daemonset_status_desired_number_scheduled", "kube_daemonset_status_number_available"}
 AGENT = "hw-hwcap-operator-agent"
 _METRIC = re.compile(r"\b((?:hwcap|kube)_[a-z0-9_]+)\b")
@@ -71,13 +71,13 @@ def test_the_kit_is_off_by_default_and_each_part_is_one_value(render: Render) ->
 def test_promtool_accepts_the_rules(rules_file: Path) -> None:
     checked = subprocess.run([promtool(), "check", "rules", str(rules_file)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 9 rules found" in checked.stdout
+    assert "SUCCESS: 10 rules found" in checked.stdout
 
 
 def test_alerts_cover_the_failure_modes_and_each_has_a_runbook_section(kit: Rendered) -> None:
     names = {a["alert"] for a in alerts(kit)}
     assert names >= {"HwcapDomainNotReady", "HwcapMaskRefused", "HwcapNodesExcluded", "HwcapEscapedPods",
-                     "HwcapWebhookErrors", "HwcapWebhookSlow", "HwcapAgentMissing"}  # fmt: skip
+                     "HwcapWebhookErrors", "HwcapWebhookSlow", "HwcapAgentMissing", "HwcapAgentNotRunning"}  # fmt: skip
     headings = {h.lower() for h in re.findall(r"^## (\w+)$", RUNBOOK.read_text(), re.M)}
     for alert in alerts(kit):
         url = alert["annotations"]["runbook_url"]
@@ -85,6 +85,8 @@ def test_alerts_cover_the_failure_modes_and_each_has_a_runbook_section(kit: Rend
         assert alert["alert"].lower() in headings, f"docs/runbook.md has no section for {alert['alert']}"
         used = set(_METRIC.findall(alert["expr"]))
         assert used and used <= exposed_names() | KUBE_STATE_METRICS, f"{alert['alert']}: {used - exposed_names()}"
+        if alert["alert"] != "HwcapAgentNotRunning":  # the one alert that says it needs kube-state-metrics
+            assert not used & KUBE_STATE_METRICS, f"{alert['alert']} must work without kube-state-metrics"
         assert f'namespace="{NAMESPACE}"' in alert["expr"], "scoped to the release's namespace"
 
 
@@ -143,6 +145,9 @@ def test_alerts_fire_on_the_series_they_watch_and_not_on_others(rules_file: Path
         }, {
             # kube-state-metrics: 3 nodes should run an agent, 2 do.
             "interval": "1m", "input_series": [
+                # The operator's own count: one node of "fine" has no agent report; "full" lacks none.
+                _series("hwcap_domain_nodes_without_agent_report", {"domain": "fine"}, "1x30"),
+                _series("hwcap_domain_nodes_without_agent_report", {"domain": "full"}, "0x30"),
                 _series("kube_daemonset_status_desired_number_scheduled", {"daemonset": AGENT}, "3x30"),
                 _series("kube_daemonset_status_number_available", {"daemonset": AGENT}, "2x30"),
                 _series("hwcap_admission_duration_seconds_bucket", {"le": "0.5"}, "0+1x30"),
@@ -150,7 +155,8 @@ def test_alerts_fire_on_the_series_they_watch_and_not_on_others(rules_file: Path
                 _series("hwcap_admission_duration_seconds_bucket", {"le": "+Inf"}, "0+100x30"),
             ],
             "alert_rule_test": [
-                firing("HwcapAgentMissing", "warning"),
+                firing("HwcapAgentMissing", "warning", domain="fine"),
+                firing("HwcapAgentNotRunning", "warning"),
                 firing("HwcapWebhookSlow", "warning"),  # p99 between 0.5 s and 2.5 s, above the 1 s default
             ],
         }, {
@@ -161,7 +167,17 @@ def test_alerts_fire_on_the_series_they_watch_and_not_on_others(rules_file: Path
                 _series("kube_daemonset_status_desired_number_scheduled", {"daemonset": AGENT}, "3x30"),
                 _series("kube_daemonset_status_number_available", {"daemonset": AGENT}, "3x30"),
             ],
-            "alert_rule_test": [{"eval_time": "20m", "alertname": "HwcapAgentMissing", "exp_alerts": []}],
+            "alert_rule_test": [{"eval_time": "20m", "alertname": "HwcapAgentNotRunning", "exp_alerts": []}],
+        }, {
+            # Without kube-state-metrics the operator's gauge alone raises HwcapAgentMissing, after 15 minutes.
+            "interval": "1m", "input_series": [
+                _series("hwcap_domain_nodes_without_agent_report", {"domain": "d"}, "0x5 2x30"),
+            ],
+            "alert_rule_test": [
+                {"eval_time": "15m", "alertname": "HwcapAgentMissing", "exp_alerts": []},  # pending since 6m
+                {**firing("HwcapAgentMissing", "warning", domain="d"), "eval_time": "25m"},
+                {"eval_time": "25m", "alertname": "HwcapAgentNotRunning", "exp_alerts": []},
+            ],
         }],
     }  # fmt: skip
     spec = tmp_path / "tests.yaml"

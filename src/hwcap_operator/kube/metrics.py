@@ -71,6 +71,12 @@ class OperatorMetrics:
             ["domain", "reason"],
             registry=r,
         )
+        self.domain_nodes_without_agent_report = Gauge(
+            "hwcap_domain_nodes_without_agent_report",
+            "Nodes a domain's selector picks that carry no agent report (agent.hwcap.dev/hwcap annotation).",
+            ["domain"],
+            registry=r,
+        )
         self.node_source_errors = Counter(
             "hwcap_node_source_errors_total",
             "Malformed or unknown node feature data, by source and reason.",
@@ -115,7 +121,7 @@ class OperatorMetrics:
     def forget_domain(self, domain: str) -> None:
         """Drop a deleted domain's series so dashboards do not show ghosts."""
         gauges = (self.domain_members, self.domain_excluded, self.domain_mask_features, self.domain_stale_pods,
-                  self.domain_ready, self.domain_mask_refused)  # fmt: skip
+                  self.domain_ready, self.domain_mask_refused, self.domain_nodes_without_agent_report)  # fmt: skip
         for gauge in gauges:
             with contextlib.suppress(KeyError):
                 gauge.remove(domain)

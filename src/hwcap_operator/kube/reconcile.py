@@ -106,6 +106,8 @@ class Reconciler:
         self.metrics.domain_excluded.labels(domain=record.name).set(m.excluded)
         self.metrics.domain_mask_features.labels(domain=record.name).set(m.mask_features)
         self.metrics.domain_stale_pods.labels(domain=record.name).set(m.stale_pods)
+        self.metrics.domain_nodes_without_agent_report.labels(domain=record.name).set(
+            len(self.view.candidates_without_agent_report(record.name)))  # fmt: skip
         self.metrics.publish_conditions(record.name, state.status.conditions)
         record.status = state.status
         for problem in self.view.refresh_webhook_domains():

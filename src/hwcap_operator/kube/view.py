@@ -207,6 +207,13 @@ class ClusterView:
         selected = self._selected.get(owner, set()) if owner is not None else self._by_arch.get(spec.arch, set())
         return [self.node_features(n) for n in sorted(selected | self._by_arch.get(None, set()))]
 
+    def candidates_without_agent_report(self, domain: str) -> list[str]:
+        """Nodes the domain's selector picks that carry no agent report (``agent.hwcap.dev/hwcap``): the agent
+        never ran there, or never got its words onto the Node. Read by an operator gauge, so the "agent missing"
+        alert needs no kube-state-metrics."""
+        return sorted(n for n in self._selected.get(domain, ())
+                      if keys.AGENT_HWCAP_ANNOTATION not in self.nodes[n]["metadata"]["annotations"])  # fmt: skip
+
     def labelled_members(self, domain: str) -> set[str]:
         """Nodes that currently carry the domain's member label."""
         return set(self._labelled.get(domain, ()))
