@@ -49,3 +49,19 @@ def test_the_demo_x86_domain_hides_no_security_feature_of_its_pool() -> None:
     state = evaluate(domain, pool, None, 1, now=at(0))
     assert state.mask is not None and {"aes", "sha_ni", "rdseed"} <= set(state.mask.names())
     assert "avx512f" in state.dropped  # the zen3 member has no AVX-512: the fallbacks hide it from the others
+
+
+def test_status_names_the_dropped_features_no_enabled_fallback_covers() -> None:
+    pool = [node("zen4", "x86_64-amd-zen4-genoa-epyc9654.txt", node_feature=True, labels=POOL),
+            node("zen3", "x86_64-amd-zen3-milan-epyc7763-azure-vm.txt", node_feature=True, labels=POOL)]  # fmt: skip
+    base = {"arch": "amd64", "nodeSelector": {"matchLabels": POOL}, "workloads": {"namespaceSelector": {}}}
+    go_only = MigrationDomainSpec.model_validate({**base, "enforcement": {"userspaceFallbacks": ["goDebug"]}})
+    state = evaluate(go_only, pool, None, 1, now=at(0))
+    status = state.status
+    assert "avx512f" in status.fallback_only_features and "avx512f" not in status.uncovered_features  # cpu.avx512f
+    assert {"avx512cd", "avx512_bf16"} <= set(status.uncovered_features)  # no key every Go knows
+    everything = MigrationDomainSpec.model_validate({**base, "enforcement": {"userspaceFallbacks": [
+        "glibcTunables", "goDebug", "opensslIa32cap", "javaToolOptions", "numpyCpuFeatures"]}})  # fmt: skip
+    covered = evaluate(everything, pool, None, 1, now=at(0)).status
+    assert "avx512cd" not in covered.uncovered_features and "avx512_bf16" not in covered.uncovered_features
+    assert set(covered.uncovered_features) < set(status.uncovered_features)

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 from hwcap_operator.admission.fallbacks import FallbackKind
 from hwcap_operator.features import Feature
-from hwcap_operator.features.data_godebug import GODEBUG_KEYS_EVERYWHERE, godebug_consumers
-from hwcap_operator.features.data_hotspot import hotspot_covers
-from hwcap_operator.features.data_numpy import numpy_covers
+from hwcap_operator.features.data_godebug import godebug_consumers
+from hwcap_operator.features.knobs import covering_kinds
 
 #: Runtimes that probe CPU features themselves and have no knob the webhook could set.
 NO_KNOB: tuple[str, ...] = ("Rust std_detect (is_x86_feature_detected!)", "GCC/Clang __builtin_cpu_supports",
@@ -49,28 +48,33 @@ def _channels(feature: Feature) -> tuple[str, ...]:
 
 def feature_coverage(feature: Feature, wanted: Iterable[FallbackKind]) -> FeatureCoverage:
     """How far a domain's mask and the fallbacks it enables (``wanted``) keep runtimes off ``feature``."""
-    kinds = set(wanted)
+    enabled = set(wanted)
     covered: list[str] = []
     uncovered: list[str] = []
 
     def runtime(name: str, kind: FallbackKind, spelled: bool, why_not: str) -> None:
-        if spelled and kind in kinds:
+        if spelled and kind in enabled:
             covered.append(f"{name} ({kind})")
         elif spelled:
             uncovered.append(f"{name}: the domain does not enable {kind}")
         else:
             uncovered.append(f"{name}: {why_not}")
 
-    if feature.arch == "amd64":
-        runtime("glibc", "glibcTunables", feature.glibc is not None, "glibc.cpu.hwcaps has no name for it")
-        key = feature.godebug
-        go_ok = key is not None and key in GODEBUG_KEYS_EVERYWHERE.get("amd64", frozenset())
-        knows = godebug_consumers("amd64", key) if key else {}
-        runtime("Go", "goDebug", go_ok, "no GODEBUG cpu key" if key is None else
-                f"key {key!r} is not known to every Go consumer ({knows}); setting it would print a warning")
-        runtime("OpenSSL", "opensslIa32cap", feature.openssl is not None, "no OPENSSL_ia32cap bit")
-        runtime("OpenJDK", "javaToolOptions", hotspot_covers(feature.name), "no HotSpot flag")
-        runtime("numpy", "numpyCpuFeatures", numpy_covers(feature.name), "no numpy dispatch target above AVX uses it")
+    knobs = covering_kinds(feature)
+    key = feature.godebug
+    go_why = ("no GODEBUG cpu key" if key is None else f"key {key!r} is not known to every Go consumer "
+              f"({godebug_consumers(feature.arch, key)}); setting it would print a warning")  # fmt: skip
+    runtimes: tuple[tuple[str, FallbackKind, str], ...] = (
+        ("glibc", "glibcTunables", "glibc.cpu.hwcaps has no name for it"),
+        ("Go", "goDebug", go_why),
+        ("OpenSSL", "opensslIa32cap", "no OPENSSL_ia32cap bit"),
+        ("OpenJDK", "javaToolOptions", "no HotSpot flag"),
+        ("numpy", "numpyCpuFeatures", "no numpy dispatch target above AVX uses it"),
+    )
+    for name, kind, why_not in runtimes:
+        if feature.arch != "amd64" and kind != "goDebug":
+            continue
+        runtime(name, kind, kind in knobs, why_not)
     uncovered.extend(f"{r}: no knob" for r in NO_KNOB)
     return FeatureCoverage(feature.name, feature.in_hwcap, _channels(feature), tuple(covered), tuple(uncovered))
 

@@ -433,6 +433,11 @@ class MigrationDomainStatus(_Model):
         default_factory=list,
         description="Dropped features HWCAPs cannot hide (x86 CPUID); only userspace fallbacks enforce them.",
     )
+    uncovered_features: list[str] = Field(
+        default_factory=list,
+        description="Fallback-only features none of spec.enforcement.userspaceFallbacks switches off: every runtime "
+        "still sees them (CPUID). `hwcapctl explain --domain NAME` lists, per feature, the channels and runtimes.",
+    )
     kernel: KernelSupportStatus | None = None
     node_issues: list[NodeSourceIssue] = Field(
         default_factory=list,

@@ -62,6 +62,8 @@ from hwcap_operator.domain.status import (
     merge_conditions,
     node_names,
 )
+from hwcap_operator.features.catalog import find
+from hwcap_operator.features.knobs import covering_kinds
 from hwcap_operator.mask import FeatureMask
 from hwcap_operator.selectors import LabelSelector, SelectorError
 
@@ -249,6 +251,14 @@ def _fit(
             missing,
         )
     return mask, [n for n in eligible if n.name not in out], []
+
+
+def _uncovered(spec: api.MigrationDomainSpec, dropped: FeatureMask | None) -> list[str]:
+    """Fallback-only dropped features that none of the domain's own fallback kinds switches off."""
+    if dropped is None:
+        return []
+    wanted = set(spec.enforcement.userspace_fallbacks)
+    return [n for n in sorted(dropped.cpuid) if (f := find(spec.arch, n)) is None or not covering_kinds(f) & wanted]
 
 
 def _representatives(members: Sequence[NodeFeatures]) -> list[NodeFeatures]:
@@ -494,6 +504,7 @@ def _finish(
         excluded=excluded_nodes(list(work.excluded.values())),
         dropped_features=list(dropped_names),
         fallback_only_features=sorted(dropped.cpuid) if dropped is not None else [],
+        uncovered_features=_uncovered(spec, dropped),
         kernel=api.KernelSupportStatus(unsupported=node_names(unsupported), unknown=node_names(unknown)),
         node_issues=_node_issues(selected),
         pod_impact=impact,
