@@ -38,6 +38,7 @@ _SME_FAMILY: tuple[str, ...] = (
 class OverrideField:
     """One ``<register>.<field>=<value>`` the kernel accepts, and the HWCAPs that depend on the field.
 
+    ``shift``/``width`` place the field in the 64-bit register (6.12's arch/arm64/tools/sysreg).
     ``provides`` holds (lowest field value the HWCAPs need, their /proc/cpuinfo names): an override to a
     value below that threshold removes them, unless another field also provides them (PAuth: APA, API and
     APA3 each provide ``paca``; the HWCAP goes only when all are lowered). ``side_effect`` names the other
@@ -47,11 +48,16 @@ class OverrideField:
 
     register: str
     field: str
+    shift: int
     width: int = 4
     provides: tuple[tuple[int, tuple[str, ...]], ...] = ()
     side_effect: str = ""
     family: tuple[str, ...] = ()
     note: str = ""
+
+    def value_in(self, register_value: int) -> int:
+        """This field's value in a raw 64-bit register value (as MRS returns it)."""
+        return (register_value >> self.shift) & ((1 << self.width) - 1)
 
     @property
     def key(self) -> str:
@@ -66,11 +72,12 @@ class OverrideField:
 
 
 _FIELDS: tuple[OverrideField, ...] = (
-    OverrideField("id_aa64mmfr1", "vh", note="VHE at EL2 (KVM host mode); no HWCAP"),
-    OverrideField("id_aa64mmfr2", "varange", note="52-bit virtual addresses (LVA); no HWCAP"),
+    OverrideField("id_aa64mmfr1", "vh", 8, note="VHE at EL2 (KVM host mode); no HWCAP"),
+    OverrideField("id_aa64mmfr2", "varange", 16, note="52-bit virtual addresses (LVA); no HWCAP"),
     OverrideField(
         "id_aa64pfr0",
         "sve",
+        32,
         provides=((1, ("sve",)),),
         family=_SVE_FAMILY,
         side_effect="id_aa64zfr0 (every field 0) when set to 0",
@@ -78,27 +85,29 @@ _FIELDS: tuple[OverrideField, ...] = (
     OverrideField(
         "id_aa64pfr0",
         "el0",
+        0,
         note="1 = AArch64-only EL0: no 32-bit processes, so every COMPAT_HWCAP "
         "word goes; the native AT_HWCAP words are unchanged",
     ),
-    OverrideField("id_aa64pfr1", "bt", provides=((1, ("bti",)),)),
-    OverrideField("id_aa64pfr1", "mte", provides=((2, ("mte",)), (3, ("mte3",)))),
+    OverrideField("id_aa64pfr1", "bt", 0, provides=((1, ("bti",)),)),
+    OverrideField("id_aa64pfr1", "mte", 8, provides=((2, ("mte",)), (3, ("mte3",)))),
     OverrideField(
         "id_aa64pfr1",
         "sme",
+        24,
         provides=((1, ("sme",)),),
         family=_SME_FAMILY,
         side_effect="id_aa64smfr0 (every field 0) when set to 0",
     ),
-    OverrideField("id_aa64isar1", "gpi", provides=((1, ("pacg",)),)),
-    OverrideField("id_aa64isar1", "gpa", provides=((1, ("pacg",)),)),
-    OverrideField("id_aa64isar1", "api", provides=((1, ("paca",)),)),
-    OverrideField("id_aa64isar1", "apa", provides=((1, ("paca",)),)),
-    OverrideField("id_aa64isar2", "gpa3", provides=((1, ("pacg",)),)),
-    OverrideField("id_aa64isar2", "apa3", provides=((1, ("paca",)),)),
-    OverrideField("id_aa64isar2", "mops", provides=((1, ("mops",)),)),
-    OverrideField("id_aa64smfr0", "smever", provides=((1, ("sme2",)), (2, ("sme2p1",)))),
-    OverrideField("id_aa64smfr0", "fa64", width=1, provides=((1, ("smefa64",)),)),
+    OverrideField("id_aa64isar1", "gpi", 28, provides=((1, ("pacg",)),)),
+    OverrideField("id_aa64isar1", "gpa", 24, provides=((1, ("pacg",)),)),
+    OverrideField("id_aa64isar1", "api", 8, provides=((1, ("paca",)),)),
+    OverrideField("id_aa64isar1", "apa", 4, provides=((1, ("paca",)),)),
+    OverrideField("id_aa64isar2", "gpa3", 8, provides=((1, ("pacg",)),)),
+    OverrideField("id_aa64isar2", "apa3", 12, provides=((1, ("paca",)),)),
+    OverrideField("id_aa64isar2", "mops", 16, provides=((1, ("mops",)),)),
+    OverrideField("id_aa64smfr0", "smever", 56, provides=((1, ("sme2",)), (2, ("sme2p1",)))),
+    OverrideField("id_aa64smfr0", "fa64", 63, width=1, provides=((1, ("smefa64",)),)),
 )
 FIELDS: Mapping[str, OverrideField] = MappingProxyType({f.key: f for f in _FIELDS})
 

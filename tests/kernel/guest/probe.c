@@ -648,6 +648,29 @@ static void probe_inheritance(void)
 	    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), buf);
 }
 
+#if defined(__aarch64__)
+#define READ_IDREG(enc) ({ unsigned long v_; __asm__ volatile("mrs %0, " enc : "=r"(v_)); v_; })
+
+/*
+ * The ID registers as EL0 reads them with MRS (the kernel emulates these reads from its sanitised copies when
+ * it advertises HWCAP_CPUID), for the node-levelling proof: an ID-register override on the kernel command line
+ * must show here as well as in AT_HWCAP*. Generic encodings, so no assembler support for SVE/SME is needed.
+ */
+static void print_idregs(void)
+{
+	if (!(getauxval(AT_HWCAP) & (1UL << 11))) /* HWCAP_CPUID */
+		return;
+	out("@lab {\"scn\":\"baseline\",\"event\":\"idregs\",\"id_aa64pfr0\":\"%#lx\",\"id_aa64pfr1\":\"%#lx\","
+	    "\"id_aa64zfr0\":\"%#lx\",\"id_aa64smfr0\":\"%#lx\",\"id_aa64isar1\":\"%#lx\",\"id_aa64isar2\":\"%#lx\"}",
+	    READ_IDREG("S3_0_C0_C4_0"), READ_IDREG("S3_0_C0_C4_1"), READ_IDREG("S3_0_C0_C4_4"),
+	    READ_IDREG("S3_0_C0_C4_5"), READ_IDREG("S3_0_C0_C6_1"), READ_IDREG("S3_0_C0_C6_2"));
+}
+#else
+static void print_idregs(void)
+{
+}
+#endif
+
 static void as_init(void)
 {
 	char ids[128][64];
@@ -661,6 +684,7 @@ static void as_init(void)
 	out("@lab {\"event\":\"boot\",\"arch\":\"%s\"}", PROBE_ARCH);
 	scn = "baseline";
 	observe(-1, "init");
+	print_idregs();
 	baseline_compat();
 	probe_inheritance();
 	f = fopen("/lab/index", "r");

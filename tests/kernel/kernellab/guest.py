@@ -192,8 +192,9 @@ class BootResult:
         return "\n".join(self.console.splitlines()[-lines:])
 
 
-def qemu_command(model: CpuModel, kernel: Path, initrd: Path) -> list[str]:
-    """The qemu invocation for one CPU model (TCG; serial console on stdio; no reboot loops)."""
+def qemu_command(model: CpuModel, kernel: Path, initrd: Path, extra_cmdline: str = "") -> list[str]:
+    """The qemu invocation for one CPU model (TCG; serial console on stdio; no reboot loops); ``extra_cmdline``
+    is appended to the kernel command line (the node-levelling boot parameters)."""
     if model.arch == "arm64":
         binary, console = "qemu-system-aarch64", "ttyAMA0"
     else:
@@ -217,14 +218,14 @@ def qemu_command(model: CpuModel, kernel: Path, initrd: Path) -> list[str]:
         "-initrd",
         str(initrd),
         "-append",
-        f"console={console} panic=-1 quiet",
+        f"console={console} panic=-1 quiet {extra_cmdline}".rstrip(),
     ]
 
 
-def boot(model: CpuModel, kernel: Path, initrd: Path, *, timeout: float = 600.0) -> BootResult:
+def boot(model: CpuModel, kernel: Path, initrd: Path, *, timeout: float = 600.0, extra_cmdline: str = "") -> BootResult:
     """Boot once and return the parsed ``@lab`` records; a hang or a missing ``done`` is a LabError with the
     console's tail, so the failure says what the guest was doing."""
-    cmd = qemu_command(model, kernel, initrd)
+    cmd = qemu_command(model, kernel, initrd, extra_cmdline)
     if not shutil.which(cmd[0]):
         raise LabError(f"{cmd[0]} not found (Debian qemu-system-arm / qemu-system-x86)")
     t0 = time.monotonic()
