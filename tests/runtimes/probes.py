@@ -96,6 +96,12 @@ def glibc_hwcaps_subdirs(env: Mapping[str, str]) -> dict[str, bool]:
     return out
 
 
+def glibc_diagnostics(env: Mapping[str, str]) -> dict[str, str]:
+    """``ld.so --list-diagnostics`` as key -> value (e.g. ``dl_hwcaps_subdirs_active``, ``x86.cpu_features.isa_1``)."""
+    text = run([LD_SO, "--list-diagnostics"], env).stdout
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
 def go_report(env: Mapping[str, str]) -> tuple[dict[str, Any], str]:
     """The Go probe's JSON report and its stderr (where Go warns about GODEBUG keys it does not know)."""
     result = run([str(go_probe())], env)

@@ -8,7 +8,7 @@ from hwcap_operator import features
 from hwcap_operator.mask import FeatureMask
 from hwcap_operator.presets import preset
 from tests.runtimes.conftest import EnvFor, hide, machine_has
-from tests.runtimes.probes import glibc_features, glibc_hwcaps_subdirs
+from tests.runtimes.probes import glibc_diagnostics, glibc_features, glibc_hwcaps_subdirs
 
 SPELLED = [f for f in features.features("amd64") if f.glibc]
 VERIFIABLE = [f for f in SPELLED if machine_has(f)]
@@ -44,3 +44,7 @@ def test_demo_domain_x86_64_v3_marks_v4_libraries_unsupported(machine: FeatureMa
     seen = glibc_features(env)
     assert seen["AVX512F"] == (True, False)
     assert seen["AVX2"] == (True, True)
+    # ld.so's own diagnostics: the x86-64-v4 subdirectory (bit 0 of the active mask) is no longer searched.
+    # (x86.cpu_features.isa_1 stays 0xf: glibc 2.36 computes it before the tunable applies.)
+    before, after = glibc_diagnostics({}), glibc_diagnostics(env)
+    assert int(before["dl_hwcaps_subdirs_active"], 16) == 0x7 and int(after["dl_hwcaps_subdirs_active"], 16) == 0x6
