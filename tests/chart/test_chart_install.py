@@ -246,7 +246,6 @@ OPERATOR_MAY = [
     ("watch", "", "pods", ""), ("list", "", "namespaces", ""), ("create", "", "events", ""),
     ("create", "events.k8s.io", "events", ""), ("watch", "nfd.k8s-sigs.io", "nodefeatures", ""),
     ("get", "apiextensions.k8s.io", "customresourcedefinitions", ""),
-    ("create", "coordination.k8s.io", "leases", ""),
 ]
 OPERATOR_MAY_NOT = [
     ("create", "hwcap.dev", "migrationdomains", ""), ("delete", "hwcap.dev", "migrationdomains", ""),
@@ -268,13 +267,23 @@ def test_service_accounts_have_exactly_the_rights_of_their_job(release: Release,
     """The real RBAC authorizer, asked through SubjectAccessReview for each ServiceAccount of the chart."""
     authz: Api = client.AuthorizationV1Api(api_client)
 
-    def can(sa: str, verb: str, group: str, resource: str, subresource: str) -> bool:
+    def can(sa: str, verb: str, group: str, resource: str, subresource: str, namespace: str | None = None,
+            name: str | None = None) -> bool:  # fmt: skip
         review = client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
             user=f"system:serviceaccount:{release.namespace}:{sa}",
             groups=["system:serviceaccounts", f"system:serviceaccounts:{release.namespace}", "system:authenticated"],
             resource_attributes=client.V1ResourceAttributes(
-                verb=verb, group=group, resource=resource, subresource=subresource or None)))
+                verb=verb, group=group, resource=resource, subresource=subresource or None, namespace=namespace,
+                name=name)))  # fmt: skip
         return bool(authz.create_subject_access_review(review).status.allowed)
+
+    # Leader election: the one Lease, in the release namespace only.
+    lease = f"{release.fullname}-leader"
+    assert can(release.fullname, "create", "coordination.k8s.io", "leases", "", release.namespace)
+    assert all(can(release.fullname, v, "coordination.k8s.io", "leases", "", release.namespace, lease)
+               for v in ("get", "update"))  # fmt: skip
+    assert not can(release.fullname, "update", "coordination.k8s.io", "leases", "", release.namespace, "other")
+    assert not can(release.fullname, "create", "coordination.k8s.io", "leases", "", "default")
 
     for sa, allowed, denied in ((release.fullname, OPERATOR_MAY, OPERATOR_MAY_NOT),
                                 (release.agent_sa, AGENT_MAY, AGENT_MAY_NOT)):
