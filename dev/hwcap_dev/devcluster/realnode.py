@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import node_cleanup, node_config
+from . import criu, node_cleanup, node_config
 from .kubeconfig import build_kubeconfig, write_kubeconfig
 from .node_config import NodeLayout
 from .processes import ManagedProcess
@@ -272,7 +272,9 @@ class RealNode:
     def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
         proc = ManagedProcess(name, argv, self.log_dir / f"{name}.log", detached=self.detached)
         env = dict(os.environ)
-        env["PATH"] = os.pathsep.join([str(self.runtime.shim_dir), "/usr/sbin", "/sbin", env.get("PATH", "")])
+        criu_dir = criu.wrapper_path().parent  # the pinned CRIU >= 4 (when installed) before Debian's 3.17 in /usr/sbin
+        env["PATH"] = os.pathsep.join([str(self.runtime.shim_dir), *([str(criu_dir)] if criu_dir.is_dir() else []),
+                                       "/usr/sbin", "/sbin", env.get("PATH", "")])
         proc.start(env=env)
         self.procs.append(proc)
         return proc

@@ -102,7 +102,8 @@ def migrate(args: argparse.Namespace) -> int:
     if not args.registry:
         raise BadInput("migrate: --registry HOST[:PORT] is required (where the checkpoint images go)")
     request = MigrationRequest(namespace, name, containers, spec["nodeName"], args.to)
-    steps = KubeMigrationSteps(api, args.registry, insecure_registry=args.insecure_registry)
+    steps = KubeMigrationSteps(api, args.registry, insecure_registry=args.insecure_registry,
+                               kubelet_direct=args.kubelet_direct)
     outcome = run_migration(request, steps, progress=lambda line: print(line, file=sys.stderr, flush=True))
     document = {"pod": args.pod, "to": args.to, "ok": outcome.ok, "done": outcome.done, "images": outcome.images,
                 "restored": outcome.restored, "error": str(outcome.failed) if outcome.failed else None}  # fmt: skip

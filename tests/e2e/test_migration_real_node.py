@@ -1,0 +1,103 @@
+"""``hwcapctl migrate`` on a real node: the kubelet checkpoints a running container through the API server's
+nodes/proxy, the archive becomes a checkpoint image in the loopback registry, and the restore stops at the
+runtime (containerd v2.4.2's CRI cannot restore), with the source container still running, never restarted.
+
+The real node (kubelet + containerd on this machine) finds the pinned CRIU 4.1.1 first on its PATH. The pod
+runs as root in a baseline namespace: CRIU cannot dump a uid-65534 task here (docs/migration.md#uid). The target
+is a simulated node with the real node's feature labels, a member of the domain.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from hwcap_dev.devcluster import criu
+from hwcap_dev.devcluster.realnodes import RealNodes
+from hwcap_dev.devcluster.testing import ClusterAccess, running_real_nodes
+from hwcap_dev.shim import shim_path
+from hwcap_operator import keys
+from hwcap_operator.domain.node_features import node_features
+from tests.e2e.test_migration_refusal import DOMAIN, MEMBER, hwcapctl
+
+pytestmark = pytest.mark.needs_root
+
+COUNTER = "i=0; while :; do i=$((i+1)); echo count $i; sleep 1; done"
+
+
+@pytest.fixture(scope="module")
+def real(control_plane: ClusterAccess) -> Iterator[RealNodes]:
+    assert control_plane.plane is not None, "real nodes need the local control plane"
+    assert criu.ensure_criu().check_ok
+    with running_real_nodes(control_plane.plane, name_prefix="mig-e2e", hwcap_exec=shim_path()) as nodes:
+        yield nodes
+
+
+@pytest.fixture
+def twin(real: RealNodes, core_v1: client.CoreV1Api, api_client: client.ApiClient) -> Iterator[str]:
+    """A simulated member node with the real node's feature labels (so the refusal lets the pod go there)."""
+    source: dict[str, Any] = api_client.sanitize_for_serialization(  # type: ignore[no-untyped-call]
+        core_v1.read_node(real.nodes[0].name))
+    labels = {k: v for k, v in source["metadata"]["labels"].items()
+              if k.startswith("feature.node.kubernetes.io/") or k == "kubernetes.io/arch"}  # fmt: skip
+    name = "mig-e2e-twin"
+    core_v1.create_node(client.V1Node(metadata=client.V1ObjectMeta(name=name, labels={**labels, **MEMBER})))
+    yield name
+    core_v1.delete_node(name)
+
+
+def test_a_real_pod_is_checkpointed_into_the_registry_and_keeps_running_when_the_runtime_cannot_restore(
+    real: RealNodes, twin: str, control_plane: ClusterAccess, core_v1: client.CoreV1Api,
+    api_client: client.ApiClient, kubectl: Any, namespace: str,
+) -> None:
+    assert real.images is not None
+    source = real.nodes[0].name
+    kubectl("label", "node", source, f"{keys.DOMAIN_MEMBER_LABEL_PREFIX}{DOMAIN}=true", "--overwrite")
+    kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=baseline", "--overwrite")
+    node = api_client.sanitize_for_serialization(core_v1.read_node(source))  # type: ignore[no-untyped-call]
+    mask = node_features(node).mask
+    assert mask is not None
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "counter", "annotations": {keys.POD_DOMAIN_ANNOTATION: DOMAIN,
+                                                           keys.POD_MASK_ANNOTATION: mask.canonical()}},
+           "spec": {"nodeName": source, "containers": [{
+               "name": "app", "image": real.images.sample, "command": ["/bin/sh", "-c", COUNTER],
+               "securityContext": {"runAsUser": 0}}]}}  # fmt: skip
+    kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(pod))
+    deadline = time.monotonic() + 120
+    while core_v1.read_namespaced_pod("counter", namespace).status.phase != "Running":  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "the counter pod did not start"
+        time.sleep(1)
+    time.sleep(3)
+
+    # --kubelet-direct: the API server refuses to proxy to a loopback node address ("address not allowed")
+    run = hwcapctl(control_plane, "migrate", "--pod", f"{namespace}/counter", "--to", twin, "--kubelet-direct",
+                   "--registry", real.registry_host, "--insecure-registry", "-o", "json")  # fmt: skip
+    assert "[1/5] checkpoint" in run.stderr and "[3/5] restore" in run.stderr and "[4/5]" not in run.stderr
+    assert run.returncode == 1, run.stderr
+    result = json.loads(run.stdout)
+    assert result["done"] == ["checkpoint", "image"], result["error"]
+    assert result["error"].startswith(f"restore: node {twin} runs unknown: only CRI-O restores"), result
+    image = result["images"]["app"]
+    repository, tag = image.removeprefix(f"{real.registry_host}/").rsplit(":", 1)
+    request = urllib.request.Request(f"http://{real.registry_host}/v2/{repository}/manifests/{tag}",
+                                     headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        manifest = json.loads(answer.read())
+    assert manifest["annotations"] == {"io.kubernetes.cri-o.annotations.checkpoint.name": "app"}
+    assert manifest["layers"][0]["size"] > 10_000  # a CRIU dump, not an empty tar
+
+    stored = core_v1.read_namespaced_pod("counter", namespace)
+    statuses = stored.status.container_statuses or []  # type: ignore[union-attr]
+    assert stored.status.phase == "Running" and statuses[0].restart_count == 0  # type: ignore[union-attr]
+    before = kubectl("logs", "-n", namespace, "counter").stdout.split()
+    time.sleep(2.5)
+    after = kubectl("logs", "-n", namespace, "counter").stdout.split()
+    assert len(after) > len(before)  # still counting after the checkpoint: the source was left running
+    kubectl("delete", "pod", "-n", namespace, "counter", "--wait=true", "--timeout=60s")
