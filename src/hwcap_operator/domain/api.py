@@ -231,6 +231,13 @@ class Enforcement(_Model):
         "javaToolOptions makes every JVM print one 'Picked up JAVA_TOOL_OPTIONS' line on stderr.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
+    node_leveling: Literal["Off", "Report", "Required"] = Field(
+        default="Off",
+        description="arm64 ID-register overrides (boot parameters such as `arm64.nosve`) that take a member down to "
+        "the mask on its own kernel, also for MRS. Report: status.nodeLeveling says per member what it needs. "
+        "Required: a member still above the mask is excluded with the exact command line it needs. Off: not "
+        "computed.",
+    )
 
 
 class MigrationDomainSpec(_Model):
@@ -345,6 +352,25 @@ class ExcludedNode(_Model):
     )
 
 
+class NodeLevelingEntry(_Model):
+    """What one member needs to look like the mask through every channel (arm64 ID-register overrides)."""
+
+    name: NodeName = Field(description="The Node's name.")
+    state: Literal["AtMask", "Available", "NotLevellable"] = Field(
+        description="AtMask: nothing above the mask. Available: the parameters level it exactly. NotLevellable: "
+        "features stay above the mask on its kernel (with or without the parameters)."
+    )
+    message: str = Field(max_length=4096, description="e.g. `levelling available: arm64.nosve arm64.nomops`.")
+    parameters: list[str] = Field(
+        default_factory=list, max_length=32, description="Boot parameters to append to its kernel command line."
+    )
+    remaining: list[str] = Field(
+        default_factory=list,
+        max_length=FEATURE_CAP,
+        description=f"Features that stay above the mask even with the parameters (the first {FEATURE_CAP}).",
+    )
+
+
 class ExcludedNodes(_Model):
     """Selected nodes that are not members, with why."""
 
@@ -445,6 +471,12 @@ class MigrationDomainStatus(_Model):
         description="Nodes whose feature sources were malformed, disagreed or named unknown features.",
     )
     pod_impact: PodImpact | None = None
+    node_leveling: list[NodeLevelingEntry] = Field(
+        default_factory=list,
+        max_length=NAME_CAP,
+        description="With spec.enforcement.nodeLeveling Report or Required: per member (the first "
+        f"{NAME_CAP}), the boot parameters that level it to the mask on its kernel, or why it cannot be.",
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         max_length=16,

@@ -50,6 +50,7 @@ from hwcap_operator.domain.baseline import (
 )
 from hwcap_operator.domain.conditions import Verdict, domain_conditions, is_bad
 from hwcap_operator.domain.impact import InjectedPod, pod_impact
+from hwcap_operator.domain.leveling_status import leveling_entries, not_levelled
 from hwcap_operator.domain.mask_checks import MaskFinding, MaskValidator, exec_model_validator, no_validation
 from hwcap_operator.domain.node_features import NodeFeatures
 from hwcap_operator.domain.status import (
@@ -341,6 +342,17 @@ def _drop_hiding_members(spec: api.MigrationDomainSpec, outcome: _Outcome, work:
     return kept
 
 
+def _drop_unlevelled_members(
+    spec: api.MigrationDomainSpec, mask: FeatureMask | None, members: list[NodeFeatures], work: _Work
+) -> list[NodeFeatures]:
+    """enforcement.nodeLeveling Required: exclude members still above the mask, naming the command line."""
+    why = not_levelled(spec, mask, members)
+    for node in members:
+        if node.name in why:
+            work.exclude(node, "NodeNotLevelled", why[node.name])
+    return [n for n in members if n.name not in why]
+
+
 def evaluate(
     spec: api.MigrationDomainSpec,
     nodes: Iterable[NodeFeatures],
@@ -364,6 +376,7 @@ def evaluate(
     work = _Work()
     outcome = _decide(spec, selected, previous_status, work)
     members = _drop_hiding_members(spec, outcome, work)
+    members = _drop_unlevelled_members(spec, outcome.mask, members, work)
     old_mask = previous_mask(spec, previous_status)
     old_basis = previous_status.mask.basis if previous_status and previous_status.mask else None
     if outcome.mask is not None and outcome.basis is not None:
@@ -508,6 +521,7 @@ def _finish(
         kernel=api.KernelSupportStatus(unsupported=node_names(unsupported), unknown=node_names(unknown)),
         node_issues=_node_issues(selected),
         pod_impact=impact,
+        node_leveling=leveling_entries(spec, mask, members),
         conditions=merge_conditions(previous_conditions, updates, generation, now),
     )
     return DomainState(
