@@ -48,7 +48,9 @@ app.kubernetes.io/part-of: hwcap-operator
 {{- define "hwcap-operator.agentName" -}}{{ include "hwcap-operator.fullname" . }}-agent{{- end }}
 {{- define "hwcap-operator.webhookServiceName" -}}{{ include "hwcap-operator.fullname" . }}-webhook{{- end }}
 {{- define "hwcap-operator.metricsServiceName" -}}{{ include "hwcap-operator.fullname" . }}-metrics{{- end }}
-{{- define "hwcap-operator.tlsSecretName" -}}{{ include "hwcap-operator.fullname" . }}-webhook-tls{{- end }}
+{{- define "hwcap-operator.tlsSecretName" -}}
+{{- .Values.existingCert.secretName | default (printf "%s-webhook-tls" (include "hwcap-operator.fullname" .)) }}
+{{- end }}
 {{- define "hwcap-operator.certificateName" -}}{{ include "hwcap-operator.fullname" . }}-webhook{{- end }}
 {{- define "hwcap-operator.issuerName" -}}{{ include "hwcap-operator.fullname" . }}-selfsigned{{- end }}
 
