@@ -73,6 +73,14 @@ def main() -> None:
     spec = view.domains["d0"].spec
     assert spec is not None
     one_domain = median_seconds(lambda: evaluate(spec, view.candidates(spec), None, 1))
+    records = [r for r in view.domains.values() if r.spec is not None]
+
+    def resync() -> None:  # the periodic resync: every domain evaluated from the view (an idle one writes nothing)
+        for record in records:
+            assert record.spec is not None
+            evaluate(record.spec, view.candidates(record.spec), None, 1)
+
+    resync_s = median_seconds(resync, 3)
     heartbeat = bodies[7] | {"metadata": {**bodies[7]["metadata"], "resourceVersion": "2"}}
     beat = median_seconds(lambda: view.update_node(heartbeat), 50)
     pools = iter(range(10**6))
@@ -87,6 +95,7 @@ def main() -> None:
         ("baseline: AND of 5,000 words", base),
         (f"view: initial list of {NODES} nodes with {DOMAINS} domains", load_s),
         (f"evaluate one domain ({NODES // DOMAINS} candidates of {NODES} arm64 nodes)", one_domain),
+        (f"periodic resync in memory: evaluate all {DOMAINS} domains", resync_s),
         ("node heartbeat (resourceVersion only): domains woken", beat),
         ("node relabelled into another domain's pool: domains woken", relabel),
     ]
