@@ -58,9 +58,10 @@ def build_registry(view: ClusterView, reconciler: Reconciler, *, resync_seconds:
 
     @kopf.on.event("namespaces", registry=registry)
     async def namespace_event(name: str, type: str | None, **_: Any) -> None:
-        # kopf runs no handler but index handlers until every index (domains, nodes, NodeFeatures when the CRD
-        # exists, namespaces, pods) holds its first complete LIST; namespaces always exist, so the first call
-        # here is the moment the view is loaded and the webhook may decide.
+        # kopf runs no handler but index handlers until every index (domains, NodeFeatures when the CRD exists,
+        # namespaces, pods) holds its first complete LIST, and the nodes were LISTed before any watch started;
+        # namespaces always exist, so the first call here is the moment the view is loaded and the webhook may
+        # decide.
         view.mark_loaded()
         if type == "DELETED":
             view.delete_namespace(name)
@@ -147,6 +148,6 @@ def configure_settings(settings: kopf.OperatorSettings) -> None:
     )
     settings.posting.reporting_component = "hwcap-operator"
     settings.posting.level = logging.INFO
-    settings.queueing.worker_limit = None  # indexes over thousands of nodes must not deadlock
+    settings.queueing.worker_limit = None  # indexes over thousands of pods must not deadlock
     settings.watching.inactivity_timeout = 70
     settings.peering.standalone = True
