@@ -200,7 +200,8 @@ def test_dashboard_queries_name_only_metrics_the_registries_expose() -> None:
     used = {name for e in exprs for name in _METRIC.findall(e)}
     assert used - exposed_names() == set(), "the dashboard queries series nothing registers"
     # Every per-domain gauge is on the dashboard.
-    assert {"hwcap_domain_ready", "hwcap_domain_member_nodes", "hwcap_domain_excluded_nodes"} <= used
+    assert {"hwcap_domain_ready", "hwcap_domain_member_nodes", "hwcap_domain_excluded_nodes",
+            "hwcap_domain_nodes_without_agent_report"} <= used  # fmt: skip
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
 
 
