@@ -88,3 +88,14 @@ def test_a_relist_drops_the_nodes_it_no_longer_holds_and_wakes_their_domains() -
     assert set(view.nodes) == {"a"}
     assert candidate_names(view, "red") == {"a"}
     assert view.domains["red"].wake.is_set()
+
+
+def test_nodes_of_the_same_hardware_share_a_parse_but_keep_their_own_name_and_labels() -> None:
+    view = ClusterView()
+    view.update_node(node("a", ARM, 1, team="red"))
+    view.update_node(node("b", ARM, 1, team="blue"))
+    view.update_node(node("c", "arm64-aws-graviton3-neoverse-v1", 1, team="red"))
+    a, b, c = (view.node_features(n) for n in ("a", "b", "c"))
+    assert (a.name, a.labels["team"], b.name, b.labels["team"]) == ("a", "red", "b", "blue")
+    assert a.mask == b.mask and a.source == b.source == "nfd-labels"
+    assert c.mask != a.mask  # other hardware: a parse of its own

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -122,6 +122,8 @@ class ClusterView:
     never_touched: frozenset[str] = frozenset({"kube-system"})
     domains: dict[str, DomainRecord] = field(default_factory=dict)
     _features: dict[str, tuple[tuple[Any, Any], NodeFeatures]] = field(default_factory=dict)
+    #: Parses shared between nodes whose feature inputs are identical (bounded; see _parse).
+    _shared: dict[tuple[Any, ...], NodeFeatures] = field(default_factory=dict)
     _by_arch: dict[str | None, set[str]] = field(default_factory=dict)
     #: Per domain, the nodes its selector matches and the nodes carrying its member label: kept current as
     #: node events arrive, so a reconcile reads its ~50 candidates instead of scanning every node of its arch.
@@ -194,11 +196,31 @@ class ClusterView:
         cached = self._features.get(name)
         if cached is not None and cached[0] == key:
             return cached[1]
-        parsed = node_features(node, nf)
+        parsed = self._parse(node, nf)
         self._features[name] = (key, parsed)
         if self.on_node_issue is not None and (parsed.errors or parsed.unknown_features or parsed.warnings):
             self.on_node_issue(parsed)
         return parsed
+
+    def _parse(self, node: Json, nf: Json | None) -> NodeFeatures:
+        """node_features(), computed once per distinct feature input: the nodes of one pool carry the same NFD
+        labels and agent report, and only their name and labels differ (put back here). A restart of the
+        operator parsed every node anew (~2 ms each: 10 s for 5,000 nodes). Nodes with a NodeFeature object
+        are parsed on their own."""
+        if nf is not None:
+            return node_features(node, nf)
+        meta = node["metadata"]
+        labels = meta["labels"]
+        key = (tuple(sorted((k, v) for k, v in labels.items()
+                            if k == ARCH_LABEL or k.startswith(keys.NFD_CPUID_LABEL_PREFIX))),
+               tuple(sorted(meta["annotations"].items())),
+               tuple(sorted(node["status"]["nodeInfo"].items())))  # fmt: skip
+        shared = self._shared.get(key)
+        if shared is None:
+            if len(self._shared) >= 4096:  # many distinct machines: start over rather than grow without bound
+                self._shared.clear()
+            shared = self._shared[key] = node_features(node, None)
+        return replace(shared, name=str(meta["name"]), labels=labels)
 
     def candidates(self, spec: api.MigrationDomainSpec) -> list[NodeFeatures]:
         """The nodes a recorded domain with this very spec selects (its index), else every node of the spec's
