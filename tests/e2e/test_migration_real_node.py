@@ -24,6 +24,7 @@ from hwcap_dev.devcluster.testing import ClusterAccess, running_real_nodes
 from hwcap_dev.shim import shim_path
 from hwcap_operator import keys
 from hwcap_operator.domain.node_features import node_features
+from tests.e2e.test_migration_rbac import GROUP, migrator_role
 from tests.e2e.test_migration_refusal import DOMAIN, MEMBER, hwcapctl
 
 pytestmark = pytest.mark.needs_root
@@ -54,7 +55,7 @@ def twin(real: RealNodes, core_v1: client.CoreV1Api, api_client: client.ApiClien
 
 def test_a_real_pod_is_checkpointed_into_the_registry_and_keeps_running_when_the_runtime_cannot_restore(
     real: RealNodes, twin: str, control_plane: ClusterAccess, core_v1: client.CoreV1Api,
-    api_client: client.ApiClient, kubectl: Any, namespace: str,
+    api_client: client.ApiClient, kubectl: Any, helm: Any, crd: None, namespace: str,
 ) -> None:
     assert real.images is not None
     source = real.nodes[0].name
@@ -76,9 +77,13 @@ def test_a_real_pod_is_checkpointed_into_the_registry_and_keeps_running_when_the
         time.sleep(1)
     time.sleep(3)
 
-    # --kubelet-direct: the API server refuses to proxy to a loopback node address ("address not allowed")
-    run = hwcapctl(control_plane, "migrate", "--pod", f"{namespace}/counter", "--to", twin, "--kubelet-direct",
-                   "--registry", real.registry_host, "--insecure-registry", "-o", "json")  # fmt: skip
+    # --kubelet-direct: the API server refuses to proxy to a loopback node address ("address not allowed").
+    # As a member of the chart's migrator group, whose role has nodes/checkpoint (checked by the kubelet), no
+    # nodes/proxy.
+    migrator = control_plane.user_kubeconfig("mig-direct", [GROUP])
+    with migrator_role(helm, kubectl, nodes_proxy=False):
+        run = hwcapctl(migrator, "migrate", "--pod", f"{namespace}/counter", "--to", twin, "--kubelet-direct",
+                       "--registry", real.registry_host, "--insecure-registry", "-o", "json")  # fmt: skip
     assert "[1/5] checkpoint" in run.stderr and "[3/5] restore" in run.stderr and "[4/5]" not in run.stderr
     assert run.returncode == 1, run.stderr
     result = json.loads(run.stdout)
