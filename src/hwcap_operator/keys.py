@@ -23,6 +23,8 @@ AGENT_ANNOTATION_PREFIX = f"agent.{GROUP}/"
 AGENT_HWCAP_ANNOTATION = f"{AGENT_ANNOTATION_PREFIX}hwcap"  # "0x..,0x..,0x..,0x.." words AT_HWCAP..AT_HWCAP4
 AGENT_KERNEL_RELEASE_ANNOTATION = f"{AGENT_ANNOTATION_PREFIX}kernel-release"
 AGENT_INHERITANCE_ANNOTATION = f"{AGENT_ANNOTATION_PREFIX}hwcap-inheritance"  # supported|unsupported|unknown
+#: arm64 ID-register overrides in the node's /proc/cmdline, space-separated, "" = none (docs/kernel.md#idreg-override)
+AGENT_IDREG_OVERRIDES_ANNOTATION = f"{AGENT_ANNOTATION_PREFIX}idreg-overrides"
 #: Label of the NFD NodeFeature objects the agent publishes (agent.nodeFeature.enabled); the operator skips them.
 NODEFEATURE_PUBLISHER_LABEL = f"{GROUP}/published-by"
 

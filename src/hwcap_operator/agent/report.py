@@ -18,6 +18,7 @@ from typing import Literal
 from hwcap_operator import keys
 from hwcap_operator.arch import Arch, normalize_arch
 from hwcap_operator.auxv import parse_auxv
+from hwcap_operator.domain.leveling import overrides_in_cmdline
 
 Inheritance = Literal["supported", "unsupported", "unknown"]
 
@@ -38,6 +39,8 @@ class AgentReport:
     kernel_release: str
     inheritance: Inheritance
     probe_detail: str = ""
+    #: arm64 ID-register overrides on the kernel command line (docs/kernel.md#idreg-override), in order
+    idreg_overrides: tuple[str, ...] = ()
 
 
 def format_words(words: tuple[int, int, int, int]) -> str:
@@ -51,6 +54,7 @@ def report_annotations(report: AgentReport) -> dict[str, str]:
         keys.AGENT_HWCAP_ANNOTATION: format_words(report.hwcap),
         keys.AGENT_KERNEL_RELEASE_ANNOTATION: report.kernel_release,
         keys.AGENT_INHERITANCE_ANNOTATION: report.inheritance,
+        keys.AGENT_IDREG_OVERRIDES_ANNOTATION: " ".join(report.idreg_overrides),
     }
 
 
@@ -77,7 +81,8 @@ def probe_inheritance(hwcap_exec: Path | None, timeout: float = 20.0) -> tuple[I
 
 
 def observe(hwcap_exec: Path | None, auxv_path: Path = Path("/proc/self/auxv"),
-            environ: Mapping[str, str] | None = None) -> AgentReport:  # fmt: skip
+            environ: Mapping[str, str] | None = None,
+            cmdline_path: Path = Path("/proc/cmdline")) -> AgentReport:  # fmt: skip
     """Read this node's facts; raises MaskedAgentError when the agent itself was started under a mask."""
     environ = os.environ if environ is None else environ
     if keys.ENV_MASK_ID in environ:
@@ -88,4 +93,14 @@ def observe(hwcap_exec: Path | None, auxv_path: Path = Path("/proc/self/auxv"),
     uname = os.uname()
     vector = parse_auxv(auxv_path.read_bytes(), source=str(auxv_path))
     inheritance, detail = probe_inheritance(hwcap_exec)
-    return AgentReport(normalize_arch(uname.machine), vector.hwcap, uname.release, inheritance, detail)
+    arch = normalize_arch(uname.machine)
+    overrides = read_idreg_overrides(cmdline_path) if arch == "arm64" else ()
+    return AgentReport(arch, vector.hwcap, uname.release, inheritance, detail, overrides)
+
+
+def read_idreg_overrides(cmdline_path: Path = Path("/proc/cmdline")) -> tuple[str, ...]:
+    """The ID-register overrides the node booted with; none when /proc/cmdline cannot be read."""
+    try:
+        return overrides_in_cmdline(cmdline_path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return ()

@@ -356,8 +356,9 @@ class NodeLevelingEntry(_Model):
     """What one member needs to look like the mask through every channel (arm64 ID-register overrides)."""
 
     name: NodeName = Field(description="The Node's name.")
-    state: Literal["AtMask", "Available", "NotLevellable"] = Field(
-        description="AtMask: nothing above the mask. Available: the parameters level it exactly. NotLevellable: "
+    state: Literal["AtMask", "Levelled", "Available", "NotLevellable"] = Field(
+        description="AtMask: nothing above the mask. Levelled: at the mask and booted with ID-register overrides "
+        "(the agent read them in /proc/cmdline). Available: the parameters level it exactly. NotLevellable: "
         "features stay above the mask on its kernel (with or without the parameters)."
     )
     message: str = Field(max_length=4096, description="e.g. `levelling available: arm64.nosve arm64.nomops`.")

@@ -125,6 +125,21 @@ def _with_aliases(table: OverrideTable, settings: dict[str, int]) -> tuple[str, 
     return tuple(params)
 
 
+def overrides_in_cmdline(cmdline: str) -> tuple[str, ...]:
+    """The tokens of a kernel command line that some release's override table accepts (field settings and the
+    feature aliases), in order: what the node agent reports so a levelled node can be told from one that is not.
+    ``-`` reads as ``_`` as 6.12 reads it."""
+    aliases = {a for t in TABLES for a in t.aliases}
+    found: list[str] = []
+    for token in cmdline.split():
+        if token == "--":
+            break
+        key = token.replace("-", "_")
+        if key in aliases or key.split("=", 1)[0] in FIELDS:
+            found.append(token)
+    return tuple(found)
+
+
 def plan_leveling(
     node: FeatureMask, mask: FeatureMask, kernel: str = DEFAULT_KERNEL, *, allow_hiding_security: bool = False
 ) -> LevelingPlan:

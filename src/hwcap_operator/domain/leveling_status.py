@@ -26,6 +26,10 @@ def leveling_entry(spec: api.MigrationDomainSpec, mask: FeatureMask, node: NodeF
         return api.NodeLevelingEntry(name=node.name, state="NotLevellable", message=f"not levellable: {exc}"[:4096])
     remaining = list(plan.remaining[: api.FEATURE_CAP])
     if not plan.parameters and not plan.remaining:
+        if node.idreg_overrides:
+            booted = list(node.idreg_overrides)
+            return api.NodeLevelingEntry(name=node.name, state="Levelled", parameters=booted,
+                                         message=f"levelled by boot parameters: {' '.join(booted)}")  # fmt: skip
         return api.NodeLevelingEntry(name=node.name, state="AtMask", message="at the mask: nothing to level")
     if plan.levelled:
         return api.NodeLevelingEntry(name=node.name, state="Available", parameters=list(plan.parameters),

@@ -53,6 +53,8 @@ class NodeFeatures:
     source: Source | None
     kernel_inheritance: KernelInheritance = "unknown"
     kernel_release: str | None = None
+    #: arm64 ID-register overrides its kernel booted with (agent annotation; docs/kernel.md#idreg-override)
+    idreg_overrides: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     unknown_features: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -180,6 +182,7 @@ def node_features(node: Mapping[str, Any], node_feature: Mapping[str, Any] | Non
             source=source,
             kernel_inheritance=inheritance,
             kernel_release=str(release) if release else None,
+            idreg_overrides=tuple(str(annotations.get(keys.AGENT_IDREG_OVERRIDES_ANNOTATION) or "").split()),
             errors=tuple(errors),
             warnings=tuple(warnings),
             **extra,
