@@ -89,3 +89,15 @@ def test_security_features_stay_without_permission_on_max() -> None:
     hwcap, hwcap2 = _words(levelled)
     kept = FeatureMask.from_names("arm64", ["paca", "pacg", "bti"]).hwcap
     assert hwcap & kept[0] == kept[0] and hwcap2 & kept[1] == kept[1]
+
+
+@pytest.mark.parametrize("model", ["cortex-a53", "cortex-a57", "cortex-a72", "cortex-a76", "neoverse-n1"])
+def test_models_without_overridable_features_get_no_parameters(model: str) -> None:
+    """These models have nothing an override reaches (no SVE, SME, PAuth, BTI, MTE, MOPS): the plan is empty and
+    everything above the target mask is reported as beyond any override, never as removed."""
+    base, plan = _plan(model, True)
+    overridable = {n for f in FIELDS.values() for n in f.removed_by(0)}
+    node_names = set(FeatureMask.from_words("arm64", *_words(base)).names())
+    assert not node_names & overridable
+    assert plan.parameters == () and plan.removed == ()
+    assert set(plan.remaining) == set(plan.no_override)
