@@ -163,9 +163,11 @@ class Release:
         return f"{self.operator_sa}-agent"
 
     @property
-    def image(self) -> str:
+    def init_image(self) -> str:
+        """The install step's image: what the chart's Deployment passes as ``--init-image`` (the small init image)."""
         (deployment,) = self.objects("Deployment")
-        return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+        args = [str(a) for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"]]
+        return args[args.index("--init-image") + 1]
 
     def objects(self, kind: str) -> list[dict[str, Any]]:
         return [d for d in yaml.safe_load_all(self.manifest) if d and d["kind"] == kind]
@@ -295,8 +297,8 @@ def test_full_scenario_with_the_charts_service_account_tokens_has_no_denial(
                 stored = read_pod(core_v1, apps, "app")
                 assert pod_annotations(stored)[keys.POD_DOMAIN_ANNOTATION] == domain
                 assert pod_annotations(stored)[keys.POD_MASK_ID_ANNOTATION] == status["mask"]["id"]
-                # The install step is the chart's image (its Deployment passes --init-image with it).
-                assert install_step(stored)["image"] == release.image
+                # The install step is the chart's init image (its Deployment passes --init-image with it).
+                assert install_step(stored)["image"] == release.init_image
                 private = probe_pod("private")
                 private["spec"]["imagePullSecrets"] = [{"name": "regcred"}]
                 (container,) = private["spec"]["containers"]
