@@ -9,10 +9,16 @@ is a simulated node with the real node's feature labels, a member of the domain.
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import shutil
+import subprocess
+import tarfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +36,85 @@ from tests.e2e.test_migration_refusal import DOMAIN, MEMBER, hwcapctl
 pytestmark = pytest.mark.needs_root
 
 COUNTER = "i=0; while :; do i=$((i+1)); echo count $i; sleep 1; done"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+NETNS = "hwcap-e2e-restore"
+
+
+def registry_get(host: str, path: str, accept: str = "") -> bytes:
+    request = urllib.request.Request(f"http://{host}/v2/{path}", headers={"Accept": accept} if accept else {})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return bytes(answer.read())
+
+
+def pull_layers(host: str, reference: str, into: Path) -> dict[str, Any]:
+    """Every layer of ``reference`` (``host/repo:tag``, one manifest) unpacked into ``into``; its manifest."""
+    repository, tag = reference.removeprefix(f"{host}/").rsplit(":", 1)
+    manifest: dict[str, Any] = json.loads(registry_get(host, f"{repository}/manifests/{tag}", OCI_MANIFEST))
+    into.mkdir(parents=True, exist_ok=True)
+    for layer in manifest["layers"]:
+        blob = registry_get(host, f"{repository}/blobs/{layer['digest']}")
+        with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+            tar.extractall(into, filter="fully_trusted")  # our own loopback registry: keep modes (/tmp is 1777)
+    return manifest
+
+
+def restore_on_second_node(host: str, checkpoint_image: str, base_image: str, work: Path, criu_bin: Path) -> str:
+    """What a target node does without a CRI restore: pull the checkpoint image and the container's image,
+    rebuild the rootfs (image + the archive's rootfs-diff.tar), take the container's spec from the archive with
+    fresh namespaces (a new network namespace: the source pod's was external to the dump) and ``runc restore``
+    under its own runc root. Returns the restored container's first stdout line."""
+    archive = work / "archive"
+    pull_layers(host, checkpoint_image, archive)
+    bundle = work / "bundle"
+    pull_layers(host, base_image, bundle / "rootfs")
+    with tarfile.open(archive / "rootfs-diff.tar") as diff:
+        diff.extractall(bundle / "rootfs", filter="fully_trusted")
+    spec = json.loads((archive / "spec.dump").read_text())
+    spec["root"] = {"path": "rootfs"}
+    spec["linux"]["cgroupsPath"] = f"/hwcap-e2e-restored-{os.getpid()}"
+    spec["linux"]["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount")] + [
+        {"type": "network", "path": f"/var/run/netns/{NETNS}"}]
+    for i, mount in enumerate(m for m in spec["mounts"] if m.get("type") == "bind"):
+        copy = work / "kubelet-files" / str(i)  # what the target's kubelet would write: /etc/hosts, resolv.conf, ...
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if Path(mount["source"]).is_dir():
+            copy.mkdir()
+        else:
+            shutil.copy2(mount["source"], copy)
+        mount["source"] = str(copy)
+    (bundle / "config.json").write_text(json.dumps(spec))
+    runc = ["runc", "--root", str(work / "runc"), "--criu", str(criu_bin)]
+    restored = subprocess.Popen([*runc, "restore", "--detach", "--image-path", str(archive / "checkpoint"),
+                                 "--work-path", str(work / "restore-work"), "--bundle", str(bundle), "restored"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        rc = restored.wait(timeout=120)
+        log = (work / "restore-work" / "restore.log").read_text().splitlines()
+        assert rc == 0, "\n".join(line for line in log if "Error" in line)
+        assert restored.stdout is not None
+        return restored.stdout.readline().decode().strip()
+    finally:
+        subprocess.run([*runc, "delete", "--force", "restored"], capture_output=True, check=False)
+        remove_cgroup(spec["linux"]["cgroupsPath"])
+
+
+def remove_cgroup(path: str) -> None:
+    """runc's delete can leave the cgroup directories while the killed task is being reaped: remove them."""
+    deadline = time.monotonic() + 10
+    for directory in Path("/sys/fs/cgroup").glob(f"*{path}"):
+        while directory.exists():
+            try:
+                directory.rmdir()
+            except OSError:
+                assert time.monotonic() < deadline, f"cgroup {directory} still busy"
+                time.sleep(0.2)
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    subprocess.run(["ip", "netns", "add", NETNS], check=True)
+    yield NETNS
+    subprocess.run(["ip", "netns", "delete", NETNS], check=False)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +140,8 @@ def twin(real: RealNodes, core_v1: client.CoreV1Api, api_client: client.ApiClien
 
 def test_a_real_pod_is_checkpointed_into_the_registry_and_keeps_running_when_the_runtime_cannot_restore(
     real: RealNodes, twin: str, control_plane: ClusterAccess, core_v1: client.CoreV1Api,
-    api_client: client.ApiClient, kubectl: Any, helm: Any, crd: None, namespace: str,
+    api_client: client.ApiClient, kubectl: Any, helm: Any, crd: None, namespace: str, netns: str,
+    tmp_path: Path,
 ) -> None:
     assert real.images is not None
     source = real.nodes[0].name
@@ -91,10 +177,7 @@ def test_a_real_pod_is_checkpointed_into_the_registry_and_keeps_running_when_the
     assert result["error"].startswith(f"restore: node {twin} runs unknown: only CRI-O restores"), result
     image = result["images"]["app"]
     repository, tag = image.removeprefix(f"{real.registry_host}/").rsplit(":", 1)
-    request = urllib.request.Request(f"http://{real.registry_host}/v2/{repository}/manifests/{tag}",
-                                     headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})  # fmt: skip
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        manifest = json.loads(answer.read())
+    manifest = json.loads(registry_get(real.registry_host, f"{repository}/manifests/{tag}", OCI_MANIFEST))
     assert manifest["annotations"] == {"io.kubernetes.cri-o.annotations.checkpoint.name": "app"}
     assert manifest["layers"][0]["size"] > 10_000  # a CRIU dump, not an empty tar
 
@@ -105,4 +188,11 @@ def test_a_real_pod_is_checkpointed_into_the_registry_and_keeps_running_when_the
     time.sleep(2.5)
     after = kubectl("logs", "-n", namespace, "counter").stdout.split()
     assert len(after) > len(before)  # still counting after the checkpoint: the source was left running
+
+    # the runtime-level restore on a second "node" from the registry's checkpoint image: a restore, not a
+    # restart — the shell's counter goes on from where the checkpoint caught it
+    last_before_checkpoint = [int(w) for w in before if w.isdigit()]
+    first = restore_on_second_node(real.registry_host, image, real.images.sample, tmp_path, criu.wrapper_path())
+    assert first.startswith("count ")
+    assert 1 < int(first.split()[1]) <= last_before_checkpoint[-1] + 2, (first, last_before_checkpoint[-1])
     kubectl("delete", "pod", "-n", namespace, "counter", "--wait=true", "--timeout=60s")
