@@ -165,7 +165,7 @@ VALUES = st.one_of(st.sampled_from(["true", "false", "", "supported", "unsupport
 
 @FUZZ
 @example(labels={}, annotations={keys.AGENT_HWCAP_ANNOTATION: "0x0,0x0,0x0,0x1"}, arch="arm64")  # found: a bit in a
-# word arm64 does not define made the exec model raise out of the reconcile (now a MaskNotModelled finding)
+# word arm64 does not define made the exec model raise out of the reconcile (now: that node NodeFeaturesInvalid)
 @given(labels=st.dictionaries(LABEL_KEYS, VALUES, max_size=12),
        annotations=st.dictionaries(ANNOTATION_KEYS, VALUES, max_size=4), arch=st.sampled_from(["arm64", "", "x"]))
 def test_any_node_labels_and_annotations_end_in_membership_or_a_reasoned_exclusion(

@@ -66,6 +66,7 @@ def test_unknown_nfd_flags_are_kept_and_reported_without_excluding_the_node() ->
         (keys.AGENT_HWCAP_ANNOTATION, "0x1,0x2,0x3,0x4,0x5", "1 to 4"),
         (keys.AGENT_HWCAP_ANNOTATION, "0x1ffffffffffffffff", "64 bits"),
         (keys.AGENT_INHERITANCE_ANNOTATION, "maybe", "'maybe'"),
+        (keys.AGENT_HWCAP_ANNOTATION, "0x0,0x0,0x0,0x1", "AT_HWCAP4=0x1"),  # arm64 defines 3 words (fuzzing)
     ],
 )
 def test_malformed_agent_annotations_are_errors_naming_key_and_value(annotation: str, value: str, needle: str) -> None:

@@ -456,3 +456,18 @@ def test_lower_does_not_lower_for_a_node_that_would_stay_out_for_its_security_fe
     exclusion = second.excluded["g4"]
     assert set(exclusion.missing) == G3_WORDS - G4_WORDS
     assert all(name in exclusion.message for name in sorted((G4_WORDS - G3_WORDS) & ARM64_SECURITY))
+
+
+# -------------------------------------------------------------------------------------- corrupt agent report
+
+
+def test_a_bit_in_a_word_the_arch_lacks_excludes_that_node_and_the_domain_stays_valid() -> None:
+    corrupt = node_object("g3-bad", G3)
+    words = corrupt["metadata"]["annotations"][keys.AGENT_HWCAP_ANNOTATION].split(",")
+    corrupt["metadata"]["annotations"][keys.AGENT_HWCAP_ANNOTATION] = ",".join([*words[:3], "0x4"])
+    state = evaluate(spec(), [*graviton3s(), node_features(corrupt)], None, 1, now=at(0))
+    assert state.members == ("g3-0", "g3-1")
+    assert state.excluded["g3-bad"].reason == "NodeFeaturesInvalid"
+    assert "AT_HWCAP4=0x4" in state.excluded["g3-bad"].message
+    assert condition(state.status, "MaskValid").status == "True"
+    assert [(e.reason, e.node) for e in state.events if e.node == "g3-bad"] == [("NodeFeaturesInvalid", "g3-bad")]

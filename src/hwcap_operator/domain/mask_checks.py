@@ -66,8 +66,8 @@ def exec_model_validator(mask: FeatureMask, members: Sequence[NodeFeatures]) -> 
             # features of the mask no source of this node can observe count as present (silence is not absence)
             findings = _node_findings(mask, node.name, node.mask | (mask - node.lacks(mask)))
         except ModelError as exc:
-            # The model refuses the input itself (e.g. an agent annotation with bits in a word the arch does
-            # not define): a finding the user sees, never an exception that stops the reconcile.
+            # Last line of defence: node_features already excludes reports the model cannot take (bits in a
+            # word the arch does not define); anything else it refuses is a finding, never a crashed reconcile.
             return [MaskFinding("MaskNotModelled", f"the exec model cannot run this mask on {node.name}: {exc}",
                                 "error", node.name)]  # fmt: skip
         for finding in findings:

@@ -27,7 +27,7 @@ from typing import Any, Literal, cast, get_args
 from hwcap_operator import keys
 from hwcap_operator.arch import Arch, UnknownArchError, normalize_arch
 from hwcap_operator.features import catalog
-from hwcap_operator.features.model import N_WORDS, WORD_BITS
+from hwcap_operator.features.model import KERNEL_HWCAP_WORDS, N_WORDS, WORD_BITS
 from hwcap_operator.features.nfd import parse_nfd_labels, parse_node_feature
 from hwcap_operator.features.result import FeatureParseError, FeatureSet
 from hwcap_operator.mask import FeatureMask
@@ -96,6 +96,20 @@ def parse_agent_words(text: str) -> tuple[int, int, int, int]:
         words.append(value)
     words += [0] * (N_WORDS - len(words))
     return words[0], words[1], words[2], words[3]
+
+
+def _words_of_arch(words: tuple[int, int, int, int], arch: Arch) -> tuple[int, int, int, int]:
+    """``words`` if every set bit lies in a word ``arch``'s kernel defines (docs/kernel.md#hwcap-words-per-arch).
+
+    A bit in AT_HWCAP4 on arm64 cannot come from a real auxv: the report is corrupt, so the node is excluded
+    (ValueError) rather than letting one bad report make the exec model refuse the whole domain's mask. Unknown
+    bits inside a defined word stay allowed (a kernel newer than the catalog); they become ``unknown_features``.
+    """
+    count = KERNEL_HWCAP_WORDS[arch]
+    extra = [f"AT_HWCAP{i + 1}={w:#x}" for i, w in enumerate(words) if i >= count and w]
+    if extra:
+        raise ValueError(f"{', '.join(extra)} set, but {arch} kernels define only {count} HWCAP word(s)")
+    return words
 
 
 def _node_arch(node: Mapping[str, Any], labels: Mapping[str, str], errors: list[str]) -> Arch | None:
@@ -195,7 +209,7 @@ def node_features(node: Mapping[str, Any], node_feature: Mapping[str, Any] | Non
     raw_words = annotations.get(keys.AGENT_HWCAP_ANNOTATION)
     if raw_words is not None:
         try:
-            agent_words = parse_agent_words(str(raw_words))
+            agent_words = _words_of_arch(parse_agent_words(str(raw_words)), arch)
         except ValueError as err:
             errors.append(f"annotation {keys.AGENT_HWCAP_ANNOTATION}={raw_words!r}: {err}")
 
