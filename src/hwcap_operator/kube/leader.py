@@ -70,23 +70,30 @@ class LeaseElector:
 
     async def run(self) -> None:
         """Forever: renew while leading, otherwise try to acquire; API errors only delay the next attempt."""
+        was = False
         while True:
-            was = self.is_leader()
+            # Leadership that lapsed during the sleep (renewals failing fast) is reported before the next
+            # attempt, so a lapse followed by a renewal still counts as lost and then acquired again.
+            was = self._report(was, self.is_leader())
             try:
                 await asyncio.to_thread(self.try_acquire_or_renew)
             except Exception as exc:  # apiserver down, timeouts, 5xx: retried next period
                 log.warning("lease %s/%s not renewed: %s", self.namespace, self.name, exc)
-            now = self.is_leader()
-            if now != was:
-                log.info("leadership %s", "acquired" if now else "lost",
-                         extra={"identity": self.identity, "lease": f"{self.namespace}/{self.name}"})  # fmt: skip
-                if self.on_change is not None:
-                    self.on_change(now)
-                if now and self.on_started_leading is not None:
-                    task = asyncio.create_task(self.on_started_leading())
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-            await asyncio.sleep(self.timing.renew_every if now else self.timing.retry_every)
+            was = self._report(was, self.is_leader())
+            await asyncio.sleep(self.timing.renew_every if was else self.timing.retry_every)
+
+    def _report(self, was: bool, now: bool) -> bool:
+        """Log, ``on_change`` and (on acquiring) ``on_started_leading`` when leadership changed; returns ``now``."""
+        if now != was:
+            log.info("leadership %s", "acquired" if now else "lost",
+                     extra={"identity": self.identity, "lease": f"{self.namespace}/{self.name}"})  # fmt: skip
+            if self.on_change is not None:
+                self.on_change(now)
+            if now and self.on_started_leading is not None:
+                task = asyncio.create_task(self.on_started_leading())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        return now
 
     def try_acquire_or_renew(self) -> bool:
         """One attempt (blocking; run it in a worker thread). True when this replica holds the Lease now."""

@@ -118,16 +118,30 @@ class OperatorMetrics:
         refused = valid is not None and valid.status == "False"
         self.domain_mask_refused.labels(domain=domain).set(1 if refused else 0)
 
+    def _domain_gauges(self) -> tuple[Gauge, ...]:
+        return (self.domain_members, self.domain_excluded, self.domain_mask_features, self.domain_stale_pods,
+                self.domain_ready, self.domain_mask_refused, self.domain_nodes_without_agent_report)  # fmt: skip
+
     def forget_domain(self, domain: str) -> None:
         """Drop a deleted domain's series so dashboards do not show ghosts."""
-        gauges = (self.domain_members, self.domain_excluded, self.domain_mask_features, self.domain_stale_pods,
-                  self.domain_ready, self.domain_mask_refused, self.domain_nodes_without_agent_report)  # fmt: skip
-        for gauge in gauges:
+        for gauge in self._domain_gauges():
             with contextlib.suppress(KeyError):
                 gauge.remove(domain)
         for reason in ("NotInjected", "OptedOut"):
             with contextlib.suppress(KeyError):
                 self.domain_unmasked_pods.remove(domain, reason)
+
+    def forget_all_domains(self) -> None:
+        """Drop every per-domain series: only the leader evaluates domains, so a standby's would be stale."""
+        for gauge in (*self._domain_gauges(), self.domain_unmasked_pods):
+            gauge.clear()
+
+    def set_leader(self, leading: bool) -> None:
+        """``hwcap_leader``; a replica that does not (or no longer) hold the Lease exports no per-domain series,
+        so ``max()`` across replicas after a failover never reads the old leader's last values."""
+        self.leader.set(int(leading))
+        if not leading:
+            self.forget_all_domains()
 
     def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
         """The body and Content-Type for a scrape: OpenMetrics when ``accept`` (the Accept header) asks for it,

@@ -113,10 +113,10 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
     if options.leader_lease is not None:
         elector = LeaseElector(client, options.namespace, options.leader_lease,
                                options.leader_identity or default_identity(), options.lease_timing,
-                               on_change=lambda leading: metrics.leader.set(int(leading)))  # fmt: skip
+                               on_change=metrics.set_leader)  # fmt: skip
     may_write = elector.is_leader if elector is not None else (lambda: True)
     reconciler.may_write = may_write
-    metrics.leader.set(int(elector is None))
+    metrics.set_leader(elector is None)
     webhook_sync: WebhookConfigSync | None = None
     if options.webhook_configuration:
         sync = webhook_sync = WebhookConfigSync(client, options.webhook_configuration, never_touched_namespaces(

@@ -109,10 +109,16 @@ class Reconciler:
         self.metrics.domain_nodes_without_agent_report.labels(domain=record.name).set(
             len(self.view.candidates_without_agent_report(record.name)))  # fmt: skip
         self.metrics.publish_conditions(record.name, state.status.conditions)
+        self._drop_series_unless_leading()
         record.status = state.status
         for problem in self.view.refresh_webhook_domains():
             log.error("domain cannot be served by the webhook", extra={"problem": problem})
         self.sync_webhook_configuration()
+
+    def _drop_series_unless_leading(self) -> None:
+        # Leadership lost while this publish ran: the elector's clear may already have happened, so clear again.
+        if not self.may_write():
+            self.metrics.forget_all_domains()
 
     def _served(self, domain: str) -> bool:
         return any(d.name == domain for d in self.view.webhook_domains)
@@ -157,6 +163,7 @@ class Reconciler:
     def _publish_invalid_spec(self, record: DomainRecord) -> None:
         message = f"the spec cannot be used: {record.spec_error}"
         self.metrics.domain_ready.labels(domain=record.name).set(0)
+        self._drop_series_unless_leading()
         self.post_event(record.body, "Warning", "InvalidSpec", message)
         log.error("invalid MigrationDomain spec", extra={"domain": record.name, "error": record.spec_error})
         self.view.refresh_webhook_domains()
