@@ -1,10 +1,13 @@
-"""``hwcapctl migrate`` on a real node: the kubelet checkpoints a running container through the API server's
-nodes/proxy, the archive becomes a checkpoint image in the loopback registry, and the restore stops at the
-runtime (containerd v2.4.2's CRI cannot restore), with the source container still running, never restarted.
+"""``hwcapctl migrate`` on a real node: the kubelet checkpoints a running container through its checkpoint API,
+the archive becomes a checkpoint image in the loopback registry, and the restore step stops at the runtime
+(containerd v2.4.2's CRI cannot restore) with the source container still running, never restarted. Then the
+checkpoint image is restored at the runtime level on a second "node" (its own runc root and bundle): the same
+token, the next counts, and the AT_HWCAP the process masked for itself (PR_SET_MM_MAP) still masked.
 
-The real node (kubelet + containerd on this machine) finds the pinned CRIU 4.1.1 first on its PATH. The pod
-runs as root in a baseline namespace: CRIU cannot dump a uid-65534 task here (docs/migration.md#uid). The target
-is a simulated node with the real node's feature labels, a member of the domain.
+The workload is the runtime proof's static counter (tests/e2e/migration/counter.c) from a hostPath volume, in the
+sample image. The real node (kubelet + containerd on this machine) finds the pinned CRIU 4.1.1 first on its PATH.
+The pod runs as root: CRIU cannot dump a uid-65534 task here (docs/migration.md#uid). The migration target is a
+simulated node with the real node's feature labels, a member of the domain.
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ from hwcap_dev.devcluster.testing import ClusterAccess, running_real_nodes
 from hwcap_dev.shim import shim_path
 from hwcap_operator import keys
 from hwcap_operator.domain.node_features import node_features
+from tests.e2e.chart_rbac_support import read_auxv_words
 from tests.e2e.test_migration_rbac import GROUP, migrator_role
 from tests.e2e.test_migration_refusal import DOMAIN, MEMBER, hwcapctl
 
 pytestmark = pytest.mark.needs_root
 
-COUNTER = "i=0; while :; do i=$((i+1)); echo count $i; sleep 1; done"
+LOG = "/tmp/count.log"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 NETNS = "hwcap-e2e-restore"
 
@@ -44,6 +48,13 @@ def registry_get(host: str, path: str, accept: str = "") -> bytes:
     request = urllib.request.Request(f"http://{host}/v2/{path}", headers={"Accept": accept} if accept else {})
     with urllib.request.urlopen(request, timeout=30) as answer:
         return bytes(answer.read())
+
+
+def checkpoint_layer(host: str, reference: str) -> bytes:
+    """The one layer of a checkpoint image: the kubelet's archive as it was."""
+    repository, tag = reference.removeprefix(f"{host}/").rsplit(":", 1)
+    manifest = json.loads(registry_get(host, f"{repository}/manifests/{tag}", OCI_MANIFEST))
+    return registry_get(host, f"{repository}/blobs/{manifest['layers'][0]['digest']}")
 
 
 def pull_layers(host: str, reference: str, into: Path) -> dict[str, Any]:
@@ -58,11 +69,13 @@ def pull_layers(host: str, reference: str, into: Path) -> dict[str, Any]:
     return manifest
 
 
-def restore_on_second_node(host: str, checkpoint_image: str, base_image: str, work: Path, criu_bin: Path) -> str:
+def restore_on_second_node(host: str, checkpoint_image: str, base_image: str, work: Path, criu_bin: Path,
+                           log: str, lines: int) -> list[tuple[str, int, int]]:
     """What a target node does without a CRI restore: pull the checkpoint image and the container's image,
     rebuild the rootfs (image + the archive's rootfs-diff.tar), take the container's spec from the archive with
     fresh namespaces (a new network namespace: the source pod's was external to the dump) and ``runc restore``
-    under its own runc root. Returns the restored container's first stdout line."""
+    under its own runc root. Returns what the restored counter appended to ``log`` (in its rootfs) beyond the
+    ``lines`` the archive's rootfs diff had: (token, count, AT_HWCAP) rows."""
     archive = work / "archive"
     pull_layers(host, checkpoint_image, archive)
     bundle = work / "bundle"
@@ -78,7 +91,7 @@ def restore_on_second_node(host: str, checkpoint_image: str, base_image: str, wo
         copy = work / "kubelet-files" / str(i)  # what the target's kubelet would write: /etc/hosts, resolv.conf, ...
         copy.parent.mkdir(parents=True, exist_ok=True)
         if Path(mount["source"]).is_dir():
-            copy.mkdir()
+            shutil.copytree(mount["source"], copy)
         else:
             shutil.copy2(mount["source"], copy)
         mount["source"] = str(copy)
@@ -89,10 +102,14 @@ def restore_on_second_node(host: str, checkpoint_image: str, base_image: str, wo
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     try:
         rc = restored.wait(timeout=120)
-        log = (work / "restore-work" / "restore.log").read_text().splitlines()
-        assert rc == 0, "\n".join(line for line in log if "Error" in line)
-        assert restored.stdout is not None
-        return restored.stdout.readline().decode().strip()
+        criu_log = (work / "restore-work" / "restore.log").read_text().splitlines()
+        assert rc == 0, "\n".join(line for line in criu_log if "Error" in line)
+        written = bundle / "rootfs" / log.lstrip("/")
+        deadline = time.monotonic() + 20
+        while len(counts(written.read_text())) < lines + 2:
+            assert time.monotonic() < deadline, "the restored counter wrote nothing"
+            time.sleep(0.2)
+        return counts(written.read_text())[lines:]
     finally:
         subprocess.run([*runc, "delete", "--force", "restored"], capture_output=True, check=False)
         remove_cgroup(spec["linux"]["cgroupsPath"])
@@ -108,6 +125,22 @@ def remove_cgroup(path: str) -> None:
             except OSError:
                 assert time.monotonic() < deadline, f"cgroup {directory} still busy"
                 time.sleep(0.2)
+
+
+def counts(text: str) -> list[tuple[str, int, int]]:
+    """The counter's log lines: token, count, AT_HWCAP."""
+    return [(t, int(c), int(h, 16)) for t, c, h in (line.split() for line in text.splitlines() if line.strip())]
+
+
+@pytest.fixture(scope="module")
+def counter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The static counter of the runtime proof (masks itself with PR_SET_MM_MAP), for a hostPath volume."""
+    here = Path(__file__).parent
+    out = tmp_path_factory.mktemp("counter")
+    out.chmod(0o755)
+    subprocess.run(["musl-gcc", "-static", "-O2", f"-I{here.parent.parent / 'src' / 'shim'}", "-o",
+                    str(out / "counter"), str(here / "migration" / "counter.c")], check=True)  # fmt: skip
+    return out
 
 
 @pytest.fixture
@@ -138,23 +171,27 @@ def twin(real: RealNodes, core_v1: client.CoreV1Api, api_client: client.ApiClien
     core_v1.delete_node(name)
 
 
-def test_a_real_pod_is_checkpointed_into_the_registry_and_keeps_running_when_the_runtime_cannot_restore(
+def test_a_real_pod_is_checkpointed_kept_running_and_restored_at_the_runtime_level_with_its_count_and_mask(
     real: RealNodes, twin: str, control_plane: ClusterAccess, core_v1: client.CoreV1Api,
     api_client: client.ApiClient, kubectl: Any, helm: Any, crd: None, namespace: str, netns: str,
-    tmp_path: Path,
+    tmp_path: Path, counter_dir: Path,
 ) -> None:
     assert real.images is not None
     source = real.nodes[0].name
     kubectl("label", "node", source, f"{keys.DOMAIN_MEMBER_LABEL_PREFIX}{DOMAIN}=true", "--overwrite")
-    kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=baseline", "--overwrite")
+    kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=privileged", "--overwrite")
     node = api_client.sanitize_for_serialization(core_v1.read_node(source))  # type: ignore[no-untyped-call]
     mask = node_features(node).mask
     assert mask is not None
+    kernel = read_auxv_words()[0]
+    word = kernel & ~(1 << (kernel.bit_length() - 1))  # the kernel's AT_HWCAP minus its highest feature
     pod = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": "counter", "annotations": {keys.POD_DOMAIN_ANNOTATION: DOMAIN,
                                                            keys.POD_MASK_ANNOTATION: mask.canonical()}},
-           "spec": {"nodeName": source, "containers": [{
-               "name": "app", "image": real.images.sample, "command": ["/bin/sh", "-c", COUNTER],
+           "spec": {"nodeName": source, "volumes": [{"name": "bin", "hostPath": {"path": str(counter_dir)}}],
+                    "containers": [{
+               "name": "app", "image": real.images.sample, "command": ["/mig/counter", f"{word:x}", LOG],
+               "volumeMounts": [{"name": "bin", "mountPath": "/mig", "readOnly": True}],
                "securityContext": {"runAsUser": 0}}]}}  # fmt: skip
     kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(pod))
     deadline = time.monotonic() + 120
@@ -184,15 +221,25 @@ def test_a_real_pod_is_checkpointed_into_the_registry_and_keeps_running_when_the
     stored = core_v1.read_namespaced_pod("counter", namespace)
     statuses = stored.status.container_statuses or []  # type: ignore[union-attr]
     assert stored.status.phase == "Running" and statuses[0].restart_count == 0  # type: ignore[union-attr]
-    before = kubectl("logs", "-n", namespace, "counter").stdout.split()
-    time.sleep(2.5)
-    after = kubectl("logs", "-n", namespace, "counter").stdout.split()
+    before = counts(kubectl("exec", "-n", namespace, "counter", "--", "cat", LOG).stdout)
+    time.sleep(0.6)
+    after = counts(kubectl("exec", "-n", namespace, "counter", "--", "cat", LOG).stdout)
     assert len(after) > len(before)  # still counting after the checkpoint: the source was left running
+    token = before[0][0]
+    assert {hw for _, _, hw in before} == {word}  # the source process reads its masked word
 
     # the runtime-level restore on a second "node" from the registry's checkpoint image: a restore, not a
-    # restart — the shell's counter goes on from where the checkpoint caught it
-    last_before_checkpoint = [int(w) for w in before if w.isdigit()]
-    first = restore_on_second_node(real.registry_host, image, real.images.sample, tmp_path, criu.wrapper_path())
-    assert first.startswith("count ")
-    assert 1 < int(first.split()[1]) <= last_before_checkpoint[-1] + 2, (first, last_before_checkpoint[-1])
+    # restart — the same token, the count going on from where the checkpoint caught it, the word still masked
+    with tarfile.open(fileobj=io.BytesIO(checkpoint_layer(real.registry_host, image))) as archive:
+        diff = archive.extractfile("rootfs-diff.tar")
+        assert diff is not None
+        with tarfile.open(fileobj=diff) as rootfs_diff:
+            logged = rootfs_diff.extractfile(LOG.lstrip("/"))
+            assert logged is not None
+            at_checkpoint = counts(logged.read().decode())
+    restored = restore_on_second_node(real.registry_host, image, real.images.sample, tmp_path,
+                                      criu.wrapper_path(), LOG, len(at_checkpoint))  # fmt: skip
+    assert restored[0][0] == token and restored[0][2] == word != kernel
+    assert 1 < restored[0][1] <= at_checkpoint[-1][1] + 1
+    assert [c for _, c, _ in restored] == list(range(restored[0][1], restored[0][1] + len(restored)))
     kubectl("delete", "pod", "-n", namespace, "counter", "--wait=true", "--timeout=60s")
