@@ -22,6 +22,7 @@ from hwcap_operator.execmodel.scenarios import run as run_model
 from . import build as kbuild
 from .build import KernelBuild, LabError
 from .guest import ALL_MODELS, BootResult, CpuModel, boot, initramfs_for
+from .leveling import leveling_cell
 from .scenariofile import scenario_files
 
 #: Masks the scenarios apply (words kept), chosen to hide bits that exist on some models and not on others:
@@ -235,6 +236,10 @@ def table(runs: Sequence[ModelRun], cells: Sequence[Cell]) -> str:
 def report(runs: Sequence[ModelRun]) -> tuple[str, list[Cell]]:
     """The table plus one line per mismatch; returns (text, cells)."""
     cells = [c for r in runs for c in r.cells()]
+    for r in runs:  # node levelling on the unpatched arm64 kernel: docs/kernel.md#idreg-override
+        found = leveling_cell(r.variant, r.model.key, r.boot)
+        if found is not None:
+            cells.append(Cell(r.variant, r.model.key, found[0], found[1]))
     text = [table(runs, cells)]
     bad = [c for c in cells if not c.ok]
     for c in bad:
