@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Final, Literal, cast
 
 from hwcap_operator.arch import Arch
+from hwcap_operator.input_error import InputError
 
 AT_NULL: Final = 0
 AT_IGNORE: Final = 1
@@ -163,14 +164,8 @@ LAYOUTS: Final[dict[LayoutName, Layout]] = {
 _MAX_PLAUSIBLE_TYPE = 64
 
 
-class AuxvParseError(ValueError):
+class AuxvParseError(InputError):
     """Auxv bytes that cannot be read (empty, truncated, no plausible layout); names the input and the problem."""
-
-    def __init__(self, source: str, token: str, problem: str) -> None:
-        self.source = source
-        self.token = token
-        self.problem = problem
-        super().__init__(f"{source}: {problem}" + (f": {token!r}" if token else ""))
 
 
 @dataclass(frozen=True, slots=True)

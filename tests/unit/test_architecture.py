@@ -16,7 +16,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[2] / "src" / "hwcap_operator"
 
 LAYERS: dict[str, int] = {
     # 0 foundation: names, keys, the auxv codec
-    "__init__": 0, "arch": 0, "keys": 0, "selectors": 0, "logsetup": 0, "auxv": 0,
+    "__init__": 0, "arch": 0, "keys": 0, "selectors": 0, "logsetup": 0, "auxv": 0, "input_error": 0,
     # 1 vocabulary: the feature catalog and its parsers, masks, presets
     "features": 1, "mask": 1, "presets": 1,
     # 2 the kernel model

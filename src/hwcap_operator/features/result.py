@@ -13,19 +13,14 @@ from typing import TYPE_CHECKING
 
 from hwcap_operator.arch import Arch
 from hwcap_operator.features.model import Feature
+from hwcap_operator.input_error import InputError
 
 if TYPE_CHECKING:
     from hwcap_operator.mask import FeatureMask
 
 
-class FeatureParseError(ValueError):
-    """Input that cannot be interpreted at all; names the input, the offending token and the problem."""
-
-    def __init__(self, source: str, token: str, problem: str) -> None:
-        self.source = source
-        self.token = token
-        self.problem = problem
-        super().__init__(f"{source}: {problem}" + (f": {token!r}" if token else ""))
+class FeatureParseError(InputError):
+    """Feature input that cannot be interpreted at all; names the input, the offending token and the problem."""
 
 
 @dataclass(frozen=True, slots=True)
