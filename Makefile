@@ -99,5 +99,12 @@ reliability: system-packages venv shim binaries
 unit: venv
 	$(BIN)/pytest -m "not e2e and not kernel and not needs_binaries and not needs_root"
 
+## The operator image without an engine (OCI index linux/amd64 + linux/arm64, CycloneDX SBOM), assembled from
+## Debian's Python .debs and the wheels, then run: amd64 in a chroot (root), arm64 under qemu-aarch64-static.
+## Opt-in: ~3 min cold (downloads cached in ~/.cache/hwcap-operator/images/operator), ~1 min warm.
+images-operator: system-packages venv
+	HWCAP_IMAGES_OPERATOR=1 $(BIN)/pytest -p no:cacheprovider tests/unit/test_images_operator.py
+
+.PHONY: images-operator
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

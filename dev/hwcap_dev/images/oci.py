@@ -103,6 +103,7 @@ def build_image(
     env: Sequence[str] = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",),
     user: str | None = None,
     workdir: str | None = None,
+    labels: Mapping[str, str] | None = None,
     annotations: Mapping[str, str] | None = None,
 ) -> Image:
     """An image whose layers are ``trees`` in order (later trees overlay earlier ones)."""
@@ -121,6 +122,8 @@ def build_image(
         runtime["User"] = user
     if workdir is not None:
         runtime["WorkingDir"] = workdir
+    if labels:
+        runtime["Labels"] = dict(labels)
     config_doc = {
         **platform.as_dict(),
         "config": runtime,

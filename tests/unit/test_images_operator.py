@@ -1,0 +1,127 @@
+"""The operator image assembled without an engine: an OCI index for linux/amd64 and linux/arm64 whose rootfs really
+starts the operator (amd64 in a chroot, arm64 under qemu-aarch64-static), with the runtime stage's entrypoint,
+user and labels, and an SBOM naming the product and its pinned dependencies.
+
+Opt-in (``make images-operator``): it downloads Debian's Python for two architectures and the dependency wheels
+(cached under ~/.cache/hwcap-operator/images/operator) and takes minutes cold.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tarfile
+import tomllib
+from pathlib import Path
+
+import pytest
+from dockerfile_parse import DockerfileParser
+
+from hwcap_dev.devcluster.build import cache_root
+from hwcap_dev.images.operator_image import LABELS, build_operator
+from hwcap_dev.images.recipes import BuiltImage
+from hwcap_dev.paths import REPO_ROOT
+
+#: The tests that assemble the image (the label check below always runs).
+assembles = pytest.mark.skipif(os.environ.get("HWCAP_IMAGES_OPERATOR") != "1",
+                               reason="opt-in: make images-operator (downloads two Pythons and the wheels)")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltImage:
+    return build_operator(tmp_path_factory.mktemp("operator-image"), cache_root() / "images" / "operator")
+
+
+def _unpack(built: BuiltImage, arch: str, into: Path) -> Path:
+    (image,) = [i for i in built.images if i.platform.architecture == arch]
+    for layer in image.layers:
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer.data))) as tar:
+            tar.extractall(into, filter="fully_trusted")
+    return into
+
+
+@pytest.mark.needs_binaries
+@assembles
+def test_index_has_both_platforms_and_each_config_starts_the_operator_as_nonroot(built: BuiltImage) -> None:
+    assert built.index is not None
+    index = json.loads(built.index.data)
+    assert [m["platform"] for m in index["manifests"]] == [
+        {"architecture": "amd64", "os": "linux"}, {"architecture": "arm64", "os": "linux"}]
+    for image in built.images:
+        config = json.loads(image.config.data)
+        assert config["architecture"] == image.platform.architecture
+        assert config["config"]["Entrypoint"] == ["hwcap-operator"]
+        assert config["config"]["User"] == "65532:65532"
+        assert config["config"]["Labels"] == LABELS
+
+
+def test_labels_are_the_dockerfile_runtime_stage_labels() -> None:
+    parser = DockerfileParser(path=str(REPO_ROOT / "Dockerfile"))
+    runtime = parser.structure[max(i for i, item in enumerate(parser.structure) if item["instruction"] == "FROM"):]
+    (label,) = [item["value"] for item in runtime if item["instruction"] == "LABEL"]
+    words = [w.split("=", 1) for w in shlex.split(label.replace("\\\n", " "))]
+    dockerfile = {key: value for key, value in words}
+    dockerfile.pop("org.opencontainers.image.revision")  # a build argument: the engine-free build has no git ref
+    dockerfile.pop("org.opencontainers.image.base.name")  # no base image here: Debian's .debs instead
+    assert dockerfile.pop("org.opencontainers.image.version") == "${VERSION}"
+    assert {k: v for k, v in LABELS.items() if k != "org.opencontainers.image.version"} == dockerfile
+
+
+@pytest.mark.needs_binaries
+@assembles
+def test_amd64_rootfs_runs_the_operator_in_a_chroot(built: BuiltImage, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.fail("chroot needs root (the CI runs as root)")
+    chroot = shutil.which("chroot")
+    assert chroot, "chroot (coreutils)"
+    root = _unpack(built, "amd64", tmp_path / "amd64")
+    proc = subprocess.run([chroot, "--userspec=65532:65532", str(root), "/usr/local/bin/hwcap-operator", "--help"],
+                          capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert "usage" in proc.stdout.lower()
+    proc = subprocess.run([chroot, str(root), "/usr/local/bin/hwcap-exec", "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert "hwcap-exec" in proc.stdout + proc.stderr
+
+
+@pytest.mark.needs_binaries
+@assembles
+def test_arm64_rootfs_imports_the_operator_under_qemu(built: BuiltImage, tmp_path: Path) -> None:
+    qemu = shutil.which("qemu-aarch64-static")
+    assert qemu, "qemu-aarch64-static (tools/system-packages.txt)"
+    root = _unpack(built, "arm64", tmp_path / "arm64")
+    code = "import hwcap_operator, pydantic_core, orjson, yaml, aiohttp, kopf, platform; print(platform.machine())"
+    proc = subprocess.run([qemu, "-L", str(root), str(root / "usr/bin/python3.11"), "-c", code],
+                          capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(root / "usr/local/lib/python3.11/dist-packages"),
+                               "PYTHONHOME": str(root / "usr")})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "aarch64"
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()  # PEP 503: prometheus_client is prometheus-client
+
+
+@pytest.mark.needs_binaries
+@assembles
+def test_sbom_names_the_product_and_its_pinned_dependencies_with_hashes(built: BuiltImage) -> None:
+    doc = json.loads(built.sbom_path.read_text())
+    assert (doc["bomFormat"], doc["specVersion"]) == ("CycloneDX", "1.5")
+    pypi = [c for c in doc["components"] if c.get("purl", "").startswith("pkg:pypi/")]
+    versions = {_normal(c["name"]): c["version"] for c in pypi}
+    pins = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for pin in pins:
+        name, version = pin.split(";")[0].split("==")
+        assert versions[_normal(name)] == version.strip(), name
+    assert "hwcap-operator" in versions
+    assert all(len(c["hashes"][0]["content"]) == 64 for c in pypi)
+    debs = {c["purl"] for c in doc["components"] if c.get("purl", "").startswith("pkg:deb/")}
+    assert any(p.startswith("pkg:deb/debian/python3.11-minimal@") and p.endswith("arch=amd64") for p in debs)
+    assert any(p.startswith("pkg:deb/debian/python3.11-minimal@") and p.endswith("arch=arm64") for p in debs)
