@@ -102,6 +102,33 @@ def test_the_webhook_serves_only_domains_with_a_published_mask() -> None:
     assert served.name == "red" and served.hwcap[0] == 0x3
 
 
+
+def with_mask(body: dict[str, Any], hwcap: int) -> dict[str, Any]:
+    body["status"] = {"mask": {"id": "x", "canonical": f"arm64:hwcap={hwcap:#x};hwcap2=0x0;hwcap3=0x0;hwcap4=0x0",
+                               "hwcap": hex(hwcap), "hwcap2": "0x0", "hwcap3": "0x0", "hwcap4": "0x0",
+                               "popcount": bin(hwcap).count("1"),
+                               "basis": {"baselineMode": "Auto", "fingerprint": "f", "relevelGeneration": 0}}}
+    return body
+
+
+def test_the_webhook_serves_a_domains_new_mask_and_new_selector_after_a_refresh() -> None:
+    """Refreshes reuse unchanged domains' views: a changed mask, spec or a removal must still show."""
+    view = view_with_two_domains()
+    view.upsert_domain(with_mask(domain("red", "red"), 0x3))
+    view.upsert_domain(with_mask(domain("blue", "blue"), 0x3))
+    view.refresh_webhook_domains()
+    view.upsert_domain(with_mask(domain("red", "red"), 0x7))
+    view.refresh_webhook_domains()
+    assert {d.name: d.hwcap[0] for d in view.webhook_domains} == {"blue": 0x3, "red": 0x7}
+    view.upsert_domain(with_mask(domain("red", "green"), 0x7))
+    view.refresh_webhook_domains()
+    red = next(d for d in view.webhook_domains if d.name == "red")
+    assert red.namespace_selector is not None
+    assert red.namespace_selector.matches({"team": "green"}) and not red.namespace_selector.matches({"team": "red"})
+    view.remove_domain("blue")
+    assert [d.name for d in view.webhook_domains] == ["red"]
+
+
 def test_merge_patch_nulls_removed_fields_and_replaces_lists() -> None:
     old = {"a": 1, "b": {"c": 2, "d": 3}, "l": [1, 2]}
     new = {"b": {"c": 2}, "l": [2], "e": 5}
