@@ -9,10 +9,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-USAGE = """usage: hwcap-dev {cluster,demo} ...
+USAGE = """usage: hwcap-dev {cluster,demo,images} ...
 
   cluster   local kube-apiserver + etcd (+ scheduler) built from Go modules: up, down, kubeconfig, status, build
   demo      the product end to end on that cluster: up, down, status (what `make demo` runs)
+  images    assemble an image without an engine: operator (OCI index amd64 + arm64, SBOM, --push)
 """
 
 
@@ -27,6 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hwcap_dev.demo.cli import main as demo_main
 
         return demo_main(args[1:])
+    if args[:1] == ["images"]:
+        from hwcap_dev.images.cli import main as images_main
+
+        return images_main(args[1:])
     if args[:1] in (["-h"], ["--help"]):
         print(USAGE, end="")
         return 0

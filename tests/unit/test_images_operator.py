@@ -9,23 +9,29 @@ Opt-in (``make images-operator``): it downloads Debian's Python for two architec
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import tarfile
 import tomllib
+import urllib.request
 from pathlib import Path
 
 import pytest
 from dockerfile_parse import DockerfileParser
 
 from hwcap_dev.devcluster.build import cache_root
+from hwcap_dev.images.oci import MEDIA_INDEX, Platform, build_image, build_index, write_layout
 from hwcap_dev.images.operator_image import LABELS, build_operator
+from hwcap_dev.images.push import push
 from hwcap_dev.images.recipes import BuiltImage
+from hwcap_dev.images.registry import RegistryClient, start_registry
 from hwcap_dev.paths import REPO_ROOT
 
 #: The tests that assemble the image (the label check below always runs).
@@ -125,3 +131,38 @@ def test_sbom_names_the_product_and_its_pinned_dependencies_with_hashes(built: B
     debs = {c["purl"] for c in doc["components"] if c.get("purl", "").startswith("pkg:deb/")}
     assert any(p.startswith("pkg:deb/debian/python3.11-minimal@") and p.endswith("arch=amd64") for p in debs)
     assert any(p.startswith("pkg:deb/debian/python3.11-minimal@") and p.endswith("arch=arm64") for p in debs)
+
+
+def test_oci_layout_holds_the_index_and_every_blob_under_its_digest(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "bin").mkdir(parents=True)
+    (tree / "bin" / "tool").write_bytes(b"tool")
+    images = [build_image(Platform(arch), [tree], entrypoint=["/bin/tool"]) for arch in ("amd64", "arm64")]
+    index = build_index(images)
+    layout = write_layout(tmp_path / "oci", images, index, "dev")
+    (entry,) = json.loads((layout / "index.json").read_text())["manifests"]
+    assert entry["digest"] == index.digest and entry["annotations"]["org.opencontainers.image.ref.name"] == "dev"
+    assert json.loads((layout / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+    wanted = {index.digest} | {b.digest for i in images for b in (*i.blobs(), i.manifest)}
+    blobs = (layout / "blobs" / "sha256").iterdir()
+    stored = {f"sha256:{p.name}": hashlib.sha256(p.read_bytes()).hexdigest() for p in blobs}
+    assert set(stored) == wanted and all(d == f"sha256:{h}" for d, h in stored.items())
+
+
+@pytest.mark.needs_binaries  # docker-registry (tools/system-packages.txt)
+@assembles
+def test_pushed_index_is_served_by_tag_with_both_platforms(built: BuiltImage, tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    registry = start_registry(tmp_path / "registry", port, detached=False)
+    try:
+        ref = push(RegistryClient(f"127.0.0.1:{port}"), built)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v2/{built.repo}/manifests/{built.tag}",
+                                     headers={"Accept": MEDIA_INDEX})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            served = json.loads(resp.read())
+    finally:
+        registry.stop(5)
+    assert ref == f"127.0.0.1:{port}/{built.repo}:{built.tag}"
+    assert [m["platform"]["architecture"] for m in served["manifests"]] == ["amd64", "arm64"]

@@ -153,3 +153,16 @@ def build_index(images: Sequence[Image], annotations: Mapping[str, str] | None =
     if annotations:
         doc["annotations"] = dict(annotations)
     return Blob(MEDIA_INDEX, json.dumps(doc, sort_keys=True).encode())
+
+
+def write_layout(root: Path, images: Sequence[Image], index: Blob, ref_name: str) -> Path:
+    """Write an OCI image layout (``oci-layout``, ``index.json``, ``blobs/sha256/...``) holding ``index`` and its
+    images, so tools that read one (``skopeo copy oci:<root>:<ref> docker://...``, ``crane push``) can push it."""
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    for blob in [b for image in images for b in (*image.blobs(), image.manifest)] + [index]:
+        (blobs / blob.digest.removeprefix("sha256:")).write_bytes(blob.data)
+    (root / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    entry = index.descriptor(annotations={"org.opencontainers.image.ref.name": ref_name})
+    (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [entry]}))
+    return root
