@@ -128,6 +128,11 @@ def test_sbom_names_the_product_and_its_pinned_dependencies_with_hashes(built: B
         assert versions[_normal(name)] == version.strip(), name
     assert "hwcap-operator" in versions
     assert all(len(c["hashes"][0]["content"]) == 64 for c in pypi)
+    compiled = [c for c in pypi if c["name"].lower().replace("_", "-") == "pydantic-core"]  # one wheel per platform
+    files = [c["purl"].split("?file_name=")[1] for c in compiled]
+    assert sorted(machine for f in files for machine in ("aarch64", "x86_64") if f.endswith(f"_{machine}.whl")) == [
+        "aarch64", "x86_64"]
+    assert len({c["hashes"][0]["content"] for c in compiled}) == 2
     debs = {c["purl"] for c in doc["components"] if c.get("purl", "").startswith("pkg:deb/")}
     assert any(p.startswith("pkg:deb/debian/python3.11-minimal@") and p.endswith("arch=amd64") for p in debs)
     assert any(p.startswith("pkg:deb/debian/python3.11-minimal@") and p.endswith("arch=arm64") for p in debs)

@@ -80,6 +80,7 @@ class PythonDist:
 
     name: str
     version: str
+    wheel: str | None  # the file it was installed from
     wheel_sha256: str | None
 
 
@@ -162,8 +163,8 @@ def install_wheels(arch: str, product: Path, cache: Path, site: Path) -> list[Py
         meta = HeaderParser().parsestr((info / "METADATA").read_text(encoding="utf-8"))
         name, version = meta["Name"], meta["Version"]
         stem = f"{name.replace('-', '_').replace('.', '_').lower()}-{version}-"
-        sha = next((h for f, h in by_file.items() if f.lower().startswith(stem)), None)
-        dists.append(PythonDist(name, version, sha))
+        wheel = next((f for f in by_file if f.lower().startswith(stem)), None)
+        dists.append(PythonDist(name, version, wheel, by_file[wheel] if wheel else None))
     return dists
 
 
@@ -200,6 +201,8 @@ def _rootfs(arch: str, debs_: Sequence[Path], product: Path, shim: Path, out: Pa
 
 def _python_component(dist: PythonDist) -> sbom.Component:
     purl = f"pkg:pypi/{re.sub(r'[-_.]+', '-', dist.name).lower()}@{dist.version}"  # PEP 503 normalized
+    if dist.wheel and not dist.wheel.endswith("-none-any.whl"):  # compiled: one component per platform's wheel
+        purl += f"?file_name={dist.wheel}"
     kind = "application" if dist.name == "hwcap-operator" else "library"
     return sbom.Component(kind, dist.name, dist.version, purl, dist.wheel_sha256)
 
@@ -219,7 +222,7 @@ def build_operator(out: Path, cache: Path) -> BuiltImage:
         images.append(build_image(Platform(arch), [tree], entrypoint=["hwcap-operator"], cmd=["--help"], env=ENV,
                                   user=USER, workdir="/", labels=LABELS,
                                   annotations={**LABELS, "dev.hwcap.sbom": "hwcap-operator.cdx.json"}))
-    unique = list({(c.name, c.version, c.purl): c for c in components}.values())
+    unique = list({c.purl or c.name: c for c in components}.values())  # pure wheels are the same file twice
     path = sbom.write_bom(out / "hwcap-operator.cdx.json", sbom.bom(REPO, VERSION, unique))
     index = build_index(images, annotations={**LABELS, "dev.hwcap.sbom": path.name})
     return BuiltImage(REPO, VERSION, tuple(images), index, path)
