@@ -171,3 +171,10 @@ def test_pushed_index_is_served_by_tag_with_both_platforms(built: BuiltImage, tm
         registry.stop(5)
     assert ref == f"127.0.0.1:{port}/{built.repo}:{built.tag}"
     assert [m["platform"]["architecture"] for m in served["manifests"]] == ["amd64", "arm64"]
+
+
+@pytest.mark.needs_binaries
+@assembles
+def test_a_second_build_of_the_same_checkout_has_the_same_index_digest(built: BuiltImage, tmp_path: Path) -> None:
+    again = build_operator(tmp_path, cache_root() / "images" / "operator")
+    assert again.digest == built.digest  # registries and pinned pods see one image, not one per build

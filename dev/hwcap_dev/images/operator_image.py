@@ -84,8 +84,8 @@ class PythonDist:
     wheel_sha256: str | None
 
 
-def _run(cmd: Sequence[str], cwd: Path | None = None) -> str:
-    proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, check=False)
+def _run(cmd: Sequence[str], cwd: Path | None = None, **env: str) -> str:
+    proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, check=False, env={**os.environ, **env})
     if proc.returncode != 0:
         raise ImageBuildError(f"`{' '.join(cmd)}` exited {proc.returncode}: {(proc.stdout + proc.stderr)[-1200:]}")
     return proc.stdout
@@ -132,7 +132,9 @@ def product_wheel(cache: Path) -> Path:
     """The hwcap-operator wheel built from this checkout (pure Python, the same for every platform)."""
     into = cache / "product"
     shutil.rmtree(into, ignore_errors=True)
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(into), str(paths.REPO_ROOT)])
+    # Fixed zip timestamps (setuptools honours SOURCE_DATE_EPOCH; zip starts at 1980): same checkout, same wheel.
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(into), str(paths.REPO_ROOT)],
+         SOURCE_DATE_EPOCH="315532800")
     (wheel,) = into.glob("hwcap_operator-*.whl")
     return wheel
 
@@ -154,8 +156,11 @@ def install_wheels(arch: str, product: Path, cache: Path, site: Path) -> list[Py
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     _run([*pip, "download", "-q", *target, "-d", str(wheels), str(product)])
     site.mkdir(parents=True, exist_ok=True)
+    # By name from the wheel directory, not by path: a path install records it (direct_url.json) in the image.
+    shutil.copyfile(product, wheels / product.name)  # pip download keeps an older copy of the same file name
+    name, version = product.name.split("-")[:2]
     _run([*pip, "install", "-q", "--no-index", "--find-links", str(wheels), "--no-compile", *target,
-          "--target", str(site), str(product)])
+          "--target", str(site), f"{name}=={version}"])
     shutil.rmtree(site / "bin", ignore_errors=True)  # scripts with the build host's shebang
     by_file = {w.name: hashlib.sha256(w.read_bytes()).hexdigest() for w in [*wheels.glob("*.whl"), product]}
     dists: list[PythonDist] = []
