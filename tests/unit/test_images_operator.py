@@ -91,6 +91,9 @@ def test_amd64_rootfs_runs_the_operator_in_a_chroot(built: BuiltImage, tmp_path:
                           capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     assert "usage" in proc.stdout.lower()
+    proc = subprocess.run([chroot, "--userspec=65532:65532", str(root), "/usr/local/bin/hwcapctl", "--help"],
+                          capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0 and "hwcapctl" in proc.stdout, proc.stderr
     proc = subprocess.run([chroot, str(root), "/usr/local/bin/hwcap-exec", "--help"],
                           capture_output=True, text=True, timeout=60)
     assert "hwcap-exec" in proc.stdout + proc.stderr

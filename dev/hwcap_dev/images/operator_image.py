@@ -8,7 +8,8 @@ What the Dockerfile's ``runtime`` stage makes with ``docker buildx``, assembled 
 * The product wheel and its dependencies as binary wheels for the target platform
   (``pip install --target --platform manylinux… --only-binary=:all:``): pip picks each architecture's
   compiled wheels (pydantic-core, orjson, aiohttp, PyYAML) without running anything of them.
-* The static ``hwcap-exec`` per architecture (the init image's binaries), at ``/usr/local/bin``.
+* The static ``hwcap-exec`` per architecture (the init image's binaries) and the product's console scripts
+  (``hwcap-operator``, ``hwcapctl``, ``kubectl-hwcap``) at ``/usr/local/bin``.
 
 ENTRYPOINT ``hwcap-operator``, user 65532, the runtime stage's OCI labels; a CycloneDX SBOM lists every
 .deb and every Python distribution (version, and the SHA-256 of the wheel it came from).
@@ -16,6 +17,7 @@ ENTRYPOINT ``hwcap-operator``, user 65532, the runtime stage's OCI labels; a Cyc
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import os
 import re
@@ -47,10 +49,10 @@ SKIP_DEBS = frozenset({"debconf", "perl-base", "dpkg", "tar", "install-info", "p
                        "libperl5.36", "libgdbm-compat4", "mailcap", "mime-support"})
 _MACHINE = {"amd64": "x86_64", "arm64": "aarch64"}
 SITE_PACKAGES = "usr/local/lib/python3.11/dist-packages"  # on Debian's sys.path for a local install
-ENTRYPOINT_SCRIPT = """#!/usr/bin/python3.11
+SCRIPT = """#!/usr/bin/python3.11
 import sys
-from hwcap_operator.cli.operator_main import main
-sys.exit(main())
+from {module} import {attr}
+sys.exit({attr}())
 """
 ENV = (
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -146,6 +148,15 @@ def _platform_tags(arch: str) -> list[str]:
         f"manylinux2014_{machine}", f"linux_{machine}"]
 
 
+def _drop_scripts(site: Path) -> None:
+    """Remove the console scripts pip wrote (their shebang names the build host's Python) and their RECORD lines,
+    so RECORD lists what the image holds and the layer does not depend on which interpreter ran pip."""
+    shutil.rmtree(site / "bin", ignore_errors=True)
+    for record in site.glob("*.dist-info/RECORD"):
+        lines = record.read_text(encoding="utf-8").splitlines(keepends=True)
+        record.write_text("".join(line for line in lines if not line.startswith("../../bin/")), encoding="utf-8")
+
+
 def install_wheels(arch: str, product: Path, cache: Path, site: Path) -> list[PythonDist]:
     """Download the product's dependency wheels for ``arch`` (cached) and install them all into ``site``."""
     wheels = cache / arch / "wheels"
@@ -161,7 +172,7 @@ def install_wheels(arch: str, product: Path, cache: Path, site: Path) -> list[Py
     name, version = product.name.split("-")[:2]
     _run([*pip, "install", "-q", "--no-index", "--find-links", str(wheels), "--no-compile", *target,
           "--target", str(site), f"{name}=={version}"])
-    shutil.rmtree(site / "bin", ignore_errors=True)  # scripts with the build host's shebang
+    _drop_scripts(site)
     by_file = {w.name: hashlib.sha256(w.read_bytes()).hexdigest() for w in [*wheels.glob("*.whl"), product]}
     dists: list[PythonDist] = []
     for info in sorted(site.glob("*.dist-info")):
@@ -171,6 +182,18 @@ def install_wheels(arch: str, product: Path, cache: Path, site: Path) -> list[Py
         wheel = next((f for f in by_file if f.lower().startswith(stem)), None)
         dists.append(PythonDist(name, version, wheel, by_file[wheel] if wheel else None))
     return dists
+
+
+def _write_product_scripts(site: Path, bindir: Path) -> None:
+    """The product's console scripts (hwcap-operator, hwcapctl, kubectl-hwcap) as pip would write them for the
+    image's own interpreter, read from the installed entry_points.txt."""
+    (dist_info,) = site.glob("hwcap_operator-*.dist-info")
+    parser = configparser.ConfigParser(delimiters=("=",))
+    parser.read_string((dist_info / "entry_points.txt").read_text(encoding="utf-8"))
+    for name, target in parser["console_scripts"].items():
+        module, attr = (part.strip() for part in target.split(":"))
+        (bindir / name).write_text(SCRIPT.format(module=module, attr=attr))
+        os.chmod(bindir / name, 0o755)
 
 
 def _merged_usr(tree: Path) -> None:
@@ -194,8 +217,7 @@ def _rootfs(arch: str, debs_: Sequence[Path], product: Path, shim: Path, out: Pa
     bindir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(shim, bindir / "hwcap-exec")
     os.chmod(bindir / "hwcap-exec", 0o755)
-    (bindir / "hwcap-operator").write_text(ENTRYPOINT_SCRIPT)
-    os.chmod(bindir / "hwcap-operator", 0o755)
+    _write_product_scripts(tree / SITE_PACKAGES, bindir)
     (tree / "etc").mkdir(exist_ok=True)
     (tree / "etc/passwd").write_text(PASSWD)
     (tree / "etc/group").write_text(GROUP)
