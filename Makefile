@@ -103,7 +103,7 @@ unit: venv
 ## Debian's Python .debs and the wheels, then run: amd64 in a chroot (root), arm64 under qemu-aarch64-static.
 ## Opt-in: ~3 min cold (downloads cached in ~/.cache/hwcap-operator/images/operator), ~1.5 min warm.
 images-operator: system-packages venv
-	HWCAP_IMAGES_OPERATOR=1 $(BIN)/pytest -p no:cacheprovider tests/unit/test_images_operator.py
+	$(BIN)/pytest -p no:cacheprovider tests/unit/test_images_operator.py
 
 .PHONY: images-operator
 clean:

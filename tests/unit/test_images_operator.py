@@ -2,8 +2,9 @@
 starts the operator (amd64 in a chroot, arm64 under qemu-aarch64-static), with the runtime stage's entrypoint,
 user and labels, and an SBOM naming the product and its pinned dependencies.
 
-Opt-in (``make images-operator``): it downloads Debian's Python for two architectures and the dependency wheels
-(cached under ~/.cache/hwcap-operator/images/operator) and takes minutes cold.
+Part of ``make test`` (marked ``needs_binaries``, so not in ``make unit``): it downloads Debian's Python for two
+architectures and the dependency wheels once (cached under ~/.cache/hwcap-operator/images/operator; 1–3 min cold,
+~1.5 min warm). ``make images-operator`` runs just these tests.
 """
 
 from __future__ import annotations
@@ -34,10 +35,6 @@ from hwcap_dev.images.recipes import BuiltImage
 from hwcap_dev.images.registry import RegistryClient, start_registry
 from hwcap_dev.paths import REPO_ROOT
 
-#: The tests that assemble the image (the label check below always runs).
-assembles = pytest.mark.skipif(os.environ.get("HWCAP_IMAGES_OPERATOR") != "1",
-                               reason="opt-in: make images-operator (downloads two Pythons and the wheels)")
-
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltImage:
@@ -53,7 +50,6 @@ def _unpack(built: BuiltImage, arch: str, into: Path) -> Path:
 
 
 @pytest.mark.needs_binaries
-@assembles
 def test_index_has_both_platforms_and_each_config_starts_the_operator_as_nonroot(built: BuiltImage) -> None:
     assert built.index is not None
     index = json.loads(built.index.data)
@@ -80,7 +76,6 @@ def test_labels_are_the_dockerfile_runtime_stage_labels() -> None:
 
 
 @pytest.mark.needs_binaries
-@assembles
 def test_amd64_rootfs_runs_the_operator_in_a_chroot(built: BuiltImage, tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.fail("chroot needs root (the CI runs as root)")
@@ -100,7 +95,6 @@ def test_amd64_rootfs_runs_the_operator_in_a_chroot(built: BuiltImage, tmp_path:
 
 
 @pytest.mark.needs_binaries
-@assembles
 def test_arm64_rootfs_imports_the_operator_under_qemu(built: BuiltImage, tmp_path: Path) -> None:
     qemu = shutil.which("qemu-aarch64-static")
     assert qemu, "qemu-aarch64-static (tools/system-packages.txt)"
@@ -119,7 +113,6 @@ def _normal(name: str) -> str:
 
 
 @pytest.mark.needs_binaries
-@assembles
 def test_sbom_names_the_product_and_its_pinned_dependencies_with_hashes(built: BuiltImage) -> None:
     doc = json.loads(built.sbom_path.read_text())
     assert (doc["bomFormat"], doc["specVersion"]) == ("CycloneDX", "1.5")
@@ -158,7 +151,6 @@ def test_oci_layout_holds_the_index_and_every_blob_under_its_digest(tmp_path: Pa
 
 
 @pytest.mark.needs_binaries  # docker-registry (tools/system-packages.txt)
-@assembles
 def test_pushed_index_is_served_by_tag_with_both_platforms(built: BuiltImage, tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -177,7 +169,6 @@ def test_pushed_index_is_served_by_tag_with_both_platforms(built: BuiltImage, tm
 
 
 @pytest.mark.needs_binaries
-@assembles
 def test_a_second_build_of_the_same_checkout_has_the_same_index_digest(built: BuiltImage, tmp_path: Path) -> None:
     again = build_operator(tmp_path, cache_root() / "images" / "operator")
     assert again.digest == built.digest  # registries and pinned pods see one image, not one per build
