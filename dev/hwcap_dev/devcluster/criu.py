@@ -184,12 +184,17 @@ def wrapper_text(root: Path) -> str:
     )
 
 
+#: A line ``criu check`` sometimes prints after "Looks good." (exit 0) inside the full test suite, never alone: a
+#: loopback TCP socket's shutdown state read back through sock_diag. It concerns dumping TCP sockets, which no
+#: migration here does (dump and restore themselves are proven by tests/e2e/test_migration_runtime.py).
+TCP_SHUTDOWN_PROBE = "Can't check shutdown state of inet socket"
+
+
 def criu_check(criu: Path, attempts: int = 3) -> tuple[bool, str]:
     """``criu check`` (needs root): True when CRIU says the kernel has what it needs ("Looks good").
 
-    One of its probes ("Can't check shutdown state of inet socket": a loopback socket's state read back through
-    sock_diag) failed once in a loaded CI run and passed before and after, so a failed check is repeated up to
-    ``attempts`` times; every failing output is kept in the returned text.
+    A failed check is repeated up to ``attempts`` times (every failing output is kept). A check whose only
+    complaint is :data:`TCP_SHUTDOWN_PROBE` counts as good for our use, and the returned text says so.
     """
     failures: list[str] = []
     for attempt in range(attempts):
@@ -199,6 +204,9 @@ def criu_check(criu: Path, attempts: int = 3) -> tuple[bool, str]:
             return True, output
         failures.append(f"attempt {attempt + 1}: {output}")
         time.sleep(1.0)
+    problems = [line for line in output.splitlines() if line.strip() and not line.startswith("Warn")]
+    if problems and all(TCP_SHUTDOWN_PROBE in line for line in problems):
+        return True, f"{output}\n(only the TCP-socket shutdown probe failed: not needed for these migrations)"
     return False, "\n".join(failures)
 
 
