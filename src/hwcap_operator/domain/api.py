@@ -238,6 +238,14 @@ class Enforcement(_Model):
         "Required: a member still above the mask is excluded with the exact command line it needs. Off: not "
         "computed.",
     )
+    id_register_access: Literal["Auto", "Keep", "Clear"] = Field(
+        default="Auto",
+        description="arm64: whether the mask advertises HWCAP_CPUID (`cpuid`), which tells software it may read "
+        "the ID registers with MRS; the kernel answers those reads with the node's own features, whatever the "
+        "mask hides. Auto: cleared whenever a newly computed mask hides a feature some member has. Keep: "
+        "advertised anyway (status says which hidden features the ID registers reveal). Clear: never advertised. "
+        "Applies when a mask is computed; changing it re-levels a Frozen mask like a baseline change.",
+    )
 
 
 class MigrationDomainSpec(_Model):
