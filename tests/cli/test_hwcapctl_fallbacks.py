@@ -34,7 +34,9 @@ def test_fallbacks_coverage_names_what_stays_visible() -> None:
     avx512f = coverage["avx512f"]
     assert avx512f["hiddenFromAuxv"] is False and "CPUID instruction" in avx512f["channels"]
     assert set(avx512f["coveredBy"]) == {"glibc (glibcTunables)", "Go (goDebug)", "OpenSSL (opensslIa32cap)",
-                                         "OpenJDK (javaToolOptions)", "numpy (numpyCpuFeatures)"}  # fmt: skip
+                                         "OpenJDK (javaToolOptions)", "numpy (numpyCpuFeatures)",
+                                         "OpenBLAS (openblasCoretype)", "oneDNN (onednnMaxCpuIsa)",
+                                         "MKL (mklEnableInstructions)"}  # fmt: skip
     sha = coverage["sha_ni"]
     assert any(u.startswith("Go: key 'sha' is not known to every Go consumer") for u in sha["uncovered"])
     assert any("Rust std_detect" in u for u in sha["uncovered"])

@@ -133,8 +133,10 @@ def test_java_options_go_after_the_users_own_and_merge_once() -> None:
     assert plan.merge("JAVA_TOOL_OPTIONS", merged) == merged
 
 
-def test_no_java_options_for_arm64_features() -> None:
-    assert plan_fallbacks([features.lookup("arm64", "sve")], ["javaToolOptions"]).is_empty()
+def test_arm64_features_get_the_aarch64_flags() -> None:
+    assert plan_fallbacks([features.lookup("arm64", "sve")], ["javaToolOptions"]).java_tool_options == (
+        "-XX:UseSVE=0",
+    )
 
 
 # ----------------------------------------------------------------------------------------------- numpy

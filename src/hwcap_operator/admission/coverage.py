@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from hwcap_operator.admission.fallbacks import FallbackKind
 from hwcap_operator.features import Feature
 from hwcap_operator.features.data_godebug import godebug_consumers
-from hwcap_operator.features.knobs import covering_kinds
+from hwcap_operator.features.knobs import RUNTIME_KNOBS, covering_kinds
 
 #: Runtimes that probe CPU features themselves and have no knob the webhook could set.
 NO_KNOB: tuple[str, ...] = ("Rust std_detect (is_x86_feature_detected!)", "GCC/Clang __builtin_cpu_supports",
@@ -64,17 +65,9 @@ def feature_coverage(feature: Feature, wanted: Iterable[FallbackKind]) -> Featur
     key = feature.godebug
     go_why = ("no GODEBUG cpu key" if key is None else f"key {key!r} is not known to every Go consumer "
               f"({godebug_consumers(feature.arch, key)}); setting it would print a warning")  # fmt: skip
-    runtimes: tuple[tuple[str, FallbackKind, str], ...] = (
-        ("glibc", "glibcTunables", "glibc.cpu.hwcaps has no name for it"),
-        ("Go", "goDebug", go_why),
-        ("OpenSSL", "opensslIa32cap", "no OPENSSL_ia32cap bit"),
-        ("OpenJDK", "javaToolOptions", "no HotSpot flag"),
-        ("numpy", "numpyCpuFeatures", "no numpy dispatch target above AVX uses it"),
-    )
-    for name, kind, why_not in runtimes:
-        if feature.arch != "amd64" and kind != "goDebug":
-            continue
-        runtime(name, kind, kind in knobs, why_not)
+    for name, kind, arches, why_not in RUNTIME_KNOBS:
+        if feature.arch in arches:
+            runtime(name, cast(FallbackKind, kind), kind in knobs, go_why if kind == "goDebug" else why_not)
     uncovered.extend(f"{r}: no knob" for r in NO_KNOB)
     return FeatureCoverage(feature.name, feature.in_hwcap, _channels(feature), tuple(covered), tuple(uncovered))
 

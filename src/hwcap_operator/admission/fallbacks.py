@@ -9,6 +9,9 @@ for them these variables are the real enforcement (docs/kernel.md#userspace-fall
 - ``OPENSSL_ia32cap=LV0:LV1:...`` with ``~0x..`` clearing bits per 64-bit vector
 - ``JAVA_TOOL_OPTIONS=... -XX:UseAVX=2 -XX:-UseSHA`` (OpenJDK HotSpot; ``features.data_hotspot``)
 - ``NPY_DISABLE_CPU_FEATURES=X86_V4 AVX512_ICL ...`` (numpy's dispatch targets; ``features.data_numpy``)
+- ``OPENSSL_armcap=0x..`` (OpenSSL on arm64: the whole word, it replaces detection; ``features.data_openssl_armcap``)
+- ``OPENBLAS_CORETYPE=Haswell`` / ``ONEDNN_MAX_CPU_ISA=AVX2`` / ``MKL_ENABLE_INSTRUCTIONS=AVX2`` (the libraries'
+  own dispatch levels; ``features.data_openblas``, ``data_onednn``, ``data_mkl``)
 
 They are **merged** into what a container already sets, never overwritten, with one rule: for a feature
 the mask drops, the mask wins. A user's ``cpu.avx2=on`` or ``glibc.cpu.hwcaps=AVX2`` would otherwise let
@@ -25,13 +28,24 @@ from typing import Literal, Protocol, get_args
 
 from hwcap_operator.features.data_godebug import GODEBUG_KEYS_EVERYWHERE
 from hwcap_operator.features.data_hotspot import hotspot_options
+from hwcap_operator.features.data_hotspot_arm64 import hotspot_options_arm64
+from hwcap_operator.features.data_mkl import MKL_LEVELS, mkl_max_instructions
 from hwcap_operator.features.data_numpy import numpy_disable
+from hwcap_operator.features.data_onednn import ONEDNN_ISAS, onednn_max_isa
+from hwcap_operator.features.data_openblas import OPENBLAS_CORETYPES, openblas_coretype
+from hwcap_operator.features.data_openssl_armcap import armcap_word
+from hwcap_operator.features.isa_levels import Levels, rank
 
 GLIBC_TUNABLES = "GLIBC_TUNABLES"
 GODEBUG = "GODEBUG"
 OPENSSL_IA32CAP = "OPENSSL_ia32cap"
 JAVA_TOOL_OPTIONS = "JAVA_TOOL_OPTIONS"
 NPY_DISABLE_CPU_FEATURES = "NPY_DISABLE_CPU_FEATURES"
+OPENSSL_ARMCAP = "OPENSSL_armcap"
+OPENBLAS_CORETYPE = "OPENBLAS_CORETYPE"
+ONEDNN_MAX_CPU_ISA = "ONEDNN_MAX_CPU_ISA"
+MKL_ENABLE_INSTRUCTIONS = "MKL_ENABLE_INSTRUCTIONS"
+_U32 = (1 << 32) - 1
 
 _GLIBC_HWCAPS_TUNABLE = "glibc.cpu.hwcaps"
 #: OpenSSL 3 reads at most five 64-bit logical vectors (LV0..LV4).
@@ -167,6 +181,39 @@ def merge_numpy_disable(existing: str | None, targets: Iterable[str]) -> str | N
     return " ".join(kept + [t for t in ours if t not in kept])
 
 
+def merge_openssl_armcap(existing: str | None, word: int, clear: int) -> str | None:
+    """The OPENSSL_armcap value: ``word`` when unset; a user's own word without the ``clear`` bits otherwise.
+
+    OpenSSL replaces its detected word with the variable (``strtoul(v, NULL, 0)``), so a user's value stays the
+    user's choice except for the features the mask drops. Raises :class:`FallbackMergeError` for a value
+    strtoul would not read as a whole number (OpenSSL would silently take a prefix or 0).
+    """
+    if not clear:
+        return existing
+    current = (existing or "").strip()
+    if not current:
+        return f"0x{word:x}"
+    try:
+        value = _parse_c_uint(current, OPENSSL_ARMCAP)
+    except FallbackMergeError:
+        raise FallbackMergeError(f"{OPENSSL_ARMCAP}: cannot parse {existing!r} as a number") from None
+    if value > _U32:
+        raise FallbackMergeError(f"{OPENSSL_ARMCAP}: {existing!r} does not fit OpenSSL's 32-bit word")
+    return f"0x{value & ~clear & _U32:x}"
+
+
+def merge_level(existing: str | None, ours: str | None, levels: Levels) -> str | None:
+    """A dispatch-level variable: a user's level at or below ``ours`` is kept; anything else becomes ``ours``.
+
+    Anything else includes names the library does not know: it would ignore them and use every feature
+    the node has, which is what the mask forbids.
+    """
+    if ours is None:
+        return existing
+    mine = rank(levels, existing or "")
+    return existing if mine is not None and mine <= (rank(levels, ours) or 0) else ours
+
+
 @dataclass(frozen=True)
 class FallbackPlan:
     """What a domain's mask drops, in each runtime's spelling; computed once per domain, applied per container."""
@@ -176,11 +223,16 @@ class FallbackPlan:
     openssl_clear: Mapping[int, int] = field(default_factory=dict)
     java_tool_options: tuple[str, ...] = ()
     numpy_disable: tuple[str, ...] = ()
+    #: OPENSSL_armcap: the word for the kept features, and the bits of the dropped ones (0: not set).
+    openssl_armcap: int = 0
+    openssl_armcap_clear: int = 0
+    openblas_coretype: str | None = None
+    onednn_max_isa: str | None = None
+    mkl_instructions: str | None = None
 
     def is_empty(self) -> bool:
         """True when no runtime variable would change."""
-        return not (self.glibc_hwcaps or self.godebug_cpu or any(self.openssl_clear.values())
-                    or self.java_tool_options or self.numpy_disable)  # fmt: skip
+        return not self.variables()
 
     def merge(self, variable: str, current: str | None) -> str:
         """The new value of ``variable`` (one of :meth:`variables`) merged with ``current`` (None = unset).
@@ -197,6 +249,14 @@ class FallbackPlan:
             merged = merge_java_tool_options(current, self.java_tool_options)
         elif variable == NPY_DISABLE_CPU_FEATURES:
             merged = merge_numpy_disable(current, self.numpy_disable)
+        elif variable == OPENSSL_ARMCAP:
+            merged = merge_openssl_armcap(current, self.openssl_armcap, self.openssl_armcap_clear)
+        elif variable == OPENBLAS_CORETYPE:
+            merged = merge_level(current, self.openblas_coretype, OPENBLAS_CORETYPES)
+        elif variable == ONEDNN_MAX_CPU_ISA:
+            merged = merge_level(current, self.onednn_max_isa, ONEDNN_ISAS)
+        elif variable == MKL_ENABLE_INSTRUCTIONS:
+            merged = merge_level(current, self.mkl_instructions, MKL_LEVELS)
         else:
             raise ValueError(f"not a fallback variable: {variable!r}")
         return merged or ""
@@ -214,10 +274,17 @@ class FallbackPlan:
             names.append(JAVA_TOOL_OPTIONS)
         if self.numpy_disable:
             names.append(NPY_DISABLE_CPU_FEATURES)
+        if self.openssl_armcap_clear:
+            names.append(OPENSSL_ARMCAP)
+        for name, value in ((OPENBLAS_CORETYPE, self.openblas_coretype), (ONEDNN_MAX_CPU_ISA, self.onednn_max_isa),
+                            (MKL_ENABLE_INSTRUCTIONS, self.mkl_instructions)):  # fmt: skip
+            if value is not None:
+                names.append(name)
         return tuple(names)
 
 
-FallbackKind = Literal["glibcTunables", "goDebug", "opensslIa32cap", "javaToolOptions", "numpyCpuFeatures"]
+FallbackKind = Literal["glibcTunables", "goDebug", "opensslIa32cap", "javaToolOptions", "numpyCpuFeatures",
+                       "opensslArmcap", "openblasCoretype", "onednnMaxCpuIsa", "mklEnableInstructions"]
 FALLBACK_KINDS: tuple[FallbackKind, ...] = get_args(FallbackKind)
 
 
@@ -236,14 +303,18 @@ class SpelledFeature(Protocol):
     def openssl(self) -> tuple[int, int] | None: ...
 
 
-def plan_fallbacks(dropped: Iterable[SpelledFeature], wanted: Iterable[FallbackKind]) -> FallbackPlan:
+def plan_fallbacks(
+    dropped: Iterable[SpelledFeature], wanted: Iterable[FallbackKind], kept: Iterable[str] = ()
+) -> FallbackPlan:
     """The fallbacks a domain asked for (``spec.enforcement.userspaceFallbacks``) for the features it drops.
 
     ``dropped`` are catalog entries of the features some member has but the mask does not advertise; the
     spellings come from the catalog (the one place bit tables live). Features a runtime has no switch
     for are simply absent from that runtime's list. A Go key is written only when every targeted Go
     consumer knows it (``features.data_godebug``): an unknown key makes every Go program print a warning
-    at start. Output order follows the catalog order of ``dropped``.
+    at start. Output order follows the catalog order of ``dropped``. ``kept`` are the mask's feature names:
+    the knobs that replace or force a runtime's choice (OPENSSL_armcap, OPENBLAS_CORETYPE) may only name
+    what every member has.
     """
     kinds = set(wanted)
     features = list(dropped)
@@ -260,8 +331,19 @@ def plan_fallbacks(dropped: Iterable[SpelledFeature], wanted: Iterable[FallbackK
             if f.openssl is not None:
                 vector, bit = f.openssl
                 clear[vector] = clear.get(vector, 0) | (1 << bit)
-    on_x86 = bool(features) and features[0].arch == "amd64"
-    java = hotspot_options(f.name for f in features) if "javaToolOptions" in kinds and on_x86 else ()
-    numpy = numpy_disable(f.name for f in features) if "numpyCpuFeatures" in kinds and on_x86 else ()
-    return FallbackPlan(glibc_hwcaps=glibc, godebug_cpu=godebug, openssl_clear=clear, java_tool_options=java,
-                        numpy_disable=numpy)  # fmt: skip
+    arch = features[0].arch if features else ""
+    names = [f.name for f in features]
+    kept_names = list(kept)
+    java: tuple[str, ...] = ()
+    if "javaToolOptions" in kinds:
+        java = hotspot_options(names) if arch == "amd64" else hotspot_options_arm64(names) if arch == "arm64" else ()
+    on_x86 = arch == "amd64"
+    numpy = numpy_disable(names) if "numpyCpuFeatures" in kinds and on_x86 else ()
+    armcap_clear = armcap_word(names) if "opensslArmcap" in kinds and arch == "arm64" else 0
+    return FallbackPlan(
+        glibc_hwcaps=glibc, godebug_cpu=godebug, openssl_clear=clear, java_tool_options=java, numpy_disable=numpy,
+        openssl_armcap=armcap_word(kept_names) if armcap_clear else 0, openssl_armcap_clear=armcap_clear,
+        openblas_coretype=openblas_coretype(names, kept_names) if "openblasCoretype" in kinds and on_x86 else None,
+        onednn_max_isa=onednn_max_isa(names) if "onednnMaxCpuIsa" in kinds and on_x86 else None,
+        mkl_instructions=mkl_max_instructions(names) if "mklEnableInstructions" in kinds and on_x86 else None,
+    )

@@ -81,7 +81,7 @@ class DomainView:
             namespace_selector=namespace_selector,
             pod_selector=pod_selector or LabelSelector(),
             excluded_namespaces=frozenset(excluded_namespaces),
-            fallbacks=plan_fallbacks(dropped, fallbacks),
+            fallbacks=plan_fallbacks(dropped, fallbacks, kept=mask.names()),
             unresolved_entrypoint=unresolved_entrypoint,
             on_failure="fail" if kernel_inheritance == "Required" else "warn",
             forbid_opt_out=forbid_opt_out,

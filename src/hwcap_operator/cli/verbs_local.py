@@ -182,7 +182,7 @@ def fallbacks(args: argparse.Namespace) -> int:
         raise BadInput(f"--node {args.node}: the node is {node.arch} but the mask is {mask.arch}")
     kinds: tuple[FallbackKind, ...] = tuple(args.fallback or FALLBACK_KINDS)
     dropped = (node.mask - mask).features()
-    plan = plan_fallbacks(dropped, kinds)
+    plan = plan_fallbacks(dropped, kinds, kept=mask.names())
     env = {var: plan.merge(var, None) for var in plan.variables()}
     cover = domain_coverage(dropped, kinds)
     hidden = [f.name for f in dropped if f.security]

@@ -221,13 +221,15 @@ class Enforcement(_Model):
         "Preferred: they stay members and are listed in status. Off: not checked.",
     )
     userspace_fallbacks: list[
-        Literal["glibcTunables", "goDebug", "opensslIa32cap", "javaToolOptions", "numpyCpuFeatures"]
+        Literal["glibcTunables", "goDebug", "opensslIa32cap", "javaToolOptions", "numpyCpuFeatures",
+                "opensslArmcap", "openblasCoretype", "onednnMaxCpuIsa", "mklEnableInstructions"]
     ] = Field(
         default_factory=list,
-        max_length=5,
+        max_length=9,
         description="Environment-based fallbacks derived from the dropped features (GLIBC_TUNABLES, GODEBUG, "
-        "OPENSSL_ia32cap, JAVA_TOOL_OPTIONS, NPY_DISABLE_CPU_FEATURES); the only enforcement for x86 CPUID "
-        "features HWCAPs cannot carry. "
+        "OPENSSL_ia32cap, JAVA_TOOL_OPTIONS, NPY_DISABLE_CPU_FEATURES, OPENSSL_armcap, OPENBLAS_CORETYPE, "
+        "ONEDNN_MAX_CPU_ISA, MKL_ENABLE_INSTRUCTIONS); the only enforcement for x86 CPUID "
+        "features HWCAPs cannot carry, and on arm64 for kernels that do not pass the mask past the first exec. "
         "javaToolOptions makes every JVM print one 'Picked up JAVA_TOOL_OPTIONS' line on stderr.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
