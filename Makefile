@@ -31,7 +31,7 @@ shim: system-packages
 ## kube-apiserver, kube-scheduler, etcd, helm and the real nodes' kubelet + containerd built from Go modules (pinned; cached in
 ## ~/.cache/hwcap-operator; the node runtime adds ~10 min to a cold first build on 2 cores).
 binaries: venv
-	$(BIN)/hwcap-dev cluster build --node
+	$(BIN)/hwcap-dev cluster build --node --crio
 
 ## helm lint --strict + helm template of charts/hwcap-operator for every ci/*-values.yaml, with the pinned helm;
 ## and the chart's CRD must be the generated one.

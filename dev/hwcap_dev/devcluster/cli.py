@@ -25,6 +25,7 @@ from hwcap_dev.shim import ShimNotFound, shim_path
 
 from . import build
 from .assets import AssetError, resolve_binaries
+from .crio import ensure_crio_built
 from .node_build import ensure_node_built
 from .realnodes import RealNodes, read_recorded, stop_recorded_nodes
 from .runner import ControlPlane, Options, StartupError, read_state, state_is_running, stop_recorded
@@ -51,12 +52,17 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--real-nodes", type=int, default=0, metavar="N",
         help="also start N real nodes (kubelet + containerd on this machine, root only); pods really run",
     )
+    up.add_argument(
+        "--runtime", choices=("containerd", "cri-o"), default="containerd",
+        help="the real nodes' container runtime (cri-o: restores pods from checkpoint images; hwcapctl migrate)",
+    )
     sub.add_parser("down", help="stop the control plane recorded in the state directory")
     sub.add_parser("kubeconfig", help="print the admin kubeconfig path of a running control plane")
     sub.add_parser("status", help="say whether the control plane is running")
     b = sub.add_parser("build", help="build (or reuse) the pinned binaries and print where they are")
     b.add_argument("--force", action="store_true", help="rebuild even when cached")
     b.add_argument("--node", action="store_true", help="also build the real nodes' kubelet and containerd")
+    b.add_argument("--crio", action="store_true", help="also build CRI-O for real nodes (--runtime cri-o)")
     return parser
 
 
@@ -76,7 +82,7 @@ def _up(args: argparse.Namespace, state_dir: Path) -> int:
     plane.start()
     print(f"control plane up: {plane.server}\nKUBECONFIG={plane.kubeconfig}\nlogs: {plane.log_dir}", flush=True)
     real = RealNodes(plane, args.real_nodes, detached=not args.foreground,
-                     hwcap_exec=shim_path() if args.real_nodes else None)
+                     hwcap_exec=shim_path() if args.real_nodes else None, runtime=args.runtime)
     if args.real_nodes:
         try:
             real.start()
@@ -130,6 +136,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m hwcap_dev.dev
             results = [build.ensure_built(force=args.force)]
             if args.node:
                 results.append(ensure_node_built(force=args.force))
+            if args.crio:
+                results.append(ensure_crio_built(force=args.force))
             for result in results:
                 how = "reused cached binaries" if result.cached else "built"
                 print(f"{how} in {result.seconds:.1f}s: {result.bin_dir}")

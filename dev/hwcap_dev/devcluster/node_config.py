@@ -52,6 +52,26 @@ class NodeLayout:
         return self.base / "containerd.sock"
 
     @property
+    def crio_root(self) -> Path:
+        """CRI-O's containers/storage graph root (images, container layers) on a CRI-O node."""
+        return self.base / "crio"
+
+    @property
+    def crio_runroot(self) -> Path:
+        """CRI-O's run root (storage run state, runc root, exit files)."""
+        return self.base / "crio-run"
+
+    @property
+    def crio_socket(self) -> Path:
+        """CRI-O's CRI socket."""
+        return self.base / "crio.sock"
+
+    @property
+    def crio_namespaces_dir(self) -> Path:
+        """Where pinns pins a CRI-O pod's namespaces (network namespaces under ``netns/``)."""
+        return self.base / "crio-ns"
+
+    @property
     def kubelet_root(self) -> Path:
         """The kubelet's ``--root-dir`` (pods, volumes, plugins, seccomp profiles)."""
         return self.base / "kubelet"
@@ -170,8 +190,9 @@ def cni_conflist(layout: NodeLayout) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-def kubelet_config(layout: NodeLayout, *, client_ca: Path, serving_cert: Path, serving_key: Path) -> str:
-    """The KubeletConfiguration of one node."""
+def kubelet_config(layout: NodeLayout, *, client_ca: Path, serving_cert: Path, serving_key: Path,
+                   runtime_socket: Path | None = None) -> str:
+    """The KubeletConfiguration of one node (its runtime: containerd's socket unless ``runtime_socket``)."""
     doc = {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
@@ -190,7 +211,7 @@ def kubelet_config(layout: NodeLayout, *, client_ca: Path, serving_cert: Path, s
             "x509": {"clientCAFile": str(client_ca)},
         },
         "authorization": {"mode": "Webhook"},
-        "containerRuntimeEndpoint": f"unix://{layout.containerd_socket}",
+        "containerRuntimeEndpoint": f"unix://{runtime_socket or layout.containerd_socket}",
         "cgroupDriver": "cgroupfs",
         "cgroupRoot": layout.cgroup_root,
         "failCgroupV1": False,

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import criu, node_cleanup, node_config
+from . import crio, criu, node_cleanup, node_config
 from .kubeconfig import build_kubeconfig, write_kubeconfig
 from .node_config import NodeLayout
 from .processes import ManagedProcess
@@ -57,16 +57,29 @@ class NodeRuntime:
     cni_bin_dir: Path = CNI_BIN_DIR
     agent: Sequence[str] = (sys.executable, "-m", "hwcap_operator.cli.operator_main")
     hwcap_exec: Path | None = None
+    #: set: the node runs CRI-O (``crio`` and ``pinns`` from this directory, :mod:`.crio`) instead of containerd
+    crio_dir: Path | None = None
 
     @classmethod
-    def from_build(cls, bin_dir: Path, hwcap_exec: Path | None = None) -> NodeRuntime:
-        """kubelet/containerd/shim from the node-runtime build, runc from Debian (``/usr/sbin/runc``)."""
+    def from_build(cls, bin_dir: Path, hwcap_exec: Path | None = None, crio_dir: Path | None = None) -> NodeRuntime:
+        """kubelet/containerd/shim from the node-runtime build, runc from Debian (``/usr/sbin/runc``); with
+        ``crio_dir`` the node's runtime is CRI-O (+ Debian's conmon) instead of containerd."""
         runc = shutil.which("runc") or "/usr/sbin/runc"
-        return cls(bin_dir / "kubelet", bin_dir / "containerd", bin_dir, Path(runc), hwcap_exec=hwcap_exec)
+        return cls(bin_dir / "kubelet", bin_dir / "containerd", bin_dir, Path(runc), hwcap_exec=hwcap_exec,
+                   crio_dir=crio_dir)
+
+    @property
+    def kind(self) -> str:
+        """``cri-o`` or ``containerd`` (as the Node's ``containerRuntimeVersion`` names them)."""
+        return "cri-o" if self.crio_dir is not None else "containerd"
 
     def missing(self) -> list[str]:
         """Programs or directories that are not there (a clear error before anything starts)."""
-        needed = [self.kubelet, self.containerd, self.shim_dir / "containerd-shim-runc-v2", self.runc,
+        if self.crio_dir is not None:
+            engine = [self.crio_dir / "crio", self.crio_dir / "pinns", crio.CONMON]
+        else:
+            engine = [self.containerd, self.shim_dir / "containerd-shim-runc-v2"]
+        needed = [self.kubelet, *engine, self.runc,
                   self.cni_bin_dir / "bridge", self.cni_bin_dir / "host-local", self.cni_bin_dir / "loopback"]
         return [str(p) for p in needed if not p.exists()]
 
@@ -169,6 +182,18 @@ class RealNode:
         return self.layout.name
 
     @property
+    def netns_dir(self) -> Path:
+        """Where the node's runtime keeps the pods' network namespaces (teardown looks there)."""
+        if self.runtime.crio_dir is not None:
+            return self.layout.crio_namespaces_dir / "netns"
+        return self.layout.containerd_state / "netns"
+
+    @property
+    def runtime_socket(self) -> Path:
+        """The CRI socket the kubelet talks to."""
+        return self.layout.crio_socket if self.runtime.crio_dir is not None else self.layout.containerd_socket
+
+    @property
     def log_dir(self) -> Path:
         """containerd, kubelet and agent logs of this node (in the cluster's state directory)."""
         return self.plane.state_dir / "logs" / self.name
@@ -182,9 +207,8 @@ class RealNode:
         try:
             self._write_files()
             deadline = time.monotonic() + self.start_timeout
-            containerd = self._spawn("containerd", [str(self.runtime.containerd), "--config",
-                                                    str(self.layout.base / "containerd.toml")])
-            self._wait(containerd, deadline, self.layout.containerd_socket.exists, "containerd socket")
+            engine = self._spawn_engine()
+            self._wait(engine, deadline, self.runtime_socket.exists, f"{engine.name} socket")
             kubelet = self._spawn("kubelet", self._kubelet_args())
             self._wait(kubelet, deadline, lambda: initialize_node(self.plane, self.name), "Node registered")
             self._wait(kubelet, deadline, lambda: initialize_node(self.plane, self.name)
@@ -197,7 +221,7 @@ class RealNode:
     def stop(self) -> node_cleanup.Leftovers:
         """Stop agent and kubelet, then remove every process, mount, link and namespace of the node."""
         for proc in reversed(self.procs):
-            if proc.name != "containerd":
+            if proc.name not in ("containerd", "crio"):
                 proc.stop(10)
         left = self.remove()
         for proc in self.procs:
@@ -208,17 +232,18 @@ class RealNode:
     def remove(self) -> node_cleanup.Leftovers:
         """Tear down whatever of this node is on the machine (also after a crash: works from the layout)."""
         return node_cleanup.remove_all(self.layout.base, self.layout.bridge, self.layout.cgroup_root,
-                                       self.layout.containerd_state / "netns")
+                                       self.netns_dir)
 
     def leftovers(self) -> node_cleanup.Leftovers:
         """What of this node is on the machine right now."""
         return node_cleanup.leftovers(self.layout.base, self.layout.bridge, self.layout.cgroup_root,
-                                      self.layout.containerd_state / "netns")
+                                      self.netns_dir)
 
     def record(self) -> dict[str, Any]:
         """What ``cluster down`` needs to tear this node down from ``state.json``."""
         return {"name": self.name, "base": str(self.layout.base), "bridge": self.layout.bridge,
                 "cgroup_root": self.layout.cgroup_root, "kubelet_port": self.layout.kubelet_port,
+                "netns_dir": str(self.netns_dir), "runtime": self.runtime.kind,
                 "processes": [{"name": f"{self.name}/{p.name}", "pid": p.pid, "program": str(p.argv[0])}
                               for p in self.procs]}
 
@@ -238,16 +263,30 @@ class RealNode:
         write_kubeconfig(lay.base / "kubelet.kubeconfig", build_kubeconfig(
             self.plane.server, ca.cert_pem, f"system:node:{lay.name}",
             cert_pem=client.cert_pem, key_pem=client.key_pem))
-        (lay.base / "containerd.toml").write_text(node_config.containerd_config(
-            lay, shim_dir=self.runtime.shim_dir, runc=self.runtime.runc, cni_bin_dir=self.runtime.cni_bin_dir,
-            sandbox_image=self.sandbox_image))
-        hosts = lay.registry_hosts_dir / self.registry_host
-        hosts.mkdir(parents=True, exist_ok=True)
-        (hosts / "hosts.toml").write_text(node_config.registry_hosts_toml(self.registry_host))
+        if self.runtime.crio_dir is None:
+            (lay.base / "containerd.toml").write_text(node_config.containerd_config(
+                lay, shim_dir=self.runtime.shim_dir, runc=self.runtime.runc, cni_bin_dir=self.runtime.cni_bin_dir,
+                sandbox_image=self.sandbox_image))
+            hosts = lay.registry_hosts_dir / self.registry_host
+            hosts.mkdir(parents=True, exist_ok=True)
+            (hosts / "hosts.toml").write_text(node_config.registry_hosts_toml(self.registry_host))
         (lay.cni_conf_dir / "10-hwcap-bridge.conflist").write_text(node_config.cni_conflist(lay))
         (lay.base / "kubelet.yaml").write_text(node_config.kubelet_config(
             lay, client_ca=lay.pki_dir / "ca.crt", serving_cert=lay.pki_dir / "kubelet-serving.crt",
-            serving_key=lay.pki_dir / "kubelet-serving.key"))
+            serving_key=lay.pki_dir / "kubelet-serving.key", runtime_socket=self.runtime_socket))
+
+    def _spawn_engine(self) -> ManagedProcess:
+        """containerd, or CRI-O with its files written now (it reads them once at start)."""
+        lay = self.layout
+        if self.runtime.crio_dir is None:
+            return self._spawn("containerd", [str(self.runtime.containerd), "--config",
+                                              str(lay.base / "containerd.toml")])  # fmt: skip
+        config = crio.crio_config(
+            lay, runc=self.runtime.runc, conmon=crio.CONMON, pinns=self.runtime.crio_dir / "pinns",
+            cni_bin_dir=self.runtime.cni_bin_dir, path_env=self._path(""), sandbox_image=self.sandbox_image,
+            registry_host=self.registry_host)
+        args = crio.write_node_files(lay, config, self.registry_host)
+        return self._spawn("crio", [str(self.runtime.crio_dir / "crio"), *args], crio.crio_env(lay))
 
     def _kubelet_args(self) -> list[str]:
         labels = ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
@@ -269,12 +308,16 @@ class RealNode:
             args += ["--hwcap-exec", str(self.runtime.hwcap_exec)]
         return args
 
-    def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
+    def _path(self, rest: str) -> str:
+        """PATH for the node's programs: the pinned CRIU >= 4 (when installed) before Debian's 3.17 in /usr/sbin."""
+        criu_dir = criu.wrapper_path().parent
+        return os.pathsep.join([str(self.runtime.shim_dir), *([str(criu_dir)] if criu_dir.is_dir() else []),
+                                "/usr/sbin", "/usr/bin", "/sbin", "/bin", *([rest] if rest else [])])
+
+    def _spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> ManagedProcess:
         proc = ManagedProcess(name, argv, self.log_dir / f"{name}.log", detached=self.detached)
-        env = dict(os.environ)
-        criu_dir = criu.wrapper_path().parent  # the pinned CRIU >= 4 (when installed) before Debian's 3.17 in /usr/sbin
-        env["PATH"] = os.pathsep.join([str(self.runtime.shim_dir), *([str(criu_dir)] if criu_dir.is_dir() else []),
-                                       "/usr/sbin", "/sbin", env.get("PATH", "")])
+        env = {**os.environ, **(extra_env or {})}
+        env["PATH"] = self._path(env.get("PATH", ""))
         proc.start(env=env)
         self.procs.append(proc)
         return proc

@@ -24,6 +24,7 @@ from hwcap_dev.images.registry import RegistryClient, start_registry
 
 from . import node_cleanup
 from .build import cache_root
+from .crio import ensure_crio_built
 from .node_build import ensure_node_built
 from .processes import ManagedProcess, kill_group, pid_runs
 from .realnode import NodeRuntime, RealNode, admin_request, node_layout
@@ -52,6 +53,8 @@ class RealNodes:
     detached: bool = False
     hwcap_exec: Path | None = None
     name_prefix: str = "real"
+    #: ``containerd`` or ``cri-o`` (CRI-O restores a pod from a checkpoint image through the CRI; issue 17)
+    runtime: str = "containerd"
     nodes: list[RealNode] = field(default_factory=list)
     registry: ManagedProcess | None = None
     images: PushedImages | None = None
@@ -95,14 +98,15 @@ class RealNodes:
             self.start_registry()
         assert self.images is not None
         try:
-            runtime = NodeRuntime.from_build(ensure_node_built().bin_dir, self.hwcap_exec)
+            crio_dir = ensure_crio_built().bin_dir if self.runtime == "cri-o" else None
+            runtime = NodeRuntime.from_build(ensure_node_built().bin_dir, self.hwcap_exec, crio_dir)
             labels = machine_labels()
             for index in range(self.count):
                 layout = node_layout(self.plane.state_dir, f"{self.name_prefix}-{index}", index)
                 node = RealNode(self.plane, runtime, layout, self.registry_host, self.images.pause,
                                 detached=self.detached)
                 self.nodes.append(node)
-                _log(f"starting {layout.name}: containerd + kubelet, base {layout.base}")
+                _log(f"starting {layout.name}: {runtime.kind} + kubelet, base {layout.base}")
                 node.start()
                 admin_request(self.plane, "PATCH", f"/api/v1/nodes/{layout.name}",
                               {"metadata": {"labels": {**labels, REAL_NODE_LABEL: "true"}}},
@@ -152,7 +156,8 @@ def stop_recorded_nodes(state_dir: Path) -> list[str]:
                 kill_group(int(proc["pid"]), 10)
                 said.append(f"{proc['name']} (pid {proc['pid']})")
         base = Path(node["base"])
-        left = node_cleanup.remove_all(base, node["bridge"], node["cgroup_root"], base / "containerd-state" / "netns")
+        netns = Path(node.get("netns_dir") or base / "containerd-state" / "netns")
+        left = node_cleanup.remove_all(base, node["bridge"], node["cgroup_root"], netns)
         if not left.empty():
             said.append(f"{node['name']} left {left.describe()}")
     registry = doc.get("registry")

@@ -127,7 +127,7 @@ def helm_runner(access: ClusterAccess) -> ToolRunner:
 
 @contextlib.contextmanager
 def running_real_nodes(plane: ControlPlane, count: int = 1, *, name_prefix: str = "real",
-                       hwcap_exec: Path | None = None) -> Iterator[RealNodes]:
+                       hwcap_exec: Path | None = None, runtime: str = "containerd") -> Iterator[RealNodes]:
     """``count`` real nodes (kubelet + containerd on this machine, root only) next to ``plane``, with the
     loopback registry and the dev images; on exit they are stopped and nothing of them may be left (a
     process, mount, network link, namespace or cgroup left behind fails the caller). For fixtures::
@@ -137,7 +137,7 @@ def running_real_nodes(plane: ControlPlane, count: int = 1, *, name_prefix: str 
             with running_real_nodes(control_plane.plane, hwcap_exec=shim_path()) as nodes:
                 yield nodes
     """
-    nodes = RealNodes(plane, count, hwcap_exec=hwcap_exec, name_prefix=name_prefix)
+    nodes = RealNodes(plane, count, hwcap_exec=hwcap_exec, name_prefix=name_prefix, runtime=runtime)
     nodes.start()
     try:
         yield nodes

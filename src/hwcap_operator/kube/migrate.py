@@ -11,6 +11,9 @@
   from such an image as a restore, so on a CRI-O target a pod bound to the target with the checkpoint images
   is created. containerd v2.4.2's CRI has no such path (its ``internal/cri/server`` has ``CheckpointContainer``
   and nothing that restores), so on a containerd target the step fails naming that, before anything is made.
+  CRI-O restores the container's filesystem on top of the container's *own* image, which it looks up by the
+  ID recorded in the archive and never pulls: a short-lived pull pod on the target (the containers' images,
+  a command that does not exist, deleted once the kubelet has the images) makes the kubelet pull them first.
 * confirm — the restored pod's containers are running; delete-source — the source pod is deleted.
 """
 
@@ -23,7 +26,7 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +53,66 @@ def _api_message(exc: ApiException) -> str:
     return f"{exc.status} {exc.reason}: {body.strip()[:400]}"
 
 
+#: Waiting reasons that end the wait for a pod at once: the image cannot be had, or the container cannot be made.
+PULL_FAILED = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
+CREATE_FAILED = ("CreateContainerError", "CreateContainerConfigError", "RunContainerError", "CrashLoopBackOff")
+
+#: The pull pod's command: no image has it, so nothing of the workload runs; the kubelet pulls the image first.
+PULL_ONLY_COMMAND = "/.hwcap-migrate-pull-only"
+
+
+def image_pull_pod(source: Mapping[str, Any], target_node: str, containers: tuple[str, ...]) -> dict[str, Any]:
+    """A pod bound to ``target_node`` whose only job is to make its kubelet pull the images of ``containers``
+    (restricted-compliant, never restarted, nothing of the workload runs: its command exists in no image)."""
+    metadata: Mapping[str, Any] = source.get("metadata") or {}
+    spec: Mapping[str, Any] = source.get("spec") or {}
+    pulls = [{"name": c["name"], "image": c["image"], "command": [PULL_ONLY_COMMAND],
+              "imagePullPolicy": c.get("imagePullPolicy", "IfNotPresent"),
+              "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}
+             for c in spec.get("containers") or [] if c.get("name") in containers]  # fmt: skip
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"{metadata.get('name')}-pull", "namespace": metadata.get("namespace"),
+                     "labels": {"app.kubernetes.io/managed-by": "hwcapctl-migrate"}},
+        "spec": {"nodeName": target_node, "restartPolicy": "Never", "automountServiceAccountToken": False,
+                 "imagePullSecrets": list(spec.get("imagePullSecrets") or []), "containers": pulls,
+                 "securityContext": {"runAsNonRoot": True, "runAsUser": 65534,
+                                     "seccompProfile": {"type": "RuntimeDefault"}}},
+    }  # fmt: skip
+
+
+def images_pulled(pod: client.V1Pod) -> tuple[bool, str | None]:
+    """(every container's image is on the node, why it cannot be) from a pull pod's container statuses."""
+    statuses = (pod.status.container_statuses if pod.status else None) or []
+    if not statuses:
+        return False, None
+    done = True
+    for status in statuses:
+        waiting = status.state.waiting if status.state else None
+        if waiting is not None and waiting.reason in PULL_FAILED:
+            return False, f"{status.image}: {waiting.reason}: {waiting.message or ''}".strip()
+        if waiting is not None and waiting.reason not in CREATE_FAILED:
+            done = False  # still pulling (ContainerCreating)
+    return done, None
+
+
 def runtime_of(node: Mapping[str, Any]) -> str:
     """``containerd``, ``cri-o`` or another runtime name, from ``status.nodeInfo.containerRuntimeVersion``."""
     version = str(((node.get("status") or {}).get("nodeInfo") or {}).get("containerRuntimeVersion") or "")
     return version.split("://", 1)[0] or "unknown"
+
+
+def restored_running(pod: client.V1Pod) -> tuple[bool, str | None]:
+    """(every container runs, why one cannot) from a restored pod's container statuses."""
+    statuses = (pod.status.container_statuses if pod.status else None) or []
+    for status in statuses:
+        waiting = status.state.waiting if status.state else None
+        if waiting is not None and waiting.reason in PULL_FAILED + CREATE_FAILED:
+            return False, f"container {status.name}: {waiting.reason}: {waiting.message or ''}".strip()
+        terminated = status.state.terminated if status.state else None
+        if terminated is not None:
+            return False, f"container {status.name} exited ({terminated.reason}, code {terminated.exit_code})"
+    return bool(statuses) and all(s.state and s.state.running for s in statuses), None
 
 
 class KubeMigrationSteps:
@@ -156,6 +215,7 @@ class KubeMigrationSteps:
                                         f"Checkpoint images kept: {', '.join(images.values())}")  # fmt: skip
         source = self.api.sanitize_for_serialization(  # type: ignore[no-untyped-call]
             self.core.read_namespaced_pod(request.pod, request.namespace))
+        self._pull_images(request, source)
         manifest = restored_pod_manifest(source, request.target_node, images)
         try:
             self.core.create_namespaced_pod(request.namespace, manifest)  # type: ignore[arg-type]
@@ -163,19 +223,36 @@ class KubeMigrationSteps:
             raise StepFailed("restore", f"creating {manifest['metadata']['name']}: {_api_message(exc)}") from exc
         return str(manifest["metadata"]["name"])
 
-    def confirm(self, request: MigrationRequest, restored: str) -> None:
+    def _pull_images(self, request: MigrationRequest, source: Mapping[str, Any]) -> None:
+        """Have the target's kubelet pull the checkpointed containers' own images (CRI-O's restore needs them
+        there and does not pull them); the pull pod is deleted whatever happens."""
+        manifest = image_pull_pod(source, request.target_node, request.containers)
+        name = str(manifest["metadata"]["name"])
+        try:
+            self.core.create_namespaced_pod(request.namespace, manifest)  # type: ignore[arg-type]
+        except ApiException as exc:
+            raise StepFailed("restore", f"creating the pull pod {name} on {request.target_node}: "
+                                        f"{_api_message(exc)}") from exc  # fmt: skip
+        try:
+            self._wait(request, name, lambda pod: images_pulled(pod), "pulling the containers' images")
+        finally:
+            self.undo_restore(request, name)
+
+    def _wait(self, request: MigrationRequest, name: str, probe: Callable[[client.V1Pod], tuple[bool, str | None]],
+              what: str, step: str = "restore") -> None:
+        """Poll pod ``name`` until ``probe`` says done (True) or names a failure; at most ``confirm_timeout``."""
         deadline = time.monotonic() + self.confirm_timeout
         while time.monotonic() < deadline:
-            pod = self.core.read_namespaced_pod(restored, request.namespace)
-            statuses = (pod.status.container_statuses if pod.status else None) or []
-            if statuses and all(s.state and s.state.running for s in statuses):
+            done, failure = probe(self.core.read_namespaced_pod(name, request.namespace))
+            if failure is not None:
+                raise StepFailed(step, f"{name} on {request.target_node}, {what}: {failure}")
+            if done:
                 return
-            waiting = [str(s.state.waiting.reason) for s in statuses if s.state and s.state.waiting]
-            if any(r in ("CreateContainerError", "ErrImagePull", "ImagePullBackOff") for r in waiting):
-                raise StepFailed("confirm", f"{restored} on {request.target_node}: {', '.join(waiting)}")
-            time.sleep(1.0)
-        raise StepFailed("confirm", f"{restored} not running on {request.target_node} "
-                                    f"after {self.confirm_timeout:.0f}s")  # fmt: skip
+            time.sleep(0.5)
+        raise StepFailed(step, f"{name} on {request.target_node}, {what}: not done after {self.confirm_timeout:.0f}s")
+
+    def confirm(self, request: MigrationRequest, restored: str) -> None:
+        self._wait(request, restored, restored_running, "the restored containers running", step="confirm")
 
     def undo_restore(self, request: MigrationRequest, restored: str) -> None:
         try:
