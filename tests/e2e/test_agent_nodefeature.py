@@ -31,7 +31,7 @@ def test_agent_publishes_a_nodefeature_that_nfd_merges_and_the_operator_ignores(
 ) -> None:
     node = node_factory(PROFILE, node_feature_namespace=namespace)["metadata"]["name"]  # NFD's own NodeFeature too
     metrics = AgentMetrics(CollectorRegistry())
-    assert run_once(core_v1, node, None, metrics, nodefeature_namespace=namespace) == "patched"
+    assert run_once(api_client, node, None, metrics, nodefeature_namespace=namespace) == "patched"
 
     custom = client.CustomObjectsApi(api_client)
     ours: Any = custom.get_namespaced_custom_object("nfd.k8s-sigs.io", "v1alpha1", namespace, "nodefeatures",
@@ -46,7 +46,7 @@ def test_agent_publishes_a_nodefeature_that_nfd_merges_and_the_operator_ignores(
     assert flags and flags <= cpuinfo_flags(), flags - cpuinfo_flags()
 
     # Nothing changed: no write (the resourceVersion stays).
-    assert run_once(core_v1, node, None, metrics, nodefeature_namespace=namespace) == "unchanged"
+    assert run_once(api_client, node, None, metrics, nodefeature_namespace=namespace) == "unchanged"
     again: Any = custom.get_namespaced_custom_object("nfd.k8s-sigs.io", "v1alpha1", namespace, "nodefeatures",
                                                 nodefeature.object_name(node))  # fmt: skip
     assert again["metadata"]["resourceVersion"] == ours["metadata"]["resourceVersion"]

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from hwcap_operator.agent import nodefeature
 from hwcap_operator.agent.report import MaskedAgentError, annotation_patch, observe
 from hwcap_operator.auxv import AuxvParseError
+from hwcap_operator.kube import raw_api
 
 log = logging.getLogger("hwcap_operator.agent")
 
@@ -39,7 +40,7 @@ class AgentMetrics:
 _INHERITANCE_VALUE = {"supported": 1, "unsupported": 0, "unknown": -1}
 
 
-def run_once(api: client.CoreV1Api, node_name: str, hwcap_exec: Path | None, metrics: AgentMetrics,
+def run_once(api: client.ApiClient, node_name: str, hwcap_exec: Path | None, metrics: AgentMetrics,
              nodefeature_namespace: str | None = None) -> str:  # fmt: skip
     """One round; returns the result label (``patched``, ``unchanged`` or an error kind) and never raises
     for node-side problems, so a transient API error does not kill the DaemonSet pod. With
@@ -54,12 +55,12 @@ def run_once(api: client.CoreV1Api, node_name: str, hwcap_exec: Path | None, met
         return "auxv-error"
     metrics.inheritance.set(_INHERITANCE_VALUE[report.inheritance])
     try:
-        node = api.read_node(node_name)
-        patch = annotation_patch(node.metadata.annotations if node.metadata else None, report)
+        node = raw_api.read_node(api, node_name)
+        patch = annotation_patch((node.get("metadata") or {}).get("annotations"), report)
         if patch is not None:
-            api.patch_node(node_name, {"metadata": {"annotations": patch}})
+            raw_api.patch_node(api, node_name, {"metadata": {"annotations": patch}})
         published = nodefeature_namespace is not None and nodefeature.publish(
-            api.api_client, report, node_name, nodefeature_namespace
+            api, report, node_name, nodefeature_namespace
         )
     except ApiException as exc:
         log.error("cannot update the Node", extra={"node": node_name, "status": exc.status, "reason": exc.reason})
@@ -76,7 +77,7 @@ def run(api_client: client.ApiClient, node_name: str, hwcap_exec: Path | None, i
     metrics = AgentMetrics(CollectorRegistry())
     if metrics_port:
         start_http_server(metrics_port, registry=metrics.registry)
-    api = client.CoreV1Api(api_client)
+    api = api_client
     stop = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:

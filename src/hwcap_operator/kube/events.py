@@ -16,7 +16,7 @@ from typing import Any
 
 from kubernetes import client
 
-from hwcap_operator.kube.client import FIELD_MANAGER
+from hwcap_operator.kube import raw_api
 from hwcap_operator.kube.http_server import EventSink
 
 log = logging.getLogger(__name__)
@@ -27,21 +27,21 @@ CLUSTER_SCOPED_EVENT_NAMESPACE = "default"
 _MESSAGE_LIMIT = 1024
 
 
-def event_for(body: Mapping[str, Any], event_type: str, reason: str, message: str) -> client.CoreV1Event:
-    """A core/v1 Event about ``body`` (apiVersion, kind and metadata name/uid/namespace are read)."""
+def event_for(body: Mapping[str, Any], event_type: str, reason: str, message: str) -> dict[str, Any]:
+    """A core/v1 Event about ``body`` (apiVersion, kind and metadata name/uid/namespace are read), as JSON."""
     meta = body.get("metadata") or {}
     namespace = meta.get("namespace") or CLUSTER_SCOPED_EVENT_NAMESPACE
-    now = dt.datetime.now(dt.UTC)
-    return client.CoreV1Event(
-        metadata=client.V1ObjectMeta(generate_name=f"{meta.get('name') or 'hwcap'}.", namespace=namespace),
-        involved_object=client.V1ObjectReference(
-            api_version=body.get("apiVersion"), kind=body.get("kind"), name=meta.get("name"),
-            uid=meta.get("uid"), namespace=meta.get("namespace"),
-        ),
-        type=event_type, reason=reason, message=message[:_MESSAGE_LIMIT], count=1,
-        first_timestamp=now, last_timestamp=now, source=client.V1EventSource(component=COMPONENT),
-        reporting_component=COMPONENT,
-    )  # fmt: skip
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    involved = {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "name": meta.get("name"),
+                "uid": meta.get("uid"), "namespace": meta.get("namespace")}  # fmt: skip
+    return {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"generateName": f"{meta.get('name') or 'hwcap'}.", "namespace": namespace},
+        "involvedObject": {k: v for k, v in involved.items() if v is not None},
+        "type": event_type, "reason": reason, "message": message[:_MESSAGE_LIMIT], "count": 1,
+        "firstTimestamp": now, "lastTimestamp": now, "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+    }  # fmt: skip
 
 
 def api_event_poster(api: client.ApiClient) -> EventSink:
@@ -50,12 +50,11 @@ def api_event_poster(api: client.ApiClient) -> EventSink:
     ``kopf.event`` is not safe there either: it hands the Event to kopf's queue through context variables
     and the event loop, which a worker thread must not touch.
     """
-    core = client.CoreV1Api(api)
 
     def post(body: dict[str, Any], event_type: str, reason: str, message: str) -> None:
         event = event_for(body, event_type, reason, message)
         try:
-            core.create_namespaced_event(str(event.metadata.namespace), event, field_manager=FIELD_MANAGER)
+            raw_api.create_event(api, event["metadata"]["namespace"], event)
         except Exception as exc:  # best effort, like every Event
             log.warning("could not post Event %s: %s", reason, exc)
 

@@ -22,6 +22,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.watch.watch import iter_resp_lines
 
+from hwcap_operator.kube import raw_api
 from hwcap_operator.kube.view import ClusterView, Json, slim_node
 
 log = logging.getLogger("hwcap_operator.nodes")
@@ -32,15 +33,10 @@ WATCH_SECONDS = 60
 
 def list_nodes(api: client.ApiClient, page_size: int = 500) -> tuple[list[Json], str]:
     """Every Node, slimmed as the view keeps it, and the list's resourceVersion (pages; raw JSON, no models)."""
-    core = client.CoreV1Api(api)
     nodes: list[Json] = []
     cont: str | None = None
     while True:
-        kwargs: dict[str, Any] = {"limit": page_size, "_preload_content": False}
-        if cont:
-            kwargs["_continue"] = cont
-        response: Any = core.list_node(**kwargs)  # _preload_content=False: the raw urllib3 response
-        page = json.loads(response.data)
+        page = raw_api.list_nodes_page(api, page_size, cont)
         nodes.extend(slim_node(item) for item in page.get("items") or [])
         meta = page.get("metadata") or {}
         cont = meta.get("continue")
@@ -89,11 +85,10 @@ class NodeFollower:
         self.view.wake(self.view.delete_node(name) if kind == "DELETED" else self.view.update_node(node))
 
     def _follow(self, version: str) -> None:
-        core = client.CoreV1Api(self.api)
         failures = 0
         while not self.stopped.is_set():
             try:
-                version = self._watch_once(core, version)
+                version = self._watch_once(version)
                 failures = 0
             except Exception as exc:  # 410 Gone, a dropped connection, an apiserver restart: re-list
                 failures += 1
@@ -109,11 +104,9 @@ class NodeFollower:
                 if not self._post(replace_nodes, self.view, nodes):
                     return
 
-    def _watch_once(self, core: client.CoreV1Api, version: str) -> str:
+    def _watch_once(self, version: str) -> str:
         """One WATCH request; returns the resourceVersion to continue from. Raises to ask for a re-list."""
-        response: Any = core.list_node(watch=True, resource_version=version, allow_watch_bookmarks=True,
-                                       timeout_seconds=WATCH_SECONDS, _preload_content=False,
-                                       _request_timeout=(10, WATCH_SECONDS + 30))  # fmt: skip
+        response = raw_api.watch_nodes(self.api, version, WATCH_SECONDS)
         try:
             for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
                 if self.stopped.is_set():

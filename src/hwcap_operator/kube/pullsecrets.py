@@ -17,6 +17,8 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from hwcap_operator.kube import raw_api
+
 log = logging.getLogger("hwcap_operator.pullsecrets")
 DOCKERCONFIGJSON = ".dockerconfigjson"
 
@@ -25,7 +27,7 @@ class PullSecretReader:
     """A :data:`hwcap_operator.admission.image_refs.CredentialSource` backed by the API, with a TTL cache."""
 
     def __init__(self, api_client: client.ApiClient, ttl: float = 60.0) -> None:
-        self._core = client.CoreV1Api(api_client)
+        self._api = api_client
         self._ttl = ttl
         self._cache: dict[tuple[str, str], tuple[float, Mapping[str, Any] | None]] = {}
         self._problems: dict[tuple[str, str], str] = {}
@@ -49,8 +51,8 @@ class PullSecretReader:
         doc: Mapping[str, Any] | None = None
         problem: str | None = None
         try:
-            secret = self._core.read_namespaced_secret(name, namespace)
-            raw = (secret.data or {}).get(DOCKERCONFIGJSON)
+            secret = raw_api.read_secret(self._api, namespace, name)
+            raw = (secret.get("data") or {}).get(DOCKERCONFIGJSON)
             if raw:
                 doc = json.loads(base64.b64decode(raw))
             else:

@@ -21,6 +21,7 @@ from hwcap_operator import keys
 from hwcap_operator.domain import api
 from hwcap_operator.domain.impact import UnmaskedPod, with_unmasked
 from hwcap_operator.domain.policy import DomainState, MaskValidator, evaluate
+from hwcap_operator.kube import raw_api
 from hwcap_operator.kube.client import FIELD_MANAGER
 from hwcap_operator.kube.leader import always_leader
 from hwcap_operator.kube.metrics import OperatorMetrics
@@ -184,11 +185,10 @@ class Reconciler:
         key = f"{keys.DOMAIN_MEMBER_LABEL_PREFIX}{domain}"
         current = self.view.labelled_members(domain)
         wanted = {m for m in members if m in self.view.nodes}
-        core = client.CoreV1Api(self.api_client)
         changes = [(n, "true") for n in sorted(wanted - current)] + [(n, None) for n in sorted(current - wanted)]
         for node, value in changes:
             try:
-                core.patch_node(node, {"metadata": {"labels": {key: value}}}, field_manager=FIELD_MANAGER)
+                raw_api.patch_node(self.api_client, node, {"metadata": {"labels": {key: value}}})
             except ApiException as exc:
                 if exc.status != 404:  # a node deleted meanwhile needs no label
                     raise

@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from hwcap_operator import keys
 from hwcap_operator.admission.webhook_entries import TemplateError, plan_sync
 from hwcap_operator.domain.api import MigrationDomainSpec
-from hwcap_operator.kube.client import FIELD_MANAGER
+from hwcap_operator.kube import raw_api
 from hwcap_operator.kube.view import ClusterView
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class WebhookConfigSync:
 
     def __init__(self, api: client.ApiClient, name: str, never_touched: Iterable[str],
                  refresh_seconds: float = 300.0) -> None:  # fmt: skip
-        self.api = client.AdmissionregistrationV1Api(api)
+        self.api = api
         self.name = name
         self.never_touched = frozenset(never_touched)
         self.refresh_seconds = refresh_seconds
@@ -84,14 +84,13 @@ class WebhookConfigSync:
     def _try(self, domains: DomainSpecs) -> bool | None:
         """One read-compare-patch; None on a lost race (re-read), else whether it patched."""
         try:
-            stored = self.api.read_mutating_webhook_configuration(self.name)
+            live = raw_api.read_mutating_webhook_configuration(self.api, self.name)
         except ApiException as exc:
             if exc.status != 404:
                 raise
             self._report(f"MutatingWebhookConfiguration {self.name} not found: nothing to keep in sync "
                          "(is the chart's webhook installed?)")  # fmt: skip
             return False
-        live: dict[str, Any] = self.api.api_client.sanitize_for_serialization(stored)
         try:
             plan = plan_sync(live, domains, self.never_touched)
         except TemplateError as exc:
@@ -106,8 +105,7 @@ class WebhookConfigSync:
             {"op": "add", "path": "/webhooks", "value": plan.webhooks},
         ]
         try:
-            self.api.patch_mutating_webhook_configuration(self.name, patch, field_manager=FIELD_MANAGER,
-                                                         _content_type="application/json-patch+json")
+            raw_api.json_patch_mutating_webhook_configuration(self.api, self.name, patch)
         except ApiException as exc:
             if exc.status in (409, 422):  # someone wrote in between: the test op failed
                 return None
