@@ -114,8 +114,9 @@ def test_required_feature_missing_excludes_with_reason() -> None:
 def test_excluded_features_are_never_advertised() -> None:
     hidden = {"sve", "svei8mm", "svebf16"}
     state = evaluate(spec(exclude=sorted(hidden)), graviton3s(), None, 1, now=at(0))
-    assert names(state.mask) == G3_WORDS - hidden
-    assert set(state.dropped) == hidden
+    # The mask hides something, so HWCAP_CPUID goes too (the ID registers would show the rest: domain.id_registers).
+    assert names(state.mask) == G3_WORDS - hidden - {"cpuid"}
+    assert set(state.dropped) == hidden | {"cpuid"}
 
 
 # ---------------------------------------------------------------------------------------- frozen domains
@@ -140,11 +141,11 @@ def test_lower_lowers_a_frozen_mask_to_admit_a_weaker_node_when_hiding_is_allowe
     domain = spec(leveling={"onMissingFeatures": "Lower"}, allowHidingSecurityFeatures=True)
     first = evaluate(domain, graviton3s(), None, 1, now=at(0))
     second = evaluate(domain, [*graviton3s(), node("g2", G2)], roundtrip(first.status), 1, now=at(5))
-    assert names(second.mask) == G2_WORDS & G3_WORDS
+    assert names(second.mask) == G2_WORDS & G3_WORDS - {"cpuid"}, "a lowered mask is a new mask: HWCAP_CPUID goes"
     assert second.members == ("g2", "g3-0", "g3-1")
     lowered = [e for e in second.events if e.reason == "MaskLowered"]
     assert len(lowered) == 1 and "g2" in lowered[0].message and "paca" in lowered[0].message
-    assert set(second.dropped) == G3_WORDS - G2_WORDS
+    assert set(second.dropped) == G3_WORDS - G2_WORDS | {"cpuid"}
     # The lowered mask is now the frozen one: the weaker node leaving does not raise it again.
     third = evaluate(domain, graviton3s(), roundtrip(second.status), 1, now=at(9))
     assert third.mask == second.mask
@@ -193,7 +194,7 @@ def test_relevel_request_recomputes_a_frozen_mask_and_reports_stranded_pods() ->
 
     bumped = spec(allowHidingSecurityFeatures=True, leveling={"relevelGeneration": 1})
     relevel = evaluate(bumped, nodes, roundtrip(kept.status), 2, pods=pods, now=at(10))
-    assert names(relevel.mask) == G2_WORDS & G3_WORDS
+    assert names(relevel.mask) == G2_WORDS & G3_WORDS - {"cpuid"}
     assert relevel.members == ("g2-a", "g2-b", "g3-0", "g3-1")
     assert [e.reason for e in relevel.events if e.reason.startswith("Mask")] == ["MaskReleveled"]
     impact = relevel.status.pod_impact
@@ -222,13 +223,13 @@ def test_a_pod_whose_mask_no_member_has_is_stranded() -> None:
 def test_follow_recomputes_on_every_membership_change() -> None:
     domain = spec(leveling={"mode": "Follow"}, allowHidingSecurityFeatures=True)
     mixed = evaluate(domain, [*graviton3s(), node("g2", G2)], None, 1, now=at(0))
-    assert names(mixed.mask) == G2_WORDS & G3_WORDS
+    assert names(mixed.mask) == G2_WORDS & G3_WORDS - {"cpuid"}
     alone = evaluate(domain, graviton3s(), roundtrip(mixed.status), 1, now=at(5))
-    assert names(alone.mask) == G3_WORDS
+    assert names(alone.mask) == G3_WORDS, "hiding nothing, the mask keeps HWCAP_CPUID again"
     assert [e.reason for e in alone.events if e.reason.startswith("Mask")] == ["MaskFollowed"]
     frozen = spec(allowHidingSecurityFeatures=True)
     kept = evaluate(frozen, graviton3s(), roundtrip(mixed.status), 1, now=at(5))
-    assert names(kept.mask) == G2_WORDS & G3_WORDS, "the same change leaves a Frozen mask alone"
+    assert names(kept.mask) == G2_WORDS & G3_WORDS - {"cpuid"}, "the same change leaves a Frozen mask alone"
 
 
 def test_follow_keeps_the_last_mask_when_every_node_leaves() -> None:
@@ -396,7 +397,7 @@ def test_two_domains_sharing_nodes_evaluate_independently() -> None:
     nodes = [node("g3-a", G3, labels={"team": "x"}), node("g2-a", G2, labels={"team": "x"}), node("g2-b", G2)]
     everything = evaluate(spec(allowHidingSecurityFeatures=True), nodes, None, 1, now=at(0))
     team = evaluate(spec(nodeSelector={"matchLabels": {"team": "x"}}, require=["sve"]), nodes, None, 1, now=at(0))
-    assert names(everything.mask) == G2_WORDS and everything.members == ("g2-a", "g2-b", "g3-a")
+    assert names(everything.mask) == G2_WORDS - {"cpuid"} and everything.members == ("g2-a", "g2-b", "g3-a")
     assert names(team.mask) == G3_WORDS and team.members == ("g3-a",)
     assert reasons(team.excluded) == {"g2-a": "MissingRequiredFeatures"}
 

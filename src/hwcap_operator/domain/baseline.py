@@ -82,16 +82,18 @@ def hidden_security(mask: FeatureMask, node: FeatureMask) -> FeatureMask:
 
 def basis(spec: api.MigrationDomainSpec) -> api.MaskBasis:
     """What a Frozen mask is pinned to; node changes are not part of it, so they never re-level."""
-    material = json.dumps(
-        {
-            "arch": spec.arch,
-            "mode": spec.baseline.mode,
-            "preset": spec.baseline.preset,
-            "features": sorted(spec.baseline.features),
-            "exclude": sorted(spec.exclude),
-        },
-        sort_keys=True,
-    )
+    inputs: dict[str, object] = {
+        "arch": spec.arch,
+        "mode": spec.baseline.mode,
+        "preset": spec.baseline.preset,
+        "features": sorted(spec.baseline.features),
+        "exclude": sorted(spec.exclude),
+    }
+    # The HWCAP_CPUID rule decides part of the mask (domain.id_registers): changing it re-levels. Left out at its
+    # default so that masks frozen before the knob existed keep their basis (the status reports them instead).
+    if spec.enforcement.id_register_access != "Auto":
+        inputs["idRegisterAccess"] = spec.enforcement.id_register_access
+    material = json.dumps(inputs, sort_keys=True)
     return api.MaskBasis(
         baseline_mode=spec.baseline.mode,
         fingerprint=hashlib.sha256(material.encode()).hexdigest()[:16],

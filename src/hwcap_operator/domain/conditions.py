@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hwcap_operator.domain.id_registers import IdRegisterVerdict
 from hwcap_operator.domain.mask_checks import MaskFinding
 from hwcap_operator.domain.status import ConditionUpdate, listing
 from hwcap_operator.mask import FeatureMask
@@ -35,6 +36,8 @@ class Verdict:
     refused: FeatureMask | None = None
     refused_hides: tuple[str, ...] = ()
     refused_on: tuple[str, ...] = ()
+    #: arm64: what the published mask does with HWCAP_CPUID (None elsewhere).
+    id_registers: IdRegisterVerdict | None = None
 
 
 def is_bad(update: ConditionUpdate) -> bool:
@@ -61,7 +64,12 @@ def _mask_valid(v: Verdict, kept: str) -> ConditionUpdate:
         return ConditionUpdate("MaskValid", "False", errors[0].code, "; ".join(f.message for f in errors[:5]))
     warnings = [f.message for f in v.findings if f.severity == "warning"]
     message = f"mask {v.mask.mask_id} validated by the exec model"
-    return ConditionUpdate("MaskValid", "True", "Valid", message + ("; " + "; ".join(warnings[:5]) if warnings else ""))
+    reason = "Valid"
+    if v.id_registers is not None:
+        message += "; " + v.id_registers.note()
+        # Still a sound mask, but the ID registers tell MRS readers what it hides: say so in the reason.
+        reason = "HiddenFeaturesInIdRegisters" if v.id_registers.exposes_hidden else reason
+    return ConditionUpdate("MaskValid", "True", reason, message + ("; " + "; ".join(warnings[:5]) if warnings else ""))
 
 
 def _ready(v: Verdict, kept: str) -> ConditionUpdate:

@@ -24,7 +24,10 @@ Rules, in order (the why: prior-art lessons, Deckhouse froze its baseline after 
    has is refused (MaskValid=False, ``SecurityFeatureHidden``; the previous mask, if any, stays); for a
    kept frozen mask, a richer node whose security features it would hide is excluded instead
    (``SecurityFeaturesHidden``), and a Lower that would hide one is refused (``LowerRefused``).
-6. The exec model's validation (a :class:`MaskValidator`) decides MaskValid for an accepted mask.
+6. HWCAP_CPUID (arm64): a newly computed mask that hides a feature some member has no longer advertises it,
+   unless ``enforcement.idRegisterAccess: Keep`` (:mod:`~hwcap_operator.domain.id_registers`); MaskValid says
+   which hidden features the ID registers would reveal, or do reveal.
+7. The exec model's validation (a :class:`MaskValidator`) decides MaskValid for an accepted mask.
 
 A spec naming a preset or feature unknown for its arch changes nothing: the published mask stays, members
 are judged against it, and Ready/MaskValid say SpecInvalid/UnknownFeature|UnknownPreset.
@@ -33,10 +36,10 @@ are judged against it, and Ready/MaskValid say SpecInvalid/UnknownFeature|Unknow
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from hwcap_operator.domain import api
+from hwcap_operator.domain import api, id_registers
 from hwcap_operator.domain.baseline import (
     SpecError,
     basis,
@@ -282,6 +285,8 @@ class _Outcome:
     refused: FeatureMask | None = None
     refused_on: tuple[str, ...] = ()
     spec_error: SpecError | None = None
+    #: The mask was computed now (first time, re-level, Follow, Lower), not kept: the HWCAP_CPUID rule applies.
+    fresh: bool = False
 
 
 def _decide(
@@ -307,7 +312,7 @@ def _decide(
     keep = spec.leveling.mode == "Frozen" and old_mask is not None and old_basis == new_basis
     if keep and old_mask is not None:
         mask, members, lowering = _fit(spec, old_mask, eligible, work, kept=True)
-        return _Outcome(mask, new_basis, members, lowering)
+        return _Outcome(mask, new_basis, members, lowering, fresh=bool(lowering))
     target = target_baseline(spec, eligible)
     if target is None:  # nothing eligible: keep the last mask rather than publish none
         return _Outcome(old_mask, old_basis, [], [])
@@ -320,9 +325,11 @@ def _decide(
         if old_mask is None:
             return _Outcome(None, None, [], [], refused=candidate, refused_on=refused_on)
         mask, members, lowering = _fit(spec, old_mask, eligible, work, kept=True)
-        return _Outcome(mask, old_basis, members, lowering, refused=candidate, refused_on=refused_on)
+        return _Outcome(
+            mask, old_basis, members, lowering, refused=candidate, refused_on=refused_on, fresh=bool(lowering)
+        )
     work.excluded = trial.excluded
-    return _Outcome(candidate, new_basis, members, lowering)
+    return _Outcome(candidate, new_basis, members, lowering, fresh=True)
 
 
 def _drop_hiding_members(spec: api.MigrationDomainSpec, outcome: _Outcome, work: _Work) -> list[NodeFeatures]:
@@ -346,7 +353,7 @@ def _drop_unlevelled_members(
     spec: api.MigrationDomainSpec, mask: FeatureMask | None, members: list[NodeFeatures], work: _Work
 ) -> list[NodeFeatures]:
     """enforcement.nodeLeveling Required: exclude members still above the mask, naming the command line."""
-    why = not_levelled(spec, mask, members)
+    why = not_levelled(spec, id_registers.leveling_view(mask) if mask is not None else None, members)
     for node in members:
         if node.name in why:
             work.exclude(node, "NodeNotLevelled", why[node.name])
@@ -377,6 +384,8 @@ def evaluate(
     outcome = _decide(spec, selected, previous_status, work)
     members = _drop_hiding_members(spec, outcome, work)
     members = _drop_unlevelled_members(spec, outcome.mask, members, work)
+    if outcome.fresh and outcome.mask is not None:
+        outcome = replace(outcome, mask=id_registers.apply_policy(spec, outcome.mask, members))
     old_mask = previous_mask(spec, previous_status)
     old_basis = previous_status.mask.basis if previous_status and previous_status.mask else None
     if outcome.mask is not None and outcome.basis is not None:
@@ -500,6 +509,7 @@ def _finish(
         refused=outcome.refused,
         refused_hides=tuple(sorted(refused_hides)),
         refused_on=outcome.refused_on,
+        id_registers=id_registers.verdict(spec, mask, members),
     )
     updates = domain_conditions(verdict)
     events = list(work.events)
@@ -521,7 +531,7 @@ def _finish(
         kernel=api.KernelSupportStatus(unsupported=node_names(unsupported), unknown=node_names(unknown)),
         node_issues=_node_issues(selected),
         pod_impact=impact,
-        node_leveling=leveling_entries(spec, mask, members),
+        node_leveling=leveling_entries(spec, id_registers.leveling_view(mask) if mask is not None else None, members),
         conditions=merge_conditions(previous_conditions, updates, generation, now),
     )
     return DomainState(
