@@ -11,19 +11,11 @@ from typing import Any
 
 import pytest
 
-from hwcap_operator.features import find
 from hwcap_operator.features.data_godebug import GO_RUNTIME_KEYS_ARM64, GODEBUG_KEYS_EVERYWHERE, XSYS_CPU_KEYS_ARM64
-from hwcap_operator.mask import FeatureMask
 from hwcap_operator.presets import preset
+from tests.runtimes.arm64 import arm64_node
 from tests.runtimes.conftest import webhook_env
 from tests.runtimes.probes import go_report_arm64
-
-
-def _node(report: dict[str, Any]) -> FeatureMask:
-    """The emulated CPU's features as the catalog names them (x/sys spells two of them differently)."""
-    spelled = {"evstrm": "evtstrm", "asimrdm": "asimdrdm"}
-    names = [spelled.get(k, k) for k, v in report["xsysArm64"].items() if v]
-    return FeatureMask.from_names("arm64", [n for n in names if find("arm64", n) is not None])
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +30,11 @@ def test_go_on_arm64_takes_its_features_from_at_hwcap(neoverse_n1: dict[str, Any
     assert neoverse_n1["goarch"] == "arm64"
     assert a53["xsysArm64"]["atomics"] is False and neoverse_n1["xsysArm64"]["atomics"] is True  # v8.0 vs v8.2
     assert neoverse_n1["xsysArm64"]["sve"] is False and biggest["xsysArm64"]["sve"] is True
-    assert set(preset("neoverse-n1").names()) - {"evtstrm"} <= set(_node(neoverse_n1).names())
+    assert set(preset("neoverse-n1").names()) - {"evtstrm"} <= set(arm64_node("neoverse-n1").names())
 
 
 def test_the_webhooks_arm64_godebug_switches_features_off_quietly(neoverse_n1: dict[str, Any]) -> None:
-    node = _node(neoverse_n1)
+    node = arm64_node("neoverse-n1")
     env = webhook_env(preset("armv8.0") & node, node, ["goDebug"])
     keys = {k.removeprefix("cpu.").removesuffix("=off") for k in env["GODEBUG"].split(",")}
     assert keys == {"aes", "pmull", "sha1", "sha2", "crc32", "atomics", "cpuid"} & GODEBUG_KEYS_EVERYWHERE["arm64"]
