@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from hwcap_operator import features
 from hwcap_operator.features.data_godebug import GO_RUNTIME_KEYS_ARM64, GODEBUG_KEYS_EVERYWHERE, XSYS_CPU_KEYS_ARM64
+from hwcap_operator.mask import FeatureMask
 from hwcap_operator.presets import preset
 from tests.runtimes.arm64 import arm64_node
 from tests.runtimes.conftest import webhook_env
@@ -53,3 +55,17 @@ def test_arm64_key_tables_match_the_real_go(key: str) -> None:
     # one x/sys copy parses GODEBUG here: the standard library's vendored copy is linked on amd64 only
     xsys_unaware = int(key not in XSYS_CPU_KEYS_ARM64)
     assert stderr.count(f'GODEBUG sys/cpu: unknown cpu feature "{key}"') == xsys_unaware, stderr
+
+
+def test_every_arm64_key_the_webhook_writes_switches_its_feature_off_on_a_v9_cpu() -> None:
+    """On ``-cpu max`` every feature with a key every Go consumer knows is present: hiding them all from the
+    mask gives one GODEBUG that x/sys/cpu follows field by field, without a warning."""
+    node = arm64_node("max")
+    spelled = [f for f in features.features("arm64") if f.godebug in GODEBUG_KEYS_EVERYWHERE["arm64"]]
+    assert {f.name for f in spelled} <= set(node.names()), "qemu's max model lacks a feature Go has a key for"
+    env = webhook_env(node - FeatureMask.from_features("arm64", spelled), node, ["goDebug"])
+    keys = {k.removeprefix("cpu.").removesuffix("=off") for k in env["GODEBUG"].split(",")}
+    assert keys == {f.godebug for f in spelled}
+    report, stderr = go_report_arm64("max", env)
+    assert stderr == "", stderr
+    assert [k for k in keys if report["xsysArm64"][k] is not False] == []
