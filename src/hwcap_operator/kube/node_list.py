@@ -61,10 +61,30 @@ class NodeFollower:
         self.stopped = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def start(self) -> None:
-        """LIST (in a worker thread), fill the view, then follow from the list's resourceVersion."""
-        nodes, version = await asyncio.to_thread(list_nodes, self.api)
-        replace_nodes(self.view, nodes)
+    async def start(self, page_size: int = 500) -> None:
+        """LIST page by page into the view, then follow from the list's resourceVersion.
+
+        Each page is applied as it arrives while the next one is fetched in a worker thread: the operator
+        never holds the whole list besides the view (at 5,000 nodes that list was ~12 MiB of its peak RSS).
+        """
+        listed: set[str] = set()
+        fetching = asyncio.create_task(asyncio.to_thread(raw_api.list_nodes_page, self.api, page_size))
+        while True:
+            page = await fetching
+            meta = page.get("metadata") or {}
+            cont = meta.get("continue")
+            if cont:
+                fetching = asyncio.create_task(asyncio.to_thread(raw_api.list_nodes_page, self.api, page_size, cont))
+            for item in page.get("items") or []:
+                node = slim_node(item)
+                listed.add(str(node["metadata"]["name"]))
+                self.view.wake(self.view.update_node(node))
+            del page
+            if not cont:
+                break
+        for gone in [name for name in self.view.nodes if name not in listed]:
+            self.view.wake(self.view.delete_node(gone))
+        version = str(meta.get("resourceVersion") or "")
         self._loop = asyncio.get_running_loop()
         threading.Thread(target=self._follow, args=(version,), name="node-watch", daemon=True).start()
 
