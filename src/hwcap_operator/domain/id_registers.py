@@ -105,8 +105,3 @@ def verdict(
         return IdRegisterVerdict("Cleared", shown)
     return IdRegisterVerdict("NotAdvertised", shown)
 
-
-def leveling_view(mask: FeatureMask) -> FeatureMask:
-    """The mask as node levelling compares it: HWCAP_CPUID is the kernel's emulation, not a CPU feature an
-    ID-register override could (or needs to) lower, so a mask that cleared it asks nothing of the node's boot."""
-    return mask | _CPUID if _arm64(mask) else mask

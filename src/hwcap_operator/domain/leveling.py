@@ -152,7 +152,9 @@ def plan_leveling(
     table = table_for(kernel)
     present = set(node.names())
     keep = present & set(mask.names())
-    excess = present - keep
+    # HWCAP_CPUID is the kernel's MRS emulation, not a CPU feature: no override lowers it, and a mask that cleared it
+    # (docs/kernel.md#hwcap-cpuid) asks nothing of the node's boot.
+    excess = present - keep - {"cpuid"}
     providers = _providers()
     settings: dict[str, int] = {}
     blocked: set[str] = set()

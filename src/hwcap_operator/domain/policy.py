@@ -353,7 +353,7 @@ def _drop_unlevelled_members(
     spec: api.MigrationDomainSpec, mask: FeatureMask | None, members: list[NodeFeatures], work: _Work
 ) -> list[NodeFeatures]:
     """enforcement.nodeLeveling Required: exclude members still above the mask, naming the command line."""
-    why = not_levelled(spec, id_registers.leveling_view(mask) if mask is not None else None, members)
+    why = not_levelled(spec, mask, members)
     for node in members:
         if node.name in why:
             work.exclude(node, "NodeNotLevelled", why[node.name])
@@ -531,7 +531,7 @@ def _finish(
         kernel=api.KernelSupportStatus(unsupported=node_names(unsupported), unknown=node_names(unknown)),
         node_issues=_node_issues(selected),
         pod_impact=impact,
-        node_leveling=leveling_entries(spec, id_registers.leveling_view(mask) if mask is not None else None, members),
+        node_leveling=leveling_entries(spec, mask, members),
         conditions=merge_conditions(previous_conditions, updates, generation, now),
     )
     return DomainState(
