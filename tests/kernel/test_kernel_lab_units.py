@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from kernellab.build import LabError
 from kernellab.guest import model_by_key, parse_console, qemu_command
+from kernellab.idregs import decode
 from kernellab.lab import compare, scenarios_for
 from kernellab.scenariofile import scenario_files, step_line
 
@@ -92,3 +93,22 @@ def test_compare_reports_each_kind_of_difference() -> None:
     assert any("AT_SECURE" in p for p in problems)
     missing = compare(predicted, same[:2])
     assert missing == ["step 2 observe init: expected one guest line, got 0"]
+
+
+def test_id_register_decoding_follows_the_architecture_s_field_values() -> None:
+    """ID_AA64ISAR0_EL1.AES (bits 7:4) 1 = AES, 2 = AES+PMULL; .ATOMIC (23:20) 2 = LSE; ID_AA64PFR0_EL1.FP (19:16)
+    is signed: 0 = FP, 1 = FP+half precision, 0xf = none; .SVE (35:32) 1 = SVE (Arm ARM field encodings)."""
+    assert decode({"id_aa64isar0": "0x20", "id_aa64pfr0": "0xff0000"}) == {"aes", "pmull"}
+    assert decode({"id_aa64isar0": "0x200010", "id_aa64pfr0": "0x100110000"}) == {
+        "aes", "atomics", "fp", "fphp", "asimd", "asimdhp", "sve"}  # fmt: skip
+    with pytest.raises(LabError, match="expected"):
+        decode({"id_aa64isar0": "0x0"})
+
+
+def test_idregs_steps_are_compared_on_reader_and_mrs() -> None:
+    obs = Observation(2, "idregs", "init", 0, hwcap=(0x800, 0), reader="mrs", mrs=(0x8, 0))
+    line = {"step": 2, "op": "idregs", "proc": "init", "result": 0, "stack": ["0x800", "0x0"], "reader": "hwcap",
+            "reader_regs": {}, "mrs": {"id_aa64isar0": "0x0", "id_aa64pfr0": "0xff0000", "midr": "0x1"}}  # fmt: skip
+    problems = compare([obs], [line])
+    assert any("reader model mrs guest hwcap" in p for p in problems)
+    assert any("MRS model ['aes'] guest []" in p for p in problems)

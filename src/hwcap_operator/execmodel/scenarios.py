@@ -27,6 +27,7 @@ from hwcap_operator.auxv import (
     terminated,
 )
 from hwcap_operator.execmodel.hwcap_exec import apply_mask
+from hwcap_operator.execmodel.id_registers import read_id_registers, words_mask
 from hwcap_operator.execmodel.kernel import (
     CAP_SYS_RESOURCE,
     Binary,
@@ -40,7 +41,7 @@ from hwcap_operator.execmodel.kernel import (
 
 StepOp = Literal[
     "spawn", "fork", "thread", "exec", "set_auxv", "set_mm_map", "hwcap_exec", "setresuid", "set_dumpable",
-    "drop_caps", "observe",
+    "drop_caps", "observe", "idregs",
 ]  # fmt: skip
 
 
@@ -128,7 +129,9 @@ class Observation:
 
     ``hwcap``: the HWCAP words the kernel put on the process's stack (getauxval of the kernel's value);
     ``saved``: HWCAP entries of /proc/self/auxv (read in the process's own layout; last one wins);
-    ``secure``: AT_SECURE.
+    ``secure``: AT_SECURE. ``idregs`` (arm64) adds ``reader``: what a reader following the kernel's rule reads
+    ("mrs" when its AT_HWCAP has HWCAP_CPUID, else "hwcap"), and ``mrs``: the HWCAP words the ID registers imply
+    when read with MRS anyway (docs/kernel.md#hwcap-cpuid).
     """
 
     step: int
@@ -138,6 +141,8 @@ class Observation:
     hwcap: tuple[int, ...] | None = None
     saved: dict[str, int] | None = None
     secure: int | None = None
+    reader: str | None = None
+    mrs: tuple[int, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"step": self.step, "op": self.op, "proc": self.proc, "result": self.result}
@@ -147,6 +152,10 @@ class Observation:
             out["saved"] = {t: f"{v:#x}" for t, v in self.saved.items()}
         if self.secure is not None:
             out["secure"] = self.secure
+        if self.reader is not None:
+            out["reader"] = self.reader
+        if self.mrs is not None:
+            out["mrs"] = [f"{w:#x}" for w in self.mrs]
         return out
 
 
@@ -168,6 +177,8 @@ def run(scenario: Scenario, config: KernelConfig) -> Run:
         obs = Observation(index, step.op, step.proc, result)
         if step.op == "observe":
             obs = _observe(kernel, out.pids[step.proc], index, step.proc)
+        elif step.op == "idregs":
+            obs = _idregs(kernel, out.pids[step.proc], index, step.proc)
         out.observations.append(obs)
     out.trace = kernel.trace
     return out
@@ -238,6 +249,15 @@ def _observe(kernel: Kernel, tid: int, index: int, name: str) -> Observation:
         saved={at_name(t): v for t, v in sorted(saved.items())},
         secure=kernel.getauxval(tid, AT_SECURE),
     )
+
+
+def _idregs(kernel: Kernel, tid: int, index: int, name: str) -> Observation:
+    """A native arm64 process reads the ID registers: as a rule-follower would, and with MRS regardless."""
+    if kernel.config.arch != "arm64" or kernel.task(tid).abi != "native":
+        raise ScenarioError(f"step {index} (idregs): ID registers are read by native arm64 processes only")
+    stack = kernel.stack_hwcap(tid)
+    view = read_id_registers(words_mask(kernel.config.hwcap), words_mask(stack))
+    return Observation(index, "idregs", name, 0, hwcap=stack, reader=view.reader, mrs=view.mrs.hwcap[: len(stack)])
 
 
 # ------------------------------------------------------------------------------------ standard library

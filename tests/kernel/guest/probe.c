@@ -13,12 +13,15 @@
  * each done by one named process: "OP PROC key=value...". Processes run their own steps in the global order:
  * a shared counter (/run/SCN.seq) holds the index of the next step; a process waits until the step at the
  * counter is its own, does it and advances the counter; when the counter reaches the end, everybody exits.
- * Ops: spawn (by init) fork thread exec hwcap_exec set_auxv set_mm_map setresuid set_dumpable drop_caps observe.
+ * Ops: spawn (by init) fork thread exec hwcap_exec set_auxv set_mm_map setresuid set_dumpable drop_caps observe
+ * idregs (aarch64: read the ID registers as a reader following the kernel's rule would, then with MRS anyway).
  *
  * Output, one JSON object per line prefixed with "@lab " on stdout (the serial console):
  *   {"scn","step","op","proc","result"}       every step; result 0 or -errno (lab errors are <= -1000)
  *   observe adds "abi","uid","euid","stack" (AT_HWCAP, AT_HWCAP2 from this image's initial stack auxv, i.e.
  *   what the kernel passed), "getauxval" (glibc's answer), "secure" (AT_SECURE), "auxv" (/proc/self/auxv hex)
+ *   idregs adds "stack", "reader" ("mrs" or "hwcap"), "reader_regs" (what that reader read; {} when it backed off)
+ *   and "mrs" (ID_AA64ISAR0_EL1, ID_AA64PFR0_EL1 and MIDR_EL1 read with MRS regardless of HWCAP_CPUID)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -440,6 +443,43 @@ static long do_hwcap_exec(struct exec_req *req, const struct step *s, int step, 
 	return -errno;
 }
 
+#if defined(__aarch64__)
+#define READ_IDREG(enc) ({ unsigned long v_; __asm__ volatile("mrs %0, " enc : "=r"(v_)); v_; })
+#define PROBE_HWCAP_CPUID (1UL << 11)
+
+/*
+ * docs/kernel.md#hwcap-cpuid: the reader follows the kernel's rule (glibc's init_cpu_features(), Go's
+ * internal/cpu): it reads ID registers with MRS only when getauxval(AT_HWCAP) has HWCAP_CPUID and otherwise keeps
+ * to the HWCAP words. Then the same registers are read with MRS anyway: the kernel emulates the read whatever the
+ * process's HWCAPs say, which is what software ignoring the rule sees. Generic encodings (S3_0_C0_C6_0 =
+ * ID_AA64ISAR0_EL1, S3_0_C0_C4_0 = ID_AA64PFR0_EL1, S3_0_C0_C0_0 = MIDR_EL1).
+ */
+static void idregs(int step, const char *proc)
+{
+	unsigned long hwcap = getauxval(AT_HWCAP);
+	char reader_regs[128] = "{}";
+	unsigned long isar0, pfr0, midr;
+
+	if (hwcap & PROBE_HWCAP_CPUID)
+		snprintf(reader_regs, sizeof(reader_regs), "{\"id_aa64isar0\":\"%#lx\",\"id_aa64pfr0\":\"%#lx\"}",
+			 READ_IDREG("S3_0_C0_C6_0"), READ_IDREG("S3_0_C0_C4_0"));
+	isar0 = READ_IDREG("S3_0_C0_C6_0");
+	pfr0 = READ_IDREG("S3_0_C0_C4_0");
+	midr = READ_IDREG("S3_0_C0_C0_0");
+	out("@lab {\"scn\":\"%s\",\"step\":%d,\"op\":\"idregs\",\"proc\":\"%s\",\"result\":0,"
+	    "\"stack\":[\"%#lx\",\"%#lx\"],\"reader\":\"%s\",\"reader_regs\":%s,"
+	    "\"mrs\":{\"id_aa64isar0\":\"%#lx\",\"id_aa64pfr0\":\"%#lx\",\"midr\":\"%#lx\"}}",
+	    scn, step, proc, stack_value(AT_HWCAP), stack_value(AT_HWCAP2),
+	    (hwcap & PROBE_HWCAP_CPUID) ? "mrs" : "hwcap", reader_regs, isar0, pfr0, midr);
+}
+#else
+static void idregs(int step, const char *proc)
+{
+	out("@lab {\"scn\":\"%s\",\"step\":%d,\"op\":\"idregs\",\"proc\":\"%s\",\"result\":%d}", scn, step,
+	    proc, -(LAB_ERR_BASE + 7));
+}
+#endif
+
 static void *loop(void *names);
 
 static void *loop(void *arg)
@@ -461,6 +501,10 @@ static void *loop(void *arg)
 		}
 		if (!strcmp(s->op, "observe")) {
 			observe(i, s->proc);
+			seq_set(i + 1);
+			continue;
+		} else if (!strcmp(s->op, "idregs")) {
+			idregs(i, s->proc);
 			seq_set(i + 1);
 			continue;
 		} else if (!strcmp(s->op, "fork")) {
@@ -649,8 +693,6 @@ static void probe_inheritance(void)
 }
 
 #if defined(__aarch64__)
-#define READ_IDREG(enc) ({ unsigned long v_; __asm__ volatile("mrs %0, " enc : "=r"(v_)); v_; })
-
 /*
  * The ID registers as EL0 reads them with MRS (the kernel emulates these reads from its sanitised copies when
  * it advertises HWCAP_CPUID), for the node-levelling proof: an ID-register override on the kernel command line

@@ -20,6 +20,7 @@ from hwcap_operator.execmodel.scenarios import Observation, Scenario, Step, lab_
 from hwcap_operator.execmodel.scenarios import run as run_model
 
 from . import build as kbuild
+from . import idregs
 from .build import KernelBuild, LabError
 from .guest import ALL_MODELS, BootResult, CpuModel, boot, initramfs_for
 from .leveling import leveling_cell
@@ -55,8 +56,9 @@ def init_step_scenario(arch: str) -> Scenario:
 
 def scenarios_for(model: CpuModel) -> list[Scenario]:
     """The issue's scenarios for this model (the compat child only where the CPU has a 32-bit EL0), plus the
-    real init-step binary."""
-    return [*lab_scenarios(MASKS[model.arch], compat=model.compat), init_step_scenario(model.arch)]
+    real init-step binary, plus (arm64) the ID registers read under masks with and without HWCAP_CPUID."""
+    extra = idregs.scenarios() if model.arch == "arm64" else []
+    return [*lab_scenarios(MASKS[model.arch], compat=model.compat), init_step_scenario(model.arch), *extra]
 
 
 @dataclass
@@ -156,7 +158,9 @@ def compare(predicted: Sequence[Observation], guest: Sequence[dict[str, Any]]) -
             continue
         if int(g["result"]) != obs.result:
             problems.append(f"{where}: result model {obs.result} guest {g['result']}")
-        if obs.op != "observe":
+        if obs.op == "idregs":
+            problems += idregs.compare(obs, g, where)
+        elif obs.op != "observe":
             continue
         if obs.hwcap is not None:
             stack = tuple(int(w, 16) for w in g["stack"])[: len(obs.hwcap)]

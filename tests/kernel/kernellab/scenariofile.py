@@ -94,7 +94,7 @@ def step_line(arch: str, step: Step, where: str) -> str:
             raise LabError(f"{where}: hwcap_exec needs a mask")
         words.append("mask=" + ",".join(f"{w:#x}" for w in step.mask))
         words.append(_binary(arch, step.binary, where))
-    elif step.op == "observe":
+    elif step.op in ("observe", "idregs"):
         pass
     else:
         raise LabError(f"{where}: op {step.op!r} is not supported by the guest probe yet")
