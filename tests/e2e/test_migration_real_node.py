@@ -132,6 +132,19 @@ def counts(text: str) -> list[tuple[str, int, int]]:
     return [(t, int(c), int(h, 16)) for t, c, h in (line.split() for line in text.splitlines() if line.strip())]
 
 
+def counter_pod(node: str, image: str, counter_dir: Path, word: int, mask: str) -> dict[str, Any]:
+    """The counter pod bound to ``node``, recorded as injected by the test domain with ``mask``; the counter
+    masks its own AT_HWCAP to ``word`` (root: docs/migration.md#uid)."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "counter", "annotations": {keys.POD_DOMAIN_ANNOTATION: DOMAIN,
+                                                            keys.POD_MASK_ANNOTATION: mask}},
+            "spec": {"nodeName": node, "volumes": [{"name": "bin", "hostPath": {"path": str(counter_dir)}}],
+                     "containers": [{
+                "name": "app", "image": image, "command": ["/mig/counter", f"{word:x}", LOG],
+                "volumeMounts": [{"name": "bin", "mountPath": "/mig", "readOnly": True}],
+                "securityContext": {"runAsUser": 0}}]}}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def counter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The static counter of the runtime proof (masks itself with PR_SET_MM_MAP), for a hostPath volume."""
@@ -185,14 +198,7 @@ def test_a_real_pod_is_checkpointed_kept_running_and_restored_at_the_runtime_lev
     assert mask is not None
     kernel = read_auxv_words()[0]
     word = kernel & ~(1 << (kernel.bit_length() - 1))  # the kernel's AT_HWCAP minus its highest feature
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": "counter", "annotations": {keys.POD_DOMAIN_ANNOTATION: DOMAIN,
-                                                           keys.POD_MASK_ANNOTATION: mask.canonical()}},
-           "spec": {"nodeName": source, "volumes": [{"name": "bin", "hostPath": {"path": str(counter_dir)}}],
-                    "containers": [{
-               "name": "app", "image": real.images.sample, "command": ["/mig/counter", f"{word:x}", LOG],
-               "volumeMounts": [{"name": "bin", "mountPath": "/mig", "readOnly": True}],
-               "securityContext": {"runAsUser": 0}}]}}  # fmt: skip
+    pod = counter_pod(source, real.images.sample, counter_dir, word, mask.canonical())
     kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(pod))
     deadline = time.monotonic() + 120
     while core_v1.read_namespaced_pod("counter", namespace).status.phase != "Running":  # type: ignore[union-attr]
