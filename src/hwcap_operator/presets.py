@@ -21,16 +21,26 @@ Sources:
   at v8.7). Optional features (AES, SHA, FP16, SVE on v8.x, RNG, ...) are
   not included: a preset is what every conforming CPU has. Linux-only bits (evtstrm, cpuid) are not
   architecture features and are left out.
-- neoverse-*: the feature lists of archspec-json's ``microarchitectures.json`` (archspec project): conservative
-  sets every implementation of the core reports on a current kernel. They omit features vendors
-  configure differently (e.g. Graviton4 has no sm3/sm4, Grace no paca/pacg/bti, Axion no ssbs);
-  tests check each against the real dumps in tests/data/profiles.
+- Arm cores (cortex-a53/-a57/-a72/-a76/-a710, neoverse-n1/-v1/-n2, a64fx): QEMU's CPU models, which are
+  ID-register values (``hwcap_operator.features.data_arm_models``, QEMU commits cited there), turned into
+  the HWCAPs a Linux 6.12 kernel publishes for them by the kernel's own ``arm64_elf_hwcaps[]`` rule
+  (``hwcap_operator.features.idreg_hwcaps``, data generated from the kernel source), with the SSBS erratum
+  (3194386) applied as a current kernel does. A preset is what every machine with that core reports, so a
+  few features are left out, each with its reason (:data:`ARM_CORE_LEFT_OUT`): options vendors configure
+  differently, shown by real dumps of that core in tests/data/profiles. ``<core>+crypto`` keeps the
+  optional Cryptographic Extension of the Armv8.0 cores.
+- neoverse-v2 (QEMU has no such model): the feature list of archspec-json's ``microarchitectures.json``,
+  checked against the Graviton4 dump.
 """
 
 from __future__ import annotations
 
 from hwcap_operator.features.data_amd64 import X86_64_LEVELS
+from hwcap_operator.features.data_arm_idregs import KERNEL_RELEASE
+from hwcap_operator.features.data_arm_models import ARM_MODELS
+from hwcap_operator.features.data_arm_models import QEMU_SOURCE as ARM_QEMU_SOURCE
 from hwcap_operator.features.data_x86_models import QEMU_VERSION, X86_MODELS
+from hwcap_operator.features.idreg_hwcaps import hwcaps_from_idregs
 from hwcap_operator.mask import FeatureMask
 
 _ARM_VERSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -48,18 +58,51 @@ _ARM_VERSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 #: Armv9.0 is Armv8.5 plus SVE2 (which implies SVE).
 _ARMV9_0_EXTRA: tuple[str, ...] = ("sve", "sve2")
 
-_NEOVERSE_N1 = (
-    "aes", "asimd", "asimddp", "asimdhp", "asimdrdm", "atomics", "cpuid", "crc32", "dcpop",
-    "evtstrm", "fp", "fphp", "lrcpc", "pmull", "sha1", "sha2",
-)
-_NEOVERSE_V1 = (*_NEOVERSE_N1, "asimdfhm", "bf16", "dcpodp", "dgh", "dit", "fcma", "flagm", "i8mm",
-                "ilrcpc", "jscvt", "rng", "sha3", "sha512", "sve", "svebf16", "svei8mm", "uscat")
-_NEOVERSE_V2 = (*(n for n in _NEOVERSE_V1 if n not in {"dgh", "dit", "rng"}), "flagm2", "frint", "sb", "sve2")
-#: Cortex-A53/A72 (Armv8.0): the crypto extension is optional (Raspberry Pi 3/4 have none, Graviton1
-#: has it), so the model is what every implementation has.
+#: Neoverse V2 as archspec-json lists it (QEMU has no V2 model): what Graviton4 and Grace both report.
+_NEOVERSE_V2 = (
+    "aes", "asimd", "asimddp", "asimdhp", "asimdrdm", "atomics", "cpuid", "crc32", "dcpop", "evtstrm", "fp",
+    "fphp", "lrcpc", "pmull", "sha1", "sha2", "asimdfhm", "bf16", "dcpodp", "fcma", "flagm", "i8mm", "ilrcpc",
+    "jscvt", "sha3", "sha512", "sve", "svebf16", "svei8mm", "uscat", "flagm2", "frint", "sb", "sve2",
+)  # fmt: skip
+_CRYPTO_OPTIONAL = "the Cryptographic Extension is optional on this core"
+_MTE_SYSTEM = "MTE needs tag memory the SoC provides; no real machine of this generation in the dumps reports it"
+#: Per Arm core preset: the QEMU model it derives from, and the features of that model's HWCAPs it leaves out
+#: with why. Each reason names the real dump (tests/data/profiles) of that core that lacks the feature.
+ARM_CORE_LEFT_OUT: dict[str, tuple[str, dict[str, str]]] = {
+    "cortex-a53": ("cortex-a53", dict.fromkeys(("aes", "pmull", "sha1", "sha2"),
+                                               f"{_CRYPTO_OPTIONAL} (Raspberry Pi 3 has none)")),
+    "cortex-a57": ("cortex-a57", dict.fromkeys(("aes", "pmull", "sha1", "sha2"), _CRYPTO_OPTIONAL)),
+    "cortex-a72": ("cortex-a72", dict.fromkeys(("aes", "pmull", "sha1", "sha2"),
+                                               f"{_CRYPTO_OPTIONAL} (Raspberry Pi 4 has none; Graviton1 has it)")),
+    "cortex-a53+crypto": ("cortex-a53", {}),
+    "cortex-a57+crypto": ("cortex-a57", {}),
+    "cortex-a72+crypto": ("cortex-a72", {}),
+    "cortex-a76": ("cortex-a76", {}),
+    "cortex-a710": ("cortex-a710", {"mte": _MTE_SYSTEM}),
+    "neoverse-n1": ("neoverse-n1", {}),
+    "neoverse-v1": ("neoverse-v1", {}),
+    "neoverse-n2": ("neoverse-n2", {
+        **dict.fromkeys(("sm3", "sm4", "svesm4"), "SM3/SM4 are optional (the archspec N2 dump has none)"),
+        "rng": "FEAT_RNG is optional (neither N2 dump reports rng)",
+        **dict.fromkeys(("paca", "pacg"), "pointer authentication is not reported by the archspec N2 dump "
+                                          "(hypervisor or kernel configuration)"),
+        "bti": "not reported by either N2 dump (hypervisor or kernel configuration)",
+        "mte": _MTE_SYSTEM,
+        "svepmull": "the GitHub-runner N2 (Azure) reports sveaes but not svepmull",
+        **dict.fromkeys(("dit", "dgh"), "the GitHub-runner N2 (Azure) reports neither"),
+    }),
+    "a64fx": ("a64fx", {}),
+}  # fmt: skip
+
+
+def _arm_core(name: str) -> tuple[str, ...]:
+    """The preset's features: the QEMU model's HWCAPs minus what :data:`ARM_CORE_LEFT_OUT` leaves out."""
+    model, left_out = ARM_CORE_LEFT_OUT[name]
+    return tuple(n for n in hwcaps_from_idregs(ARM_MODELS[model]) if n not in left_out)
+
+
 #: Where the x86 CPU model presets come from (shown by ``hwcapctl explain presets``).
 QEMU_SOURCE = f"QEMU {QEMU_VERSION.removeprefix('QEMU emulator version ')}, target/i386/cpu.c"
-_CORTEX_A_V8_0 = ("fp", "asimd", "evtstrm", "crc32", "cpuid")
 #: QEMU models that are not CPUs (qemu64, kvm64): used for the level baselines, not offered as presets.
 _NOT_CPUS = ("qemu64", "kvm64")
 #: Left out of the level baselines although every QEMU model has them: AT_HWCAP2 bits say what the kernel
@@ -101,12 +144,9 @@ def _definitions() -> dict[str, tuple[str, tuple[str, ...]]]:
         out[version] = ("arm64", acc)
         if version == "armv8.5":
             out["armv9.0"] = ("arm64", (*acc, *_ARMV9_0_EXTRA))
-    out["neoverse-n1"] = ("arm64", _NEOVERSE_N1)
-    out["neoverse-v1"] = ("arm64", _NEOVERSE_V1)
-    out["neoverse-n2"] = ("arm64", _NEOVERSE_V2)
+    for core in ARM_CORE_LEFT_OUT:
+        out[core] = ("arm64", _arm_core(core))
     out["neoverse-v2"] = ("arm64", _NEOVERSE_V2)
-    out["cortex-a53"] = ("arm64", _CORTEX_A_V8_0)
-    out["cortex-a72"] = ("arm64", _CORTEX_A_V8_0)
     return out
 
 
@@ -132,3 +172,36 @@ def preset(name: str) -> FeatureMask:
     if key not in _MASKS:
         raise UnknownPresetError(f"unknown preset {name!r}; known: {', '.join(_MASKS)}")
     return _MASKS[key]
+
+
+def preset_kind(name: str) -> str:
+    """What a preset is and where its features come from, for people (``hwcapctl explain presets``)."""
+    key = name.strip().lower()
+    if key.startswith("x86-64-v"):
+        return "x86-64 psABI level + the hardware baseline of every CPU of it"
+    if key.startswith("armv"):
+        return "Arm architecture version (mandatory features)"
+    if key in ARM_CORE_LEFT_OUT:
+        model = ARM_CORE_LEFT_OUT[key][0]
+        return f"Arm core (QEMU model {model}, HWCAPs by the Linux {KERNEL_RELEASE} ID-register rule)"
+    if key == "neoverse-v2":
+        return "Arm core (archspec-json; QEMU has no Neoverse-V2 model)"
+    return f"x86 CPU model ({QEMU_SOURCE})"
+
+
+def preset_source(name: str) -> str:
+    """Where a preset's data was read (the QEMU source and commit, or the project it comes from)."""
+    key = name.strip().lower()
+    if key in ARM_CORE_LEFT_OUT:
+        return f"{ARM_QEMU_SOURCE}; Linux {KERNEL_RELEASE} arch/arm64/kernel/cpufeature.c arm64_elf_hwcaps[]"
+    if key == "neoverse-v2":
+        return "archspec-json microarchitectures.json"
+    if key.startswith("armv"):
+        return "LLVM AArch64 architecture-extension lists; lelegard/arm-cpusysregs docs/features.md"
+    return QEMU_SOURCE
+
+
+def preset_left_out(name: str) -> dict[str, str]:
+    """Features the preset's source model has that the preset leaves out, with why (empty for most)."""
+    entry = ARM_CORE_LEFT_OUT.get(name.strip().lower())
+    return dict(entry[1]) if entry else {}

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from hwcap_operator import features
-from hwcap_operator.admission.coverage import domain_coverage
+from hwcap_operator.admission.coverage import CHANNELS, channel_groups, domain_coverage
 from hwcap_operator.cli import verbs_cluster
 from hwcap_operator.cli.output import emit, render_table
 from hwcap_operator.domain import api
@@ -19,12 +19,18 @@ def coverage_document(
     dropped_names = status.dropped_features if status is not None else []
     dropped = [f for n in dropped_names if (f := features.find(spec.arch, n)) is not None]
     kinds = list(spec.enforcement.userspace_fallbacks)
-    cover = domain_coverage(dropped, kinds)
+    # HWCAP_CPUID: what the published mask advertises (the ID-register policy may clear it)
+    cpuid = status is None or status.mask is None or "cpuid" in status.mask.features
+    cover = domain_coverage(dropped, kinds, cpuid_advertised=cpuid)
+    groups = channel_groups(cover)
     return {
         "domain": name,
         "arch": spec.arch,
         "userspaceFallbacks": kinds,
+        "idRegistersAdvertised": cpuid if spec.arch == "arm64" else None,
         "coverage": [c.to_dict() for c in cover],
+        "channelCoverage": [{"features": f, "channels": list(ch), "coveredBy": list(k)} for ch, k, f in groups],
+        "channels": {c: CHANNELS[c] for chans, _, _ in groups for c in chans},
         "uncoveredEverywhere": [c.feature for c in cover if not c.covered_by and not c.hidden_from_auxv],
     }
 
@@ -36,8 +42,9 @@ def explain_domain(args: argparse.Namespace) -> int:
     rows = [[c["feature"], "yes" if c["hiddenFromAuxv"] else "no", c["channels"], c["coveredBy"], len(c["uncovered"])]
             for c in document["coverage"]]  # fmt: skip
     kinds = ",".join(document["userspaceFallbacks"]) or "<none>"
+    legend = "".join(f"  {ch}: {text}\n" for ch, text in document["channels"].items())
     table = (f"DOMAIN {args.domain}   ARCH {spec.arch}   FALLBACKS {kinds}\n"
              + (render_table(["dropped", "hidden from auxv", "still visible via", "covered by", "uncovered runtimes"],
-                             rows) if rows else "no dropped features\n"))  # fmt: skip
+                             rows) + "channels:\n" + legend if rows else "no dropped features\n"))  # fmt: skip
     emit(document, table, args.output)
     return 0

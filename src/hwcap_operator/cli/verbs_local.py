@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hwcap_operator import presets
 from hwcap_operator.admission.coverage import domain_coverage
 from hwcap_operator.admission.fallbacks import FALLBACK_KINDS, FallbackKind, plan_fallbacks
 from hwcap_operator.arch import UnknownArchError, normalize_arch
@@ -24,7 +23,7 @@ from hwcap_operator.features import (
     unknown_bit_name,
 )
 from hwcap_operator.mask import FeatureMask
-from hwcap_operator.presets import UnknownPresetError, preset, preset_names
+from hwcap_operator.presets import UnknownPresetError, preset, preset_kind, preset_left_out, preset_names, preset_source
 
 
 def mask_document(mask: FeatureMask) -> dict[str, Any]:
@@ -83,20 +82,10 @@ def _word_value(flag: str, text: str) -> int:
     return value
 
 
-def _preset_kind(name: str) -> str:
-    if name.startswith("x86-64-v"):
-        return "x86-64 psABI level + the hardware baseline of every CPU of it"
-    if name.startswith("armv"):
-        return "Arm architecture version (mandatory features)"
-    if name.startswith(("neoverse", "cortex")):
-        return "Arm core"
-    return f"x86 CPU model ({presets.QEMU_SOURCE})"
-
-
 def explain_preset(what: str, fmt: OutputFormat) -> int:
     """``presets``: every preset; ``preset:NAME``: its features, security features marked."""
     if what == "presets":
-        rows = [[n, preset(n).arch, preset(n).popcount, _preset_kind(n)] for n in preset_names()]
+        rows = [[n, preset(n).arch, preset(n).popcount, preset_kind(n)] for n in preset_names()]
         document: dict[str, Any] = {"presets": [{"name": r[0], "arch": r[1], "features": r[2], "kind": r[3]}
                                                 for r in rows]}  # fmt: skip
         emit(document, render_table(["preset", "arch", "features", "kind"], rows), fmt)
@@ -107,9 +96,14 @@ def explain_preset(what: str, fmt: OutputFormat) -> int:
     except UnknownPresetError as exc:
         raise BadInput(str(exc)) from exc
     security = [f.name for f in mask.security_features()]
-    document = {"preset": name, "kind": _preset_kind(name), "mask": mask_document(mask), "security": security}
-    text = (f"PRESET {name} ({_preset_kind(name)})   ARCH {mask.arch}   FEATURES {mask.popcount}\n"
-            f"{' '.join(mask.names())}\nsecurity features kept: {' '.join(security) or '<none>'}\n")  # fmt: skip
+    left_out = preset_left_out(name)
+    document = {"preset": name, "kind": preset_kind(name), "source": preset_source(name),
+                "mask": mask_document(mask), "security": security,
+                "leftOut": [{"feature": f, "why": why} for f, why in left_out.items()]}  # fmt: skip
+    text = (f"PRESET {name} ({preset_kind(name)})   ARCH {mask.arch}   FEATURES {mask.popcount}\n"
+            f"{' '.join(mask.names())}\nsecurity features kept: {' '.join(security) or '<none>'}\n"
+            f"source: {preset_source(name)}\n"
+            + "".join(f"left out: {f}: {why}\n" for f, why in left_out.items()))  # fmt: skip
     emit(document, text, fmt)
     return 0
 
@@ -184,7 +178,7 @@ def fallbacks(args: argparse.Namespace) -> int:
     dropped = (node.mask - mask).features()
     plan = plan_fallbacks(dropped, kinds, kept=mask.names())
     env = {var: plan.merge(var, None) for var in plan.variables()}
-    cover = domain_coverage(dropped, kinds)
+    cover = domain_coverage(dropped, kinds, cpuid_advertised=mask.arch != "arm64" or "cpuid" in mask)
     hidden = [f.name for f in dropped if f.security]
     warnings = ([f"the mask hides security feature(s) {' '.join(hidden)} of this node: a domain refuses it unless "
                  "allowHidingSecurityFeatures"] if hidden else [])  # fmt: skip
