@@ -9,7 +9,9 @@ from __future__ import annotations
 import pytest
 
 from hwcap_operator.execmodel.kernel import Binary, KernelConfig
+from hwcap_operator.execmodel.pod_simulation import NodeSpec, validate
 from hwcap_operator.execmodel.scenarios import Scenario, ScenarioError, Step, run
+from hwcap_operator.mask import FeatureMask
 
 AES, PMULL, EVTSTRM, ATOMICS, CPUID, SVE = 1 << 3, 1 << 4, 1 << 2, 1 << 8, 1 << 11, 1 << 22
 NODE = (0b11 | EVTSTRM | AES | PMULL | ATOMICS | CPUID | SVE, 0)  # fp, asimd + the rest
@@ -50,3 +52,15 @@ def test_idregs_on_x86_is_a_scenario_error() -> None:
     scenario = Scenario("x", "", (Step("spawn", "init", binary=Binary("/probe")), Step("idregs", "init")))
     with pytest.raises(ScenarioError, match="arm64"):
         run(scenario, config)
+
+
+def test_validation_warns_when_a_hiding_mask_advertises_hwcap_cpuid_and_notes_what_remains_when_not() -> None:
+    node = FeatureMask.from_words("arm64", *NODE)
+    spec = NodeSpec.from_mask("n", node)
+    hiding = node - FeatureMask.from_names("arm64", ["sve", "atomics"])
+    kept = {f.code: f for f in validate(hiding, spec).findings}
+    assert kept["id-registers-reveal-hidden"].severity == "warning"
+    assert set(kept["id-registers-reveal-hidden"].features) == {"sve", "atomics"}
+    cleared = {f.code: f for f in validate(hiding - FeatureMask.from_names("arm64", ["cpuid"]), spec).findings}
+    assert "id-registers-reveal-hidden" not in cleared and cleared["id-registers-remain"].severity == "info"
+    assert not {"id-registers-reveal-hidden", "id-registers-remain"} & {f.code for f in validate(node, spec).findings}

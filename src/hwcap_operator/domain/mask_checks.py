@@ -4,8 +4,9 @@ The exec model (:func:`hwcap_operator.execmodel.pod_simulation.validate`) runs t
 binary, the entrypoint, a grandchild, a setuid helper, an AArch32 child) on a simulated kernel with the
 series' v5 semantics and reports typed findings. Two of its findings are decided elsewhere in the domain,
 so they are left out here: a hidden security feature (the policy refuses it, or the user allowed it with
-``allowHidingSecurityFeatures``) and a kernel that cannot inherit (the KernelSupport condition, which knows
-each node's real kernel; here every member is simulated as patched to ask "is the mask itself sound?").
+``allowHidingSecurityFeatures``), a kernel that cannot inherit (the KernelSupport condition, which knows
+each node's real kernel; here every member is simulated as patched to ask "is the mask itself sound?") and
+HWCAP_CPUID advertised while the mask hides features (the domain's ID-register verdict, domain.id_registers).
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ def no_validation(mask: FeatureMask, members: Sequence[NodeFeatures]) -> Sequenc
 
 
 #: Findings the domain reports through other rules (see module doc), and the severity that is only a note.
-_DECIDED_ELSEWHERE = frozenset({execmodel.SECURITY_FEATURE_HIDDEN, execmodel.INHERITANCE_UNSUPPORTED})
+_DECIDED_ELSEWHERE = frozenset(
+    {execmodel.SECURITY_FEATURE_HIDDEN, execmodel.INHERITANCE_UNSUPPORTED, execmodel.ID_REGISTERS_REVEAL_HIDDEN}
+)
 
 
 def reason_of(code: str) -> str:

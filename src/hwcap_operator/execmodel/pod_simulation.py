@@ -17,6 +17,7 @@ from typing import Any, Literal
 from hwcap_operator.arch import Arch, normalize_arch
 from hwcap_operator.auxv import AT_SECURE
 from hwcap_operator.execmodel.hwcap_exec import ApplyResult, apply_mask
+from hwcap_operator.execmodel.id_registers import mrs_view
 from hwcap_operator.execmodel.kernel import (
     Abi,
     Binary,
@@ -41,6 +42,8 @@ CROSS_ABI_EXEC_DROPS_MASK = "cross-abi-exec-drops-mask"
 X86_CPUID_UNHIDEABLE = "x86-cpuid-unhideable"
 GLIBC_HWCAP_INVISIBLE = "glibc-hwcap-invisible"
 SETUID_INHERITS_MASK = "setuid-inherits-mask"
+ID_REGISTERS_REVEAL_HIDDEN = "id-registers-reveal-hidden"
+ID_REGISTERS_REMAIN = "id-registers-remain"
 
 
 @dataclass(frozen=True)
@@ -288,6 +291,8 @@ def _findings(
             ))  # fmt: skip
     if config.arch == "amd64":
         out += _x86_findings(mask, node)
+    if config.arch == "arm64":
+        out += _id_register_findings(mask, node_mask)
     setuid = tuple(p.name for p in procs if p.secure and p.masked)
     if setuid:
         out.append(Finding(
@@ -297,6 +302,29 @@ def _findings(
             processes=setuid,
         ))  # fmt: skip
     return out
+
+
+def _id_register_findings(mask: FeatureMask, node: FeatureMask) -> list[Finding]:
+    """arm64: the ID registers read with MRS show the node whatever the mask hides; HWCAP_CPUID says whether
+    software that follows the kernel's rule reads them (docs/kernel.md#hwcap-cpuid)."""
+    hidden = tuple((mrs_view(node) - mask).names())
+    if not hidden:
+        return []
+    if "cpuid" in mask:
+        return [Finding(
+            ID_REGISTERS_REVEAL_HIDDEN, "warning",
+            "the mask hides features but advertises HWCAP_CPUID: software that reads the ID registers with MRS when "
+            "HWCAP_CPUID is set (glibc, Go) finds the hidden ones, because the kernel answers those reads with the "
+            "node's own values (docs/kernel.md#hwcap-cpuid)",
+            hidden,
+        )]  # fmt: skip
+    return [Finding(
+        ID_REGISTERS_REMAIN, "info",
+        "HWCAP_CPUID is cleared, so readers that check it (glibc, Go) keep to the HWCAPs; MRS itself still shows "
+        "these to software that ignores the bit, and MIDR and /proc/cpuinfo still name the node's core and "
+        "features (docs/kernel.md#hwcap-cpuid)",
+        hidden,
+    )]  # fmt: skip
 
 
 def _x86_findings(mask: FeatureMask, node: NodeSpec) -> list[Finding]:
