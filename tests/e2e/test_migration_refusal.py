@@ -112,3 +112,29 @@ def test_a_capable_member_is_accepted_and_a_failing_checkpoint_keeps_the_source(
                                  f"/api/v1/nodes/{source}/proxy/checkpoint/{namespace}/counter/app: ")
     assert "the source pod keeps running" in run.stdout
     assert pods_in(core_v1, namespace) == before  # the pod unchanged, no other pod
+
+
+def test_migrate_reads_the_targets_nodefeature_like_the_operator_and_only_then_sees_cpuid_only_flags(
+    control_plane: ClusterAccess, core_v1: client.CoreV1Api, api_client: client.ApiClient, namespace: str,
+    node_factory: Callable[..., Any],
+) -> None:
+    """NFD's labels leave out many x86 flags a mask names (its NodeFeature object has them): a target with the
+    object may take the pod, the same CPU known only by its labels may not, and the reasons say which flags."""
+    source = node_factory(ZEN4, labels=MEMBER, node_feature_namespace=namespace)
+    body: dict[str, Any] = client.CustomObjectsApi(api_client).get_namespaced_custom_object(  # type: ignore[assignment]
+        "nfd.k8s-sigs.io", "v1alpha1", namespace, "nodefeatures", source["metadata"]["name"])
+    mask = node_features(source, body).mask
+    labels_only = node_features(source).mask
+    assert mask is not None and labels_only is not None
+    beyond_labels = set((mask - labels_only).names())
+    assert beyond_labels  # what this test is about: flags only the NodeFeature carries
+    running_pod(core_v1, namespace, source["metadata"]["name"], mask.canonical())
+    with_object = node_factory(ZEN4, labels=MEMBER, node_feature_namespace=namespace)["metadata"]["name"]
+    without = node_factory(ZEN4, labels=MEMBER)["metadata"]["name"]
+
+    allowed = hwcapctl(control_plane, "migrate", "--pod", f"{namespace}/counter", "--to", with_object, "--dry-run")
+    assert allowed.returncode == 0 and allowed.stdout.startswith("OK:"), allowed.stdout + allowed.stderr
+    refused = hwcapctl(control_plane, "migrate", "--pod", f"{namespace}/counter", "--to", without, "--dry-run")
+    assert refused.returncode == 1, refused.stdout
+    lacks = refused.stdout.split(f"node {without} lacks ", 1)[1].split()
+    assert set(lacks) == beyond_labels

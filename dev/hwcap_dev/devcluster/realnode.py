@@ -1,4 +1,7 @@
-"""Real nodes for the dev cluster: a kubelet with its own containerd on this machine, pods really run.
+"""Real nodes for the dev cluster: a kubelet with its own containerd (or CRI-O) on this machine, pods really run.
+
+The runtime is containerd unless :attr:`NodeRuntime.crio_dir` is set: then CRI-O (:mod:`.crio`), whose CRI
+restores a container from a checkpoint image, which ``hwcapctl migrate`` needs on the target.
 
 Each node has a short base directory (``/run/hwcap-dev/<cluster>/<node>``: unix sockets below it stay
 under 108 bytes), its own containerd (root, state, socket), CNI bridge and subnet, kubelet ports and pod
