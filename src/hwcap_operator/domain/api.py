@@ -452,6 +452,26 @@ class PodImpact(_Model):
     )
 
 
+class ChannelCoverage(_Model):
+    """Dropped features that the same channels still reveal and the same fallbacks of the domain cover."""
+
+    features: list[str] = Field(max_length=512, description="The dropped features of this group.")
+    channels: list[Literal["CPUID", "IDRegisters", "IDRegistersUnadvertised", "MIDR", "ProcCpuinfo"]] = Field(
+        max_length=8,
+        description="What still shows them to a process under the mask. CPUID: the x86 instruction (not trapped). "
+        "IDRegisters: MRS of the arm64 ID registers, emulated by the kernel with the node's values, and the mask "
+        "advertises HWCAP_CPUID. IDRegistersUnadvertised: the mask clears HWCAP_CPUID; only software ignoring the "
+        "kernel's rule reads them. MIDR: the arm64 core's part number names its features. ProcCpuinfo: "
+        "/proc/cpuinfo lists the node's features, not the mask.",
+    )
+    covered_by: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="The domain's spec.enforcement.userspaceFallbacks that switch them off in their runtime; "
+        "empty: no runtime is told.",
+    )
+
+
 class MigrationDomainStatus(_Model):
     """Written only by the operator (status subresource)."""
 
@@ -474,6 +494,13 @@ class MigrationDomainStatus(_Model):
         default_factory=list,
         description="Fallback-only features none of spec.enforcement.userspaceFallbacks switches off: every runtime "
         "still sees them (CPUID). `hwcapctl explain --domain NAME` lists, per feature, the channels and runtimes.",
+    )
+    channel_coverage: list[ChannelCoverage] = Field(
+        default_factory=list,
+        max_length=64,
+        description="The dropped features grouped by the channels that still reveal them and the fallbacks that "
+        "cover them: one entry per distinct pair, so its size follows the feature catalog, never the node count. "
+        "`hwcapctl explain --domain NAME` lists the runtimes per feature.",
     )
     kernel: KernelSupportStatus | None = None
     node_issues: list[NodeSourceIssue] = Field(

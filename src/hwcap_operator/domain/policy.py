@@ -59,6 +59,7 @@ from hwcap_operator.domain.node_features import NodeFeatures
 from hwcap_operator.domain.status import (
     DomainEvent,
     Exclusion,
+    channel_coverage,
     condition_changed,
     excluded_nodes,
     listing,
@@ -528,6 +529,7 @@ def _finish(
         dropped_features=list(dropped_names),
         fallback_only_features=sorted(dropped.cpuid) if dropped is not None else [],
         uncovered_features=_uncovered(spec, dropped),
+        channel_coverage=channel_coverage(dropped, mask, spec.enforcement.userspace_fallbacks),
         kernel=api.KernelSupportStatus(unsupported=node_names(unsupported), unknown=node_names(unknown)),
         node_issues=_node_issues(selected),
         pod_impact=impact,

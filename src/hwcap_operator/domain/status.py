@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, NamedTuple
 
+from hwcap_operator.admission.coverage import channel_groups, domain_coverage
+from hwcap_operator.admission.fallbacks import FallbackKind
 from hwcap_operator.domain import api
 from hwcap_operator.mask import FeatureMask
 
@@ -171,3 +173,18 @@ def mask_status(mask: FeatureMask, mask_basis: api.MaskBasis) -> api.MaskStatus:
         popcount=mask.popcount,
         basis=mask_basis,
     )
+
+
+def channel_coverage(
+    dropped: FeatureMask | None, mask: FeatureMask | None, fallbacks: Sequence[FallbackKind]
+) -> list[api.ChannelCoverage]:
+    """status.channelCoverage: the dropped features grouped by the channels still showing them (the ID registers
+    as advertised or not, by the mask's own ``cpuid``) and the domain's fallbacks covering them."""
+    if dropped is None:
+        return []
+    cpuid = mask is None or mask.arch != "arm64" or "cpuid" in mask
+    cover = domain_coverage(dropped.features(), fallbacks, cpuid_advertised=cpuid)
+    return [
+        api.ChannelCoverage.model_validate({"features": names, "channels": chans, "coveredBy": kinds})
+        for chans, kinds, names in channel_groups(cover)
+    ]
