@@ -190,9 +190,11 @@ def fallbacks(args: argparse.Namespace) -> int:
     document = {"mask": mask.canonical(), "node": node.source, "fallbacks": list(kinds), "env": env,
                 "dropped": [f.name for f in dropped], "coverage": [c.to_dict() for c in cover],
                 "warnings": warnings}  # fmt: skip
-    rows = [[c.feature, "yes" if c.hidden_from_auxv else "no", c.covered_by, len(c.uncovered)] for c in cover]
+    rows = [[c.feature, "yes" if c.hidden_from_auxv else "no", c.channels, c.covered_by, len(c.uncovered)]
+            for c in cover]  # fmt: skip
     table = ("".join(f"{var}={value}\n" for var, value in env.items()) + "\n"
-             + render_table(["dropped", "hidden from auxv", "covered by", "uncovered runtimes"], rows))  # fmt: skip
+             + render_table(["dropped", "hidden from auxv", "still visible via", "covered by", "uncovered runtimes"],
+                            rows))  # fmt: skip
     emit(document, table, args.output)
     return 0
 
