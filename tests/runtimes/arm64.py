@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hwcap_operator.features import find
 from hwcap_operator.mask import FeatureMask
-from tests.runtimes.probes import QEMU_AARCH64, go_report_arm64, run
+from tests.runtimes.probes import HERE, QEMU_AARCH64, _build_once, _cache_dir, _tool_version, go_report_arm64, run
 from tests.runtimes.sysroot import arm64_sysroot
 
 #: x/sys/cpu spells two arm64 features unlike /proc/cpuinfo (and the catalog).
@@ -72,3 +72,17 @@ def java(cpu_model: str, args: Sequence[str], env: Mapping[str, str],
         return run(argv, env)
     return subprocess.run(argv, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, check=False,
                           timeout=120)  # fmt: skip
+
+
+OPENBLAS_PROBE_SOURCE = HERE / "probes" / "openblas_corename.c"
+CROSS_CC = "aarch64-linux-gnu-gcc"
+OPENBLAS_ARM64 = "usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.so.0"
+
+
+def openblas_corename(cpu_model: str, env: Mapping[str, str]) -> tuple[str, str]:
+    """(the sysroot OpenBLAS's core name on ``cpu_model``, its stderr with OPENBLAS_VERBOSE=2)."""
+    toolchain = _tool_version([CROSS_CC, "--version"])
+    probe = _build_once(_cache_dir("openblas-arm64", [OPENBLAS_PROBE_SOURCE], toolchain) / "openblas_corename",
+                        [CROSS_CC, "-O1", str(OPENBLAS_PROBE_SOURCE), "-ldl"], HERE)  # fmt: skip
+    result = run([*qemu(cpu_model), str(probe), f"/{OPENBLAS_ARM64}"], {"OPENBLAS_VERBOSE": "2", **env})
+    return result.stdout.strip(), result.stderr

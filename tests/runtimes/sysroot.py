@@ -19,9 +19,11 @@ from hwcap_dev.devcluster.build import cache_root
 from hwcap_dev.images import debs
 from hwcap_dev.images.operator_image import MIRRORS, _apt
 
-#: What the arm64 runtime tests run: OpenSSL 3.0 (openssl + libssl3) and OpenJDK 17 (headless JRE) with the
-#: libraries they load (glibc, libstdc++, libgcc, zlib). Dependencies that only packaging needs are left out.
-ARM64_PACKAGES = ("libc6", "libgcc-s1", "libstdc++6", "zlib1g", "libssl3", "openssl", "openjdk-17-jre-headless")
+#: What the arm64 runtime tests run: OpenSSL 3.0 (openssl + libssl3), OpenJDK 17 (headless JRE) and OpenBLAS
+#: 0.3.21 (pthread, DYNAMIC_ARCH) with the libraries they load (glibc, libstdc++, libgcc, zlib, libgfortran).
+#: Dependencies that only packaging needs are left out.
+ARM64_PACKAGES = ("libc6", "libgcc-s1", "libstdc++6", "zlib1g", "libssl3", "openssl", "openjdk-17-jre-headless",
+                  "libgfortran5", "libopenblas0-pthread")  # fmt: skip
 ARCH = "arm64"
 
 

@@ -96,4 +96,15 @@ def test_covering_kinds_name_the_new_knobs() -> None:
     assert {"openblasCoretype", "onednnMaxCpuIsa", "mklEnableInstructions"} <= covering_kinds(
         features.lookup("amd64", "avx512f"))
     assert {"opensslArmcap", "javaToolOptions", "goDebug"} <= covering_kinds(features.lookup("arm64", "aes"))
-    assert covering_kinds(features.lookup("arm64", "sve")) == {"opensslArmcap", "javaToolOptions"}
+    assert covering_kinds(features.lookup("arm64", "sve")) == {"opensslArmcap", "javaToolOptions", "openblasCoretype"}
+
+
+def test_openblas_on_arm64_falls_back_to_neoverse_n1_or_armv8() -> None:
+    n1 = preset("neoverse-n1")
+    plan = plan_fallbacks((preset("neoverse-v1") - n1).features(), ["openblasCoretype"], kept=n1.names())
+    assert plan.merge(OPENBLAS_CORETYPE, None) == "NEOVERSEN1"
+    assert plan.merge(OPENBLAS_CORETYPE, "armv8") == "armv8"  # a lower family the user chose stays
+    assert plan.merge(OPENBLAS_CORETYPE, "Haswell") == "NEOVERSEN1"  # not an arm64 family: replaced
+    old = plan_fallbacks(_arm("atomics"), ["openblasCoretype"], kept=["fp", "asimd", "aes"])
+    assert old.openblas_coretype == "ARMV8"
+    assert plan_fallbacks(_arm("sm4"), ["openblasCoretype"], kept=preset("armv8.0").names()).is_empty()

@@ -32,7 +32,7 @@ from hwcap_operator.features.data_hotspot_arm64 import hotspot_options_arm64
 from hwcap_operator.features.data_mkl import MKL_LEVELS, mkl_max_instructions
 from hwcap_operator.features.data_numpy import numpy_disable
 from hwcap_operator.features.data_onednn import ONEDNN_ISAS, onednn_max_isa
-from hwcap_operator.features.data_openblas import OPENBLAS_CORETYPES, openblas_coretype
+from hwcap_operator.features.data_openblas import CORETYPES, openblas_coretype
 from hwcap_operator.features.data_openssl_armcap import armcap_word
 from hwcap_operator.features.isa_levels import Levels, rank
 
@@ -227,6 +227,8 @@ class FallbackPlan:
     openssl_armcap: int = 0
     openssl_armcap_clear: int = 0
     openblas_coretype: str | None = None
+    #: the domain's arch (the OpenBLAS core type names differ per arch)
+    arch: str = "amd64"
     onednn_max_isa: str | None = None
     mkl_instructions: str | None = None
 
@@ -252,7 +254,7 @@ class FallbackPlan:
         elif variable == OPENSSL_ARMCAP:
             merged = merge_openssl_armcap(current, self.openssl_armcap, self.openssl_armcap_clear)
         elif variable == OPENBLAS_CORETYPE:
-            merged = merge_level(current, self.openblas_coretype, OPENBLAS_CORETYPES)
+            merged = merge_level(current, self.openblas_coretype, CORETYPES.get(self.arch, ()))
         elif variable == ONEDNN_MAX_CPU_ISA:
             merged = merge_level(current, self.onednn_max_isa, ONEDNN_ISAS)
         elif variable == MKL_ENABLE_INSTRUCTIONS:
@@ -343,7 +345,8 @@ def plan_fallbacks(
     return FallbackPlan(
         glibc_hwcaps=glibc, godebug_cpu=godebug, openssl_clear=clear, java_tool_options=java, numpy_disable=numpy,
         openssl_armcap=armcap_word(kept_names) if armcap_clear else 0, openssl_armcap_clear=armcap_clear,
-        openblas_coretype=openblas_coretype(names, kept_names) if "openblasCoretype" in kinds and on_x86 else None,
+        openblas_coretype=openblas_coretype(names, kept_names, arch) if "openblasCoretype" in kinds else None,
         onednn_max_isa=onednn_max_isa(names) if "onednnMaxCpuIsa" in kinds and on_x86 else None,
         mkl_instructions=mkl_max_instructions(names) if "mklEnableInstructions" in kinds and on_x86 else None,
+        arch=arch or "amd64",
     )

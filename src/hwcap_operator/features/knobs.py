@@ -28,7 +28,7 @@ RUNTIME_KNOBS: tuple[tuple[str, str, frozenset[str], str], ...] = (
     ("OpenSSL", "opensslArmcap", frozenset({"arm64"}), "no OPENSSL_armcap bit"),
     ("OpenJDK", "javaToolOptions", frozenset({"amd64", "arm64"}), "no HotSpot flag"),
     ("numpy", "numpyCpuFeatures", frozenset({"amd64"}), "no numpy dispatch target above AVX uses it"),
-    ("OpenBLAS", "openblasCoretype", frozenset({"amd64"}), "no OpenBLAS core type above the lowest uses it"),
+    ("OpenBLAS", "openblasCoretype", frozenset({"amd64", "arm64"}), "no OpenBLAS core type above the lowest uses it"),
     ("oneDNN", "onednnMaxCpuIsa", frozenset({"amd64"}), "no oneDNN ISA level above the lowest uses it"),
     ("MKL", "mklEnableInstructions", frozenset({"amd64"}), "no MKL code path above the lowest uses it"),
 )
@@ -44,6 +44,8 @@ def covering_kinds(feature: Feature) -> frozenset[str]:
             kinds.add("opensslArmcap")
         if hotspot_arm64_covers(feature.name):
             kinds.add("javaToolOptions")
+        if openblas_covers(feature.name, "arm64"):
+            kinds.add("openblasCoretype")
     if feature.arch == "amd64":
         if feature.glibc is not None:
             kinds.add("glibcTunables")
