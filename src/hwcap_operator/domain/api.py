@@ -166,8 +166,8 @@ class Baseline(_Model):
         default=None,
         min_length=1,
         max_length=64,
-        description="Preset name when mode is Preset: an x86-64 psABI level, an Arm architecture version's "
-        "mandatory set, or a Neoverse core.",
+        description="Preset name when mode is Preset: an x86-64 psABI level, an x86 CPU model, an Arm "
+        "architecture version's mandatory set, or an Arm core (QEMU's model; `hwcapctl explain presets`).",
         json_schema_extra={"enum": list[JsonValue](presets.preset_names())},
     )
     features: list[FeatureName] = Field(
