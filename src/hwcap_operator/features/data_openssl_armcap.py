@@ -6,9 +6,10 @@ word with it (``OPENSSL_armcap_P = strtoul(getenv("OPENSSL_armcap"), NULL, 0)``;
 whole word: the bits of the features the mask *keeps*, which every member has. A bit OpenSSL does not know
 is never tested; a bit for a kept feature OpenSSL would not have detected is still present on every member.
 
-Bit meanings: ``crypto/arm_arch.h`` of OpenSSL 3.0 (bits 0-8: ARMV7_NEON, ARMV7_TICK, ARMV8_AES, ARMV8_SHA1,
-ARMV8_SHA256, ARMV8_PMULL, ARMV8_SHA512, ARMV8_CPUID, ARMV8_RNG) and of 3.2 and later (ARMV8_SM3 9, ARMV8_SM4
-10, ARMV8_SHA3 11, ARMV8_SVE 13, ARMV8_SVE2 14). Bits 12, 15 and 16 (UNROLL8_EOR3, HAVE_SHA3_AND_WORTH_USING,
+Bit meanings: ``crypto/arm_arch.h`` of OpenSSL 3.0 (bits 0-7: ARMV7_NEON, ARMV7_TICK, ARMV8_AES, ARMV8_SHA1,
+ARMV8_SHA256, ARMV8_PMULL, ARMV8_SHA512, ARMV8_CPUID; 3.0's armcap.c reads AT_HWCAP only, as Debian's 3.0.22
+binary shows), of 3.1 (ARMV8_RNG 8, from AT_HWCAP2) and of 3.2 and later (ARMV8_SM3 9, ARMV8_SM4 10,
+ARMV8_SHA3 11, ARMV8_SVE 13, ARMV8_SVE2 14). Bits 12, 15 and 16 (UNROLL8_EOR3, HAVE_SHA3_AND_WORTH_USING,
 UNROLL12_EOR3) are tuning choices OpenSSL derives from MIDR, not features: never written (a slower schedule,
 never a missing instruction). ARMV7_TICK is AArch32 only. ARMV8_CPUID lets OpenSSL read MIDR_EL1 with MRS:
 written only while the mask keeps HWCAP_CPUID. tests/runtimes/test_openssl_arm64.py checks the bits OpenSSL 3.0
