@@ -15,6 +15,7 @@ from tests.support.profiles import raw_feature_words
 
 from hwcap_operator.features.data_arm_idregs import ROWS, SSBS_ERRATUM_PARTS
 from hwcap_operator.features.data_arm_models import ARM_MODELS
+from hwcap_operator.features.data_idreg_overrides import FIELDS
 from hwcap_operator.features.idreg_hwcaps import field_value, hwcaps_from_idregs, midr_part
 from hwcap_operator.mask import FeatureMask
 from hwcap_operator.presets import ARM_CORE_LEFT_OUT, preset, preset_left_out
@@ -123,3 +124,18 @@ def test_reconciled_names_keep_their_meaning() -> None:
     assert {"sveaes", "svebitperm", "svesha3"} <= set(preset("neoverse-n2").names())
     for core in ARM_CORE_LEFT_OUT:
         assert not {"ssbs", "mte"} & set(preset(core).names()), core
+
+
+def test_override_table_thresholds_agree_with_the_generated_mapping() -> None:
+    """data_idreg_overrides (typed from idreg-override.c + cpufeature.c) and data_arm_idregs (generated from
+    cpufeature.c + sysreg) describe the same fields: every HWCAP an override field provides is a row of that
+    register and shift with the same minimum."""
+    rows = {(r[0], r[1], r[2]): r[5] for r in ROWS}
+    checked = 0
+    for field in FIELDS.values():
+        register = f"{field.register.upper()}_EL1"
+        for threshold, names in field.provides:
+            for name in names:
+                assert rows.get((name, register, field.shift)) == threshold, (field.key, name)
+                checked += 1
+    assert checked >= 15
