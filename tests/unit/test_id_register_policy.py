@@ -14,6 +14,8 @@ from domaindata import G2, G3, SKYLAKE, ZEN2, at, condition, node, roundtrip, sp
 from tests.support.profiles import raw_feature_words
 
 from hwcap_operator.domain.policy import evaluate
+from hwcap_operator.domain.status import mask_status
+from hwcap_operator.mask import FeatureMask
 
 G2_WORDS, G3_WORDS = raw_feature_words(G2), raw_feature_words(G3)
 #: What G3 has above G2 that the ID registers of a G3 node show (evtstrm and cpuid are no ID-register fields).
@@ -121,3 +123,17 @@ def test_other_arches_have_no_hwcap_cpuid_rule() -> None:
     state = evaluate(spec("amd64", allowHidingSecurityFeatures=True), nodes, None, 1, now=at(0))
     assert state.mask is not None and state.dropped, "the mask hides something, yet nothing arm64-specific happens"
     assert "HWCAP_CPUID" not in condition(state.status, "MaskValid").message
+
+
+def test_a_mask_frozen_before_the_rule_existed_is_kept_and_reported_not_relevelled() -> None:
+    """An operator upgrade must not move frozen masks: a status written by an older operator (the mask hides
+    features and still has cpuid, same basis) stays as it is, with the fix in the message."""
+    domain = spec(allowHidingSecurityFeatures=True)
+    now = evaluate(domain, MIXED, None, 1, now=at(0))
+    assert now.status.mask is not None and now.mask is not None
+    older_mask = now.mask | FeatureMask.from_names("arm64", ["cpuid"])
+    older = now.status.model_copy(update={"mask": mask_status(older_mask, now.status.mask.basis)})
+    after = evaluate(domain, MIXED, roundtrip(older), 1, now=at(5))
+    assert after.mask == older_mask and not [e for e in after.events if e.reason.startswith(("Mask", "Baseline"))]
+    valid = condition(after.status, "MaskValid")
+    assert valid.reason == "HiddenFeaturesInIdRegisters" and "before this rule existed" in valid.message

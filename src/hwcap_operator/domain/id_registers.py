@@ -60,8 +60,9 @@ class IdRegisterVerdict:
             return (f"HWCAP_CPUID kept (spec.enforcement.idRegisterAccess: Keep): the ID registers reveal {hidden} "
                     f"to any process that reads them with MRS ({DOC})")  # fmt: skip
         if self.outcome == "KeptByFrozenMask":
-            return (f"HWCAP_CPUID kept by the frozen mask, established before the domain's mask hid anything: the ID "
-                    f"registers reveal {hidden}; bump spec.leveling.relevelGeneration to clear it ({DOC})")  # fmt: skip
+            return (f"HWCAP_CPUID kept by the frozen mask (established while it hid nothing, or before this rule "
+                    f"existed): the ID registers reveal {hidden}; bump spec.leveling.relevelGeneration to clear it "
+                    f"({DOC})")  # fmt: skip
         return "HWCAP_CPUID not advertised (spec.exclude, or a member lacks it)"
 
 
