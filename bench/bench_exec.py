@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.common import Figure, format_table, median_seconds, percentile, write_results
 from hwcap_dev.devcluster.simulated_nodes import load_profile, node_manifest
 from hwcap_operator import keys
-from hwcap_operator.domain.mask_checks import MaskValidator, _node_findings, exec_model_validator
+from hwcap_operator.domain.mask_checks import MaskValidator, _findings_for, exec_model_validator
 from hwcap_operator.domain.policy import DomainState, _representatives, evaluate, no_validation
 from hwcap_operator.kube.view import ClusterView
 
@@ -78,7 +78,7 @@ def exec_model_figures(nodes: int) -> list[Figure]:
     candidates = view.candidates(spec)
 
     def cold(validate: MaskValidator) -> DomainState:
-        _node_findings.cache_clear()
+        _findings_for.cache_clear()
         return evaluate(spec, candidates, None, 1, validate=validate)
 
     state = cold(exec_model_validator)
@@ -90,7 +90,7 @@ def exec_model_figures(nodes: int) -> list[Figure]:
     full = median_seconds(lambda: cold(exec_model_validator)) * 1000
 
     def validate_cold() -> object:
-        _node_findings.cache_clear()
+        _findings_for.cache_clear()
         return exec_model_validator(mask, representatives)
 
     alone = median_seconds(validate_cold) * 1000

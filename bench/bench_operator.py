@@ -350,7 +350,8 @@ def run_size(nodes: int, profiles: dict[str, list[CpuProfile]], work: Path, *, t
                 extra |= measure_changes(core, domain_watch, domains, samples, work / "audit.log")
             rss = op.peak_rss_mib()
         if top:
-            extra["resync_s"], extra["resync_rss_mib"] = measure_resync(kubeconfig, work, domains)
+            extra["resync_s"], extra["resync_rss_mib"] = measure_resync(
+                kubeconfig, work, domains, profile and profile / f"operator-resync-{nodes}.prof")
         domain_watch.stop()
         return SizeResult(nodes, domains, create_s, converge_s, rss, extra)
     finally:
@@ -380,9 +381,9 @@ def measure_changes(core: client.CoreV1Api, domain_watch: DomainWatch, domains: 
     return {"latencies_s": latencies, "requests_per_change": requests}
 
 
-def measure_resync(kubeconfig: Path, work: Path, domains: int) -> tuple[float, float]:
+def measure_resync(kubeconfig: Path, work: Path, domains: int, profile: Path | None = None) -> tuple[float, float]:
     """Restart the operator on the converged cluster: time until every domain was evaluated once."""
-    op = Operator(kubeconfig, work / "operator-resync.log")
+    op = Operator(kubeconfig, work / "operator-resync.log", profile=profile)
     with running(op):
         deadline = time.perf_counter() + 300
         while op.reconciles() < domains:
