@@ -191,7 +191,7 @@ def test_the_agent_reported_this_machine(demo: DemoRun) -> None:
 
 
 def test_the_real_node_ran_the_sample_pod_and_its_logs_show_the_runtimes_view(demo: DemoRun) -> None:
-    """As root the demo runs a wrapped pod on a real node (kubelet + containerd + runc on this machine)."""
+    """As root the demo runs a wrapped pod on a real node (kubelet + CRI-O + runc on this machine)."""
     out = demo.up.stdout
     if os.geteuid() != 0:
         assert "real node: skipped" in out
@@ -202,6 +202,34 @@ def test_the_real_node_ran_the_sample_pod_and_its_logs_show_the_runtimes_view(de
     assert re.search(r"^\s+x86-64-v4\s*$", out, re.MULTILINE)  # glibc: no longer "(supported, searched)"
     assert "AVX512F off" in out  # Go, under the GODEBUG fallback of the x86-64-v3 domain
     assert re.search(r"CPUINFO: OPENSSL_ia32cap=\S+ env:", out)  # OpenSSL took the vector from the env
+
+
+def test_the_demo_migrated_the_running_counter_between_the_real_nodes_and_showed_a_refusal(demo: DemoRun) -> None:
+    """As root: the counter pod moved from the first real CRI-O node to the second by checkpoint/restore (one
+    token, consecutive counts: restored, not restarted) with AT_HWCAP = this CPU's word AND the domain's mask;
+    the move towards the Zen 2 node outside the pool was refused with the features it lacks."""
+    if os.geteuid() != 0:
+        return
+    restored = get(demo, "pod", "-n", "demo-migrate", "counter-m")
+    assert restored["spec"]["nodeName"] == "demo-real-amd64-1" and restored["status"]["phase"] == "Running"
+    assert restored["metadata"]["annotations"]["hwcap.dev/migrated-from"] == "demo-real-amd64-0/counter"
+    source = demo.kubectl("get", "pod", "-n", "demo-migrate", "counter", "--ignore-not-found", "-o", "json").stdout
+    assert not source.strip() or json.loads(source)["metadata"].get("deletionTimestamp")  # deleted (or going)
+    log = demo.kubectl("exec", "-n", "demo-migrate", "counter-m", "--", "cat", "/tmp/count.log").stdout.split("\n")
+    rows = [line.split() for line in log if line.strip()]
+    assert len({token for token, _, _ in rows}) == 1
+    assert [int(count) for _, count, _ in rows] == list(range(1, len(rows) + 1))
+    mask = int(get(demo, "migrationdomain", "x86-v3")["status"]["mask"]["hwcap"], 16)
+    own = parse_auxv(Path("/proc/self/auxv").read_bytes()).hwcap[0]
+    assert {int(word, 16) for _, _, word in rows} == {own & mask}
+    out = demo.up.stdout
+    assert "[5/5] delete-source: demo-migrate/counter on demo-real-amd64-0" in out
+    refused = re.search(r"REFUSED \(nothing was touched\): node demo-zen2 is not a member of domain x86-v3 .*; "
+                        r"node demo-zen2 lacks (.*)$", out, re.MULTILINE)  # fmt: skip
+    assert refused, out[-3000:]
+    lacks = set(refused.group(1).split())
+    mask_features = set(get(demo, "migrationdomain", "x86-v3")["status"]["mask"]["features"])
+    assert lacks and lacks <= mask_features and not lacks & raw_feature_words("x86_64-amd-zen2-rome-epyc7742.txt")
 
 
 def test_down_stops_every_process(demo: DemoRun) -> None:

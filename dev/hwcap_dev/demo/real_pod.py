@@ -1,7 +1,8 @@
 """The demo's real-node part: this machine joins the x86 domain as a real node and a wrapped pod really runs.
 
-With root, ``make demo`` starts one real node (kubelet + containerd + runc, :mod:`hwcap_dev.devcluster.realnodes`)
-next to the fake ones, labels it into the x86 pool, and runs the sample image in the x86 domain's namespace.
+With root, ``make demo`` starts two real nodes (kubelet + CRI-O + runc, :mod:`hwcap_dev.devcluster.realnodes`;
+CRI-O because it restores a pod from a checkpoint image, which the migration after this step needs) next to the
+fake ones, labels them into the x86 pool, and runs the sample image in the x86 domain's namespace on the first.
 The pod's ``kubectl logs`` show, in order: the words hwcap-exec applied (the pod's ``hwcap.dev/hwcap``
 annotation, read through the downward API), this kernel's inheritance verdict (``hwcap-exec --probe``), and
 what glibc, Go and OpenSSL decide under the fallbacks the webhook merged into the environment. Without root
@@ -72,11 +73,12 @@ def run_real_pod(real: RealNodes, sh: ClusterCommands, namespace: str, pool_labe
                  say: Callable[[str], None], step: Callable[[str], Step], timeout: float) -> None:
     """Start the real node, put it in ``pool``, run the report pod in ``namespace``, show its logs."""
     assert real.images is not None
-    with step("starting a real node on this machine (kubelet + containerd 2 + runc; first run builds them)"):
+    with step(f"starting {real.count} real nodes on this machine (kubelet + CRI-O + runc; first run builds them)"):
         real.start_nodes()
+        for started in real.nodes:
+            sh.kubectl("label", "node", started.name, f"{pool_label}={pool}", "--overwrite", show=False)
         node = real.nodes[0].name
-        sh.kubectl("label", "node", node, f"{pool_label}={pool}", "--overwrite", show=False)
-    sh.kubectl("get", "node", node, "-o", "wide")
+    sh.kubectl("get", "node", *(started.name for started in real.nodes), "-o", "wide")
     with step(f"running {REAL_POD} (image {real.images.sample}) in {namespace} on {node}"):
         sh.kubectl("apply", "-n", namespace, "-f", "-", input_text=json.dumps(report_pod(real.images.sample, node)))
 

@@ -10,8 +10,9 @@ migration check and a what-if. Everything stays up afterwards (detached, state u
 What it prints is :mod:`hwcap_dev.demo.console`; the commands and processes it runs, :mod:`hwcap_dev.demo.processes`.
 
 The fake nodes have no kubelet: the chart's Deployment and DaemonSet are created but never run a pod, and
-pods bound to fake nodes stay Pending. As root, one real node (kubelet + containerd on this machine,
-:mod:`hwcap_dev.demo.real_pod`) joins the x86 pool and a wrapped pod really runs there. The demo runs
+pods bound to fake nodes stay Pending. As root, two real nodes (kubelet + CRI-O on this machine,
+:mod:`hwcap_dev.demo.real_pod`) join the x86 pool, a wrapped pod really runs there, and a running pod is migrated
+from one to the other with ``hwcapctl migrate`` (:mod:`hwcap_dev.demo.migration`). The demo runs
 ``hwcap-operator run`` and ``hwcap-operator agent`` itself, and points the chart's
 MutatingWebhookConfiguration at the local webhook. It never reads stdin, so it runs the same under CI.
 """
@@ -31,6 +32,7 @@ import yaml
 
 from hwcap_dev import paths
 from hwcap_dev.demo.console import LineSink, Step, short, shown
+from hwcap_dev.demo.migration import MigrationScene
 from hwcap_dev.demo.processes import (
     ClusterCommands,
     DemoError,
@@ -48,6 +50,8 @@ from hwcap_dev.devcluster.pki import CertificateAuthority
 from hwcap_dev.devcluster.realnodes import RealNodes
 from hwcap_dev.devcluster.runner import ControlPlane, Options, free_port
 from hwcap_operator import keys
+from hwcap_operator.agent.report import format_words
+from hwcap_operator.features.cpuinfo import parse_cpuinfo
 
 CHART_DIR = paths.CHART_DIR
 CRD_FILE = paths.REPO_ROOT / "crds" / "hwcap.dev_migrationdomains.yaml"
@@ -82,6 +86,8 @@ ARM64_MEMBERS = {
 }
 #: A Neoverse-N1 node that joins the pool after the mask is frozen: it lacks features of the mask.
 LATE_NODE = ("demo-ampere-altra", "arm64-ampere-altra-neoverse-n1")
+#: An older x86 node outside the pool: the migration the demo shows refused goes there.
+WEAK_X86_NODE = ("demo-zen2", "x86_64-amd-zen2-rome-epyc7742")
 #: A dump that is not registered at all: ``hwcapctl what-if`` asks what would happen if it joined.
 WHAT_IF_PROFILE = "arm64-aws-graviton2-neoverse-n1"
 #: x86 nodes of the second domain, next to this machine itself (reported by the real node agent).
@@ -134,6 +140,7 @@ class Demo:
         self._pod()
         self._fallbacks()
         self._real_pod()
+        self._migration()
         self._checks()
         seconds = time.monotonic() - started
         self.state.info.update({"seconds": round(seconds, 1), "metrics": f"http://127.0.0.1:{self.metrics_port}",
@@ -178,8 +185,8 @@ class Demo:
             self.say(f"==> real node: skipped, {why_not}")
             return
         with self.step("starting a registry on 127.0.0.1 and assembling the images without an engine"):
-            self.real = RealNodes(self.plane, 1, detached=True, hwcap_exec=SHIM if SHIM.is_file() else None,
-                                  name_prefix=REAL_NODE_PREFIX)
+            self.real = RealNodes(self.plane, 2, detached=True, hwcap_exec=SHIM if SHIM.is_file() else None,
+                                  name_prefix=REAL_NODE_PREFIX, runtime="cri-o")
             images = self.real.start_registry()
             self.init_image = images.init
         self.say(f"    init image {images.init} (linux/amd64 + linux/arm64 index), sample {images.sample};\n"
@@ -189,6 +196,29 @@ class Demo:
         if self.real is not None:
             run_real_pod(self.real, self.sh, X86_NAMESPACE, POOL_LABEL, "x86-general", self.say, self.step,
                          self.timeout)
+
+    def _migration(self) -> None:
+        """With root: a running pod moves between the two real nodes; a move to a weaker node is refused."""
+        if self.real is None:
+            return
+        from kubernetes import client
+
+        # What NFD's worker on the real nodes would publish (unfiltered cpuid flags): the x86 mask names CPUID
+        # flags NFD's labels leave out, and `migrate`, like the operator, reads the NodeFeature first.
+        here = dataclasses.replace(nodes.load_profile(Path("/proc/cpuinfo")), name="this-machine")
+        for real_node in self.real.nodes:
+            self._node_feature(real_node.name, here)
+        name, profile = WEAK_X86_NODE
+        weak = nodes.load_profile(PROFILES / f"{profile}.txt")
+        manifest = nodes.node_manifest(name, weak)
+        # the AT_HWCAP word its node agent would report (NFD names no CPUID.1:EDX bits such as tsc or pae)
+        words = parse_cpuinfo((PROFILES / f"{profile}.txt").read_text()).mask.hwcap
+        manifest["metadata"]["annotations"] = {keys.AGENT_HWCAP_ANNOTATION: format_words(words)}
+        nodes.create_ready_node(client.CoreV1Api(self.api), manifest)
+        self._node_feature(name, weak)
+        scene = MigrationScene(self.real, self.sh, self.hwcapctl, X86_DOMAIN, EXAMPLE_NAMESPACE_LABEL, self.say,
+                               self.step, self.timeout)  # fmt: skip
+        self.state.info["migrate_seconds"] = round(scene.run(name), 1)
 
     def _install(self) -> None:
         assert self.sh.binaries is not None
