@@ -99,3 +99,38 @@ def test_nodes_of_the_same_hardware_share_a_parse_but_keep_their_own_name_and_la
     assert (a.name, a.labels["team"], b.name, b.labels["team"]) == ("a", "red", "b", "blue")
     assert a.mask == b.mask and a.source == b.source == "nfd-labels"
     assert c.mask != a.mask  # other hardware: a parse of its own
+
+
+SELECTORS: list[dict[str, Any]] = [
+    {"matchLabels": {"team": "red"}},
+    {"matchLabels": {"team": "blue", "tier": "gold"}},
+    {"matchExpressions": [{"key": "team", "operator": "In", "values": ["red", "blue"]}]},
+    {"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["red"]}]},
+    {"matchExpressions": [{"key": "tier", "operator": "Exists"}]},
+    {},
+]
+
+
+def test_domains_added_or_changed_after_the_nodes_select_exactly_what_a_scan_selects() -> None:
+    """A restart adds every domain after the LIST (its candidates come from the label index); relabels and
+    deletions between domain changes must keep that index exact."""
+    import random
+
+    rng = random.Random(7)
+    view = ClusterView()
+    for step in range(400):
+        rv = step + 1
+        roll = rng.random()
+        if roll < 0.6:
+            labels = {k: v for k, v in (("team", rng.choice(["red", "blue", "green", None])),
+                                        ("tier", rng.choice(["gold", "iron", None]))) if v}  # fmt: skip
+            view.update_node(node(f"n{rng.randrange(25)}", rng.choice([ARM, ARM, X86]), rv, **labels))
+        elif roll < 0.7 and view.nodes:
+            view.delete_node(rng.choice(sorted(view.nodes)))
+        else:
+            body = domain(f"d{rng.randrange(6)}", "unused", rv)
+            body["spec"]["nodeSelector"] = rng.choice(SELECTORS)
+            view.upsert_domain(body)
+        for name in view.domains:
+            assert candidate_names(view, name) - {n for n in view.nodes if view._arch(view.nodes[n]) is None} \
+                == scanned(view, name), f"step {step}: domain {name}"
