@@ -28,3 +28,9 @@ def test_down_after_a_crash_removes_the_recorded_node_directory(tmp_path: Path) 
     assert said == []  # the pid is long gone and nothing is left to report
     assert not base.exists() and not (tmp_path / STATE_FILE).exists()
     assert stop_recorded_nodes(tmp_path) == []  # idempotent
+
+
+def test_an_unknown_node_runtime_is_a_usage_error(tmp_path: Path) -> None:
+    assert main(["--state-dir", str(tmp_path), "up", "--real-nodes", "1", "--runtime", "podman"]) == 2
+    assert not (tmp_path / "state.json").exists()  # nothing was started
+
