@@ -45,7 +45,7 @@ ON_A_PATCHED_KERNEL = """\
 def can_run_real_nodes() -> str | None:
     """None when this machine can run a real node, else why not."""
     if os.geteuid() != 0:
-        return "real nodes need root (kubelet, containerd, runc, CNI); run `make demo` as root to see pods run"
+        return "real nodes need root (kubelet, CRI-O, runc, CNI); run `make demo` as root to see pods run and migrate"
     return None
 
 
