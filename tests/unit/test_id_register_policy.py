@@ -13,6 +13,7 @@ import re
 from domaindata import G2, G3, SKYLAKE, ZEN2, at, condition, node, roundtrip, spec
 from tests.support.profiles import raw_feature_words
 
+from hwcap_operator.cli.verbs_coverage import coverage_document
 from hwcap_operator.domain.policy import evaluate
 from hwcap_operator.domain.status import mask_status
 from hwcap_operator.mask import FeatureMask
@@ -137,3 +138,18 @@ def test_a_mask_frozen_before_the_rule_existed_is_kept_and_reported_not_relevell
     assert after.mask == older_mask and not [e for e in after.events if e.reason.startswith(("Mask", "Baseline"))]
     valid = condition(after.status, "MaskValid")
     assert valid.reason == "HiddenFeaturesInIdRegisters" and "before this rule existed" in valid.message
+
+
+def test_explain_domain_says_why_hwcap_cpuid_is_cleared_or_kept_from_the_published_status() -> None:
+    """`hwcapctl explain --domain` reads only spec and status; it reaches the same verdict the operator wrote."""
+    for access, outcome, has_cpuid in (("Auto", "Cleared", False), ("Keep", "KeptBySpec", True)):
+        domain = spec(allowHidingSecurityFeatures=True, enforcement={"idRegisterAccess": access})
+        state = evaluate(domain, MIXED, None, 1, now=at(0))
+        document = coverage_document("mixed", domain, roundtrip(state.status))
+        assert document["idRegistersAdvertised"] is has_cpuid
+        found = document["idRegisters"]
+        assert (found["access"], found["outcome"]) == (access, outcome)
+        assert sorted(found["revealed"]) == G3_ABOVE_G2
+        assert found["note"] in condition(state.status, "MaskValid").message
+    x86 = spec("amd64")
+    assert coverage_document("x", x86, None)["idRegisters"] is None

@@ -25,7 +25,8 @@ from hwcap_operator.domain import api
 from hwcap_operator.domain.node_features import NodeFeatures
 from hwcap_operator.execmodel.id_registers import HWCAP_CPUID as _CPUID
 from hwcap_operator.execmodel.id_registers import mrs_view
-from hwcap_operator.mask import FeatureMask
+from hwcap_operator.features import catalog
+from hwcap_operator.mask import FeatureMask, MaskParseError
 
 DOC = "docs/kernel.md#hwcap-cpuid"
 
@@ -106,3 +107,16 @@ def verdict(
         return IdRegisterVerdict("Cleared", shown)
     return IdRegisterVerdict("NotAdvertised", shown)
 
+
+def from_status(spec: api.MigrationDomainSpec, status: api.MigrationDomainStatus | None) -> IdRegisterVerdict | None:
+    """:func:`verdict` from a published status alone (for the CLI): the members together have the mask plus
+    ``status.droppedFeatures``, which is all the verdict needs of them."""
+    if spec.arch != "arm64" or status is None or status.mask is None:
+        return None
+    try:
+        mask = FeatureMask.parse(status.mask.canonical)
+    except MaskParseError:
+        return None
+    dropped = FeatureMask.from_names("arm64", [n for n in status.dropped_features if catalog.find("arm64", n)])
+    members = NodeFeatures(name="members", arch="arm64", labels={}, mask=mask | dropped, source=None)
+    return verdict(spec, mask, [members])
