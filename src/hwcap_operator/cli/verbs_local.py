@@ -15,6 +15,7 @@ from hwcap_operator.auxv import AuxvParseError, at_name, parse_auxv
 from hwcap_operator.cli.inputs import BadInput, parse_mask_spec, read_feature_file, same_arch
 from hwcap_operator.cli.output import OutputFormat, emit, render_table
 from hwcap_operator.domain.baseline import common_features
+from hwcap_operator.execmodel.id_registers import mrs_view
 from hwcap_operator.execmodel.pod_simulation import NodeSpec, validate
 from hwcap_operator.features import (
     WORD_NAMES,
@@ -60,16 +61,30 @@ def baseline(args: argparse.Namespace) -> int:
         for i in inputs
         if i["securityHidden"]
     ]
-    document = {"mask": mask_document(common), "inputs": inputs, "warnings": warnings}
+    notes = _cpuid_notes(sets, common)
+    document = {"mask": mask_document(common), "inputs": inputs, "warnings": warnings, "notes": notes}
     words = "  ".join(f"{n}={w}" for n, w in zip(WORD_NAMES, common.hex_words(), strict=True))
     table = (
         f"ARCH {common.arch}   MASK-ID {common.mask_id}   FEATURES {common.popcount}\n{words}\n"
         f"kept: {' '.join(common.names()) or '<none>'}\n\n"
         + render_table(["input", "features", "dropped"], [[i["source"], i["features"], i["dropped"]] for i in inputs])
         + "".join(f"warning: {w}\n" for w in document["warnings"])
+        + "".join(f"note: {n}\n" for n in document["notes"])
     )
     emit(document, table, args.output)
     return 0
+
+
+def _cpuid_notes(sets: list[Any], common: FeatureMask) -> list[str]:
+    """arm64: a domain publishing this mask would clear HWCAP_CPUID (domain.id_registers), and why."""
+    if common.arch != "arm64" or "cpuid" not in common:
+        return []
+    shown = mrs_view(common.union(*(s.mask for s in sets))) - common
+    if shown.is_empty:
+        return []
+    return [f"a MigrationDomain publishing this mask clears cpuid (HWCAP_CPUID; spec.enforcement.idRegisterAccess: "
+            f"Auto): the ID registers would reveal {shown.popcount} hidden feature(s) to software that checks it "
+            f"(docs/kernel.md#hwcap-cpuid)"]  # fmt: skip
 
 
 def _word_value(flag: str, text: str) -> int:
