@@ -26,7 +26,8 @@ def test_crio_restores_with_criu_runs_runc_on_cgroupfs_and_keeps_everything_unde
     assert runc["runtime_path"] == "/usr/sbin/runc" and runc["monitor_path"] == "/usr/bin/conmon"
     assert runc["monitor_env"] == ["PATH=/criu/bin:/usr/bin"]  # conmon runs `runc restore`: the pinned CRIU first
     for path in (doc["crio"]["root"], doc["crio"]["runroot"], doc["crio"]["api"]["listen"],
-                 runtime["namespaces_dir"], runc["runtime_root"], doc["crio"]["network"]["network_dir"]):
+                 runtime["namespaces_dir"], runc["runtime_root"], doc["crio"]["network"]["network_dir"],
+                 doc["crio"]["image"]["namespaced_auth_dir"], doc["crio"]["image"]["signature_policy_dir"]):
         assert path.startswith(str(LAYOUT.base) + "/")
     assert doc["crio"]["api"]["stream_address"] == "127.0.0.1"
 

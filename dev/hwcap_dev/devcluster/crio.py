@@ -208,6 +208,8 @@ monitor_env = [{_s("PATH=" + path_env)}]
 pause_image = {_s(sandbox_image)}
 pinned_images = [{_s(sandbox_image)}]
 big_files_temporary_dir = {_s(str(layout.base / "crio-tmp"))}
+namespaced_auth_dir = {_s(str(layout.base / "crio-auth"))}
+signature_policy_dir = {_s(str(layout.base / "crio-policies"))}
 
 [crio.network]
 network_dir = {_s(str(layout.cni_conf_dir))}
