@@ -17,6 +17,8 @@ DOMAIN_MEMBER_LABEL_PREFIX = f"domain.{GROUP}/"
 #: Node Feature Discovery label prefix for CPUID / HWCAP flags.
 NFD_CPUID_LABEL_PREFIX = "feature.node.kubernetes.io/cpu-cpuid."
 NFD_NAMESPACE_DEFAULT = "node-feature-discovery"
+#: NFD's NodeFeature API (the objects nfd-worker publishes per node).
+NFD_GROUP, NFD_VERSION, NFD_PLURAL = "nfd.k8s-sigs.io", "v1alpha1", "nodefeatures"
 
 #: What the node agent publishes on its Node (annotations; see docs/concepts.md).
 AGENT_ANNOTATION_PREFIX = f"agent.{GROUP}/"

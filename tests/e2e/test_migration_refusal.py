@@ -138,3 +138,12 @@ def test_migrate_reads_the_targets_nodefeature_like_the_operator_and_only_then_s
     assert refused.returncode == 1, refused.stdout
     lacks = refused.stdout.split(f"node {without} lacks ", 1)[1].split()
     assert set(lacks) == beyond_labels
+
+    # `check --domain --pod --node` reads the same objects and reaches the same verdicts
+    check_ok = hwcapctl(control_plane, "check", "--domain", DOMAIN, "--pod", f"{namespace}/counter",
+                        "--node", with_object)  # fmt: skip
+    assert check_ok.returncode == 0 and check_ok.stdout.startswith("OK:"), check_ok.stdout + check_ok.stderr
+    check_refused = hwcapctl(control_plane, "check", "--domain", DOMAIN, "--pod", f"{namespace}/counter",
+                             "--node", without)  # fmt: skip
+    assert check_refused.returncode == 1, check_refused.stdout
+    assert set(check_refused.stdout.split(f"node {without} lacks ", 1)[1].split()) == beyond_labels

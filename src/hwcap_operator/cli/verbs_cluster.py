@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from hwcap_operator import keys
 from hwcap_operator.cli.inputs import BadInput, read_feature_file
+from hwcap_operator.cli.node_reads import features_of, node_feature_objects
 from hwcap_operator.cli.output import emit, render_table
 from hwcap_operator.domain import api
 from hwcap_operator.domain.migration import PodMaskUnreadable, move_verdict
@@ -92,7 +93,9 @@ def get_domains(args: argparse.Namespace) -> int:
 
 def _cluster_nodes(api_client_: client.ApiClient, spec: api.MigrationDomainSpec) -> list[NodeFeatures]:
     nodes = client.CoreV1Api(api_client_).list_node(label_selector=f"kubernetes.io/arch={spec.arch}").items
-    return [node_features(_plain(api_client_, n)) for n in nodes]
+    objects, _ = node_feature_objects(api_client_)
+    plain = [_plain(api_client_, n) for n in nodes]
+    return [node_features(n, objects.get(str(n["metadata"]["name"]))) for n in plain]
 
 
 def _plain(api_client_: client.ApiClient, obj: Any) -> dict[str, Any]:
@@ -150,10 +153,12 @@ def check_pod(args: argparse.Namespace) -> int:
         raise BadInput(f"reading {exc.status} {exc.reason}: pod {args.pod} / node {args.node_name}") from exc
     annotations = (pod.metadata.annotations if pod.metadata else None) or {}
     try:
-        verdict_ = move_verdict(args.pod, annotations, args.domain, args.node_name, node_features(node))
+        features, unread = features_of(api_client_, node)
+        verdict_ = move_verdict(args.pod, annotations, args.domain, args.node_name, features)
     except PodMaskUnreadable as exc:
         raise BadInput(str(exc)) from exc
-    mask, reasons = verdict_.mask, list(verdict_.reasons)
+    mask = verdict_.mask
+    reasons = [f"{r} ({unread})" if unread and " lacks " in r else r for r in verdict_.reasons]
     ok = not reasons
     document = {"pod": args.pod, "node": args.node_name, "maskId": mask.mask_id, "ok": ok, "reasons": reasons}
     verdict = f"OK: {args.pod} may move to {args.node_name}" if ok else "NOT OK: " + "; ".join(reasons)

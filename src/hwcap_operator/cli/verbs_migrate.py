@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from hwcap_operator import keys
 from hwcap_operator.cli.inputs import BadInput
+from hwcap_operator.cli.node_reads import features_of
 from hwcap_operator.cli.output import emit
 from hwcap_operator.cli.verbs_cluster import _client
 from hwcap_operator.domain.migration import (
@@ -27,11 +28,7 @@ from hwcap_operator.domain.migration import (
     move_verdict,
     run_migration,
 )
-from hwcap_operator.domain.node_features import node_features
 from hwcap_operator.kube.migrate import KubeMigrationSteps
-from hwcap_operator.kube.view import NFD_NODE_NAME_LABEL
-
-NFD_GROUP, NFD_VERSION, NFD_PLURAL = "nfd.k8s-sigs.io", "v1alpha1", "nodefeatures"
 
 
 def _excluded_because(api: client.ApiClient, domain: str, node: str) -> str | None:
@@ -45,22 +42,6 @@ def _excluded_because(api: client.ApiClient, domain: str, node: str) -> str | No
         if excluded.get("name") == node:
             return f"{excluded.get('reason')}: {excluded.get('message')}"
     return None
-
-
-def _node_feature(api: client.ApiClient, node: str) -> tuple[dict[str, Any] | None, str | None]:
-    """NFD's NodeFeature object for ``node``, as the operator reads it (before the labels, which NFD filters: on
-    x86 many CPUID flags of a mask are only there); ``(None, why)`` when it exists but cannot be read."""
-    try:
-        found: Any = client.CustomObjectsApi(api).list_cluster_custom_object(
-            NFD_GROUP, NFD_VERSION, NFD_PLURAL, label_selector=f"{NFD_NODE_NAME_LABEL}={node}")
-    except ApiException as exc:
-        if exc.status == 404:  # no NFD in this cluster: the labels and the agent's words are all there is
-            return None, None
-        return None, (f"NodeFeature objects could not be read ({exc.status} {exc.reason}); the node's labels "
-                      "and agent words alone were used")  # fmt: skip
-    own = keys.NODEFEATURE_PUBLISHER_LABEL  # the agent's own NodeFeatures: the operator skips them too
-    items = [i for i in found.get("items") or [] if own not in ((i.get("metadata") or {}).get("labels") or {})]
-    return (items[0] if items else None), None
 
 
 def refusals(api: client.ApiClient, pod: dict[str, Any], pod_ref: str, target: str) -> list[str]:
@@ -84,9 +65,9 @@ def refusals(api: client.ApiClient, pod: dict[str, Any], pod_ref: str, target: s
                                _excluded_because(api, domain, target))  # fmt: skip
     if member:
         reasons.append(member)
-    node_feature, unread = _node_feature(api, target)
+    features, unread = features_of(api, node)
     try:
-        verdict = move_verdict(pod_ref, annotations, domain, target, node_features(node, node_feature))
+        verdict = move_verdict(pod_ref, annotations, domain, target, features)
     except PodMaskUnreadable as exc:
         raise BadInput(str(exc)) from exc
     reasons.extend(f"{r} ({unread})" if unread and " lacks " in r else r for r in verdict.reasons)

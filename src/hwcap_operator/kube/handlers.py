@@ -24,7 +24,7 @@ from hwcap_operator.kube.view import ClusterView
 
 log = logging.getLogger("hwcap_operator.handlers")
 
-NFD_GROUP, NFD_VERSION, NFD_PLURAL = "nfd.k8s-sigs.io", "v1alpha1", "nodefeatures"
+NFD_GROUP, NFD_VERSION, NFD_PLURAL = keys.NFD_GROUP, keys.NFD_VERSION, keys.NFD_PLURAL
 
 
 def retry_delay(failures: int, *, base: float = 0.5, cap: float = 60.0) -> float:
