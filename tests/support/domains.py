@@ -19,7 +19,15 @@ CRD_FILE = REPO_ROOT / "crds" / "hwcap.dev_migrationdomains.yaml"
 def install_crd(kubectl: Any) -> None:
     """The MigrationDomain CRD, Established."""
     kubectl("apply", "-f", str(CRD_FILE))
-    kubectl("wait", "--for=condition=Established", "crd/migrationdomains.hwcap.dev", "--timeout=60s")
+
+    def established() -> bool:
+        # Polled rather than `kubectl wait --for=condition=Established`: right after an apply the CRD may have
+        # no status.conditions yet, and kubectl wait then fails ("conditions accessor error") instead of waiting.
+        out = kubectl("get", "crd/migrationdomains.hwcap.dev", "-o",
+                      'jsonpath={.status.conditions[?(@.type=="Established")].status}', check=False)  # fmt: skip
+        return bool(out.returncode == 0 and out.stdout.strip() == "True")
+
+    wait_for("the MigrationDomain CRD to be Established", established, timeout=60)
 
 
 class Domains:
