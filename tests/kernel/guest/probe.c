@@ -30,6 +30,7 @@
 #include <signal.h>
 #include <linux/capability.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -713,6 +714,76 @@ static void print_idregs(void)
 }
 #endif
 
+#if defined(__x86_64__)
+#define LAB_ARCH_GET_CPUID 0x1011
+#define LAB_ARCH_SET_CPUID 0x1012
+static sigjmp_buf cpuid_jmp;
+
+static void cpuid_segv(int sig)
+{
+	(void)sig;
+	siglongjmp(cpuid_jmp, 1);
+}
+
+/* Does the CPUID instruction fault (SIGSEGV) in this thread? */
+static int cpuid_traps(void)
+{
+	struct sigaction sa, old;
+	volatile int trapped = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = cpuid_segv;
+	sigaction(SIGSEGV, &sa, &old);
+	if (sigsetjmp(cpuid_jmp, 1)) {
+		trapped = 1;
+	} else {
+		unsigned a = 0, b, c, d;
+
+		__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "=c"(c), "=d"(d));
+	}
+	sigaction(SIGSEGV, &old, NULL);
+	return trapped;
+}
+
+/*
+ * docs/kernel.md#hwcap-cpuid, x86 side: arch_prctl(ARCH_SET_CPUID, 0) makes CPUID fault in this thread (where the
+ * CPU offers CPUID faulting); the child sets it, checks that CPUID traps, then execs itself, which checks again
+ * (the kernel's arch_setup_new_exec() is read to turn it off) and prints one "cpuid_fault" line. /init runs it at
+ * boot; "PROBE cpuid-fault" runs it anywhere (the lab runs it on the host, whose CPU may offer the feature).
+ */
+static void cpuid_fault_check(void)
+{
+	char set[24], before[4];
+	pid_t pid = fork();
+	int st = 0;
+
+	if (pid == 0) {
+		char *argv[] = {"/proc/self/exe", "cpuid-after-exec", set, before, NULL};
+		extern char **environ;
+		long r = syscall(SYS_arch_prctl, LAB_ARCH_SET_CPUID, 0);
+
+		snprintf(set, sizeof(set), "%ld", r < 0 ? -errno : r);
+		snprintf(before, sizeof(before), "%d", r == 0 ? cpuid_traps() : 0);
+		execve(argv[0], argv, environ);
+		_exit(127);
+	}
+	waitpid(pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		out("@lab {\"scn\":\"baseline\",\"event\":\"cpuid_fault\",\"child_status\":%d}", st);
+}
+
+static void cpuid_after_exec(const char *set, const char *before)
+{
+	out("@lab {\"scn\":\"baseline\",\"event\":\"cpuid_fault\",\"set\":%s,\"trapped_before_exec\":%s,"
+	    "\"trapped_after_exec\":%d,\"get_after_exec\":%ld}",
+	    set, before, cpuid_traps(), syscall(SYS_arch_prctl, LAB_ARCH_GET_CPUID, 0));
+}
+#else
+static void cpuid_fault_check(void)
+{
+}
+#endif
+
 static void as_init(void)
 {
 	char ids[128][64];
@@ -727,6 +798,7 @@ static void as_init(void)
 	scn = "baseline";
 	observe(-1, "init");
 	print_idregs();
+	cpuid_fault_check();
 	baseline_compat();
 	probe_inheritance();
 	f = fopen("/lab/index", "r");
@@ -763,11 +835,21 @@ int main(int argc, char **argv, char **envp)
 		as_init();
 	if (argc == 5 && !strcmp(argv[1], "run"))
 		return run(argv[2], atoi(argv[3]), argv[4]);
+#if defined(__x86_64__)
+	if (argc == 4 && !strcmp(argv[1], "cpuid-after-exec")) {
+		cpuid_after_exec(argv[2], argv[3]);
+		return 0;
+	}
+	if (argc == 2 && !strcmp(argv[1], "cpuid-fault")) {
+		cpuid_fault_check();
+		return 0;
+	}
+#endif
 	if (argc == 2 && !strcmp(argv[1], "observe")) {
 		scn = "baseline";
 		observe(-1, strcmp(PROBE_ABI, "compat") ? "native" : "compat");
 		return 0;
 	}
-	fprintf(stderr, "usage: %s run SCENARIO STEP NAMES | observe\n", argv[0]);
+	fprintf(stderr, "usage: %s run SCENARIO STEP NAMES | observe | cpuid-fault (x86_64)\n", argv[0]);
 	return 2;
 }
