@@ -5,7 +5,7 @@ an in-memory ``ClusterView`` holding one Ready arm64 domain whose mask is comput
 tests/data/profiles (Graviton2, 3 and 4), TLS from the dev cluster's CA. What is not: no apiserver (the
 reviews are what the API server would send for a pod in the domain's namespace).
 
-``python -m tests.support.webhook_server --app webhook|echo --port N --dir D`` serves one app until killed
+``python -m tests.support.webhook_server --app webhook|echo|minimal --port N --dir D`` serves one app until killed
 (the benchmark runs the server in its own process so the load generator does not share its GIL); ``echo``
 is the bare aiohttp baseline: it reads the body and answers a fixed AdmissionReview.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import socket
@@ -121,6 +122,28 @@ def echo_app() -> web.Application:
     return app
 
 
+#: The annotation :func:`minimal_app` adds (so a caller can see that the API server called it).
+MINIMAL_ANNOTATION = "bench.hwcap.dev/minimal-webhook"
+
+
+def minimal_app() -> web.Application:
+    """The least a working mutating webhook does: parse the review and allow it under its uid with a one-op patch
+    (the API server checks the uid, so the fixed echo answer cannot be registered). The pod-create benchmark's
+    webhook baseline; the patch adds :data:`MINIMAL_ANNOTATION` (assumes the pod has no annotations)."""
+    patch = base64.b64encode(json.dumps([{"op": "add", "path": "/metadata/annotations",
+                                          "value": {MINIMAL_ANNOTATION: "true"}}]).encode()).decode()  # fmt: skip
+
+    async def allow(request: web.Request) -> web.Response:
+        uid = json.loads(await request.read())["request"]["uid"]
+        return web.json_response({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                                  "response": {"uid": uid, "allowed": True, "patchType": "JSONPatch",
+                                               "patch": patch}})  # fmt: skip
+
+    app = web.Application(client_max_size=http_server.WebhookLimits().max_body_bytes)
+    app.router.add_post(http_server.MUTATE_PODS_PATH, allow)
+    return app
+
+
 def webhook_app(limits: http_server.WebhookLimits | None = None) -> web.Application:
     """The product's webhook app over :func:`loaded_view`."""
     return http_server.webhook_app(make_decider(loaded_view(), CONFIG, NoResolver()), OperatorMetrics(),
@@ -201,13 +224,13 @@ def post(port: int, tls: Tls, body: bytes, content_type: str = "application/json
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--app", choices=["webhook", "echo"], required=True)
+    parser.add_argument("--app", choices=["webhook", "echo", "minimal"], required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", type=Path, required=True, help="holds tls/tls.crt and tls/tls.key")
     args = parser.parse_args()
 
     async def run() -> None:
-        app = webhook_app() if args.app == "webhook" else echo_app()
+        app = {"webhook": webhook_app, "echo": echo_app, "minimal": minimal_app}[args.app]()
         context = http_server.server_ssl_context(args.dir / "tls" / "tls.crt", args.dir / "tls" / "tls.key")
         await http_server.start_site(app, "127.0.0.1", args.port, context)
         await asyncio.Event().wait()
