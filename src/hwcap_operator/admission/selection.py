@@ -73,6 +73,13 @@ def is_mirror_pod(pod: Mapping[str, Any]) -> bool:
     return MIRROR_POD_ANNOTATION in annotations
 
 
+def any_selects_namespace(namespace: str, namespace_labels: Mapping[str, str], domains: Sequence[D]) -> bool:
+    """Could any domain select a pod in ``namespace`` (its namespace selector alone)? False: nothing about the
+    pod itself can change the answer "untouched", so the webhook decides without reading the pod."""
+    return any(d.namespace_selector is not None and namespace not in d.excluded_namespaces
+               and d.namespace_selector.matches(namespace_labels) for d in domains)  # fmt: skip
+
+
 def matching_domains(
     namespace: str,
     namespace_labels: Mapping[str, str],

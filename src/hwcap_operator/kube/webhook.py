@@ -16,7 +16,7 @@ from hwcap_operator.admission.entrypoint import EntrypointResolver, ImageEntrypo
 from hwcap_operator.admission.model import DomainView, MutationConfig
 from hwcap_operator.admission.mutate import DomainPieces, domain_pieces, mutate_pod
 from hwcap_operator.admission.pod_shape import pod_shape_problem
-from hwcap_operator.admission.selection import never_touched_namespaces, opt_out_refusal
+from hwcap_operator.admission.selection import any_selects_namespace, never_touched_namespaces, opt_out_refusal
 from hwcap_operator.kube.http_server import AdmissionDecider, AdmissionOutcome, Decider, DecisionUnavailable, WouldBlock
 from hwcap_operator.kube.view import ClusterView
 
@@ -57,13 +57,19 @@ def make_decider(view: ClusterView, config: MutationConfig, resolver: Entrypoint
             kind = request["kind"].get("kind")
             if kind != "Pod" or request.get("operation") != "CREATE" or request.get("subResource"):
                 return AdmissionOutcome(allowed=True, result="untouched")
+            domains = view.webhook_domains  # one immutable snapshot for the whole decision
+            namespace = request.get("namespace")
+            if isinstance(namespace, str) and namespace and not any_selects_namespace(
+                    namespace, view.namespaces.get(namespace, {}), domains):
+                # Most pods of a cluster: no domain selects their namespace, so their shape is not ours to judge
+                # (the API server validates it after admission) and nothing of them is read.
+                return AdmissionOutcome(allowed=True, result="untouched")
             pod = request.get("object")
             if (problem := pod_shape_problem(pod)) is not None:
                 return AdmissionOutcome(allowed=False, result="error", code=400,
                                         message=f"hwcap-operator: malformed pod in the AdmissionReview: {problem}")
             assert isinstance(pod, dict)
-            namespace = str(request.get("namespace") or (pod.get("metadata") or {}).get("namespace") or "default")
-            domains = view.webhook_domains  # one immutable snapshot for the whole decision
+            namespace = str(namespace or (pod.get("metadata") or {}).get("namespace") or "default")
             table = pieces.lookup(domains)
             ns_labels = view.namespaces.get(namespace, {})
             if refusal := opt_out_refusal(pod, namespace, ns_labels, domains, never_touched):
