@@ -12,7 +12,7 @@ Sources (read through the stored public-source index):
   models KVM can also run; their values are the same in every later QEMU the index holds).
 QEMU has no Neoverse-V2 model. The kernel lab (tests/kernel) boots Debian's QEMU 7.2.22 on cortex-a53/-a57/
 -a72/-a76, neoverse-n1 and a64fx and compares the AT_HWCAP the guest kernel publishes with the words derived
-from this table (tests/kernel/test_arm_models.py).
+from this table (tests/kernel/test_kernel_arm_models.py).
 
 Noticed, left as QEMU has it: QEMU's neoverse-v1 sets ID_AA64ISAR1_EL1.BF16 = 0 (its ID_AA64ZFR0_EL1 has SVE BF16),
 so the derived set has ``svebf16`` but not ``bf16``, while Graviton3 (Neoverse V1) reports ``bf16``: the
