@@ -134,3 +134,35 @@ def test_restored_pod_runs_the_checkpoint_images_on_the_target() -> None:
                                "annotations": annotations}
     assert "status" not in pod
     assert source["spec"]["containers"][0]["image"] == "shop/cart:1"  # the source document is not changed
+
+
+class FlakyCheckpoint(Recorder):
+    """A runtime whose checkpoint fails ``failures`` times first (``transient``: with a server error)."""
+
+    def __init__(self, failures: int, transient: bool) -> None:
+        super().__init__()
+        self.failures, self.transient = failures, transient
+
+    def checkpoint(self, request: MigrationRequest, container: str) -> str:
+        self.calls.append("checkpoint")
+        if self.failures:
+            self.failures -= 1
+            raise StepFailed("checkpoint", "criu failed: type DUMP errno 0", transient=self.transient)
+        return f"/var/lib/kubelet/checkpoints/{container}.tar"
+
+
+def test_a_transient_checkpoint_failure_is_tried_once_more_and_said() -> None:
+    steps = FlakyCheckpoint(failures=1, transient=True)
+    lines: list[str] = []
+    outcome = run_migration(REQUEST, steps, lines.append)
+    assert outcome.ok
+    assert steps.calls[:3] == ["checkpoint", "checkpoint", "checkpoint"]  # app twice, then sidecar
+    assert any("trying once more" in line and "source kept running" in line for line in lines)
+
+
+def test_a_checkpoint_failing_twice_or_for_good_stops_with_the_source_untouched() -> None:
+    for steps in (FlakyCheckpoint(failures=2, transient=True), FlakyCheckpoint(failures=1, transient=False)):
+        outcome = run_migration(REQUEST, steps)
+        assert outcome.failed is not None and outcome.failed.step == "checkpoint"
+        assert outcome.source_untouched and "delete-source" not in steps.calls and "undo" not in steps.calls
+        assert steps.calls.count("checkpoint") == (2 if steps.transient else 1)

@@ -80,6 +80,23 @@ def membership_reason(domain: str, node_name: str, node_labels: Mapping[str, str
     return f"node {node_name} is not a member of domain {domain} (no label {label}){why}"
 
 
+#: Tries of one container's checkpoint when the runtime fails it transiently (a CRIU dump failed once in ~20
+#: demo runs, with the source untouched; the next try succeeded).
+CHECKPOINT_TRIES = 2
+
+
+def _checkpoint(steps: MigrationSteps, request: MigrationRequest, container: str,
+                say: Callable[[str, str], None]) -> str:  # fmt: skip
+    for attempt in range(1, CHECKPOINT_TRIES + 1):
+        try:
+            return steps.checkpoint(request, container)
+        except StepFailed as exc:
+            if not exc.transient or attempt == CHECKPOINT_TRIES:
+                raise
+            say("checkpoint", f"{container}: {exc}; the source kept running, trying once more")
+    raise AssertionError("unreachable")
+
+
 def checkpoint_api_path(node: str, namespace: str, pod: str, container: str) -> str:
     """The kubelet checkpoint endpoint, reached through the API server's ``nodes/proxy`` subresource."""
     return f"/api/v1/nodes/{node}/proxy/checkpoint/{namespace}/{pod}/{container}"
@@ -104,9 +121,12 @@ class MigrationRequest:
 class StepFailed(RuntimeError):
     """A step could not be done; ``step`` names it (one of :data:`STEPS`), the message says why."""
 
-    def __init__(self, step: str, message: str) -> None:
+    def __init__(self, step: str, message: str, *, transient: bool = False) -> None:
         super().__init__(f"{step}: {message}")
         self.step = step
+        #: Worth one more try with nothing undone first (e.g. a checkpoint the runtime failed with a server
+        #: error: CRIU dumps with --leave-running, so the source was never stopped).
+        self.transient = transient
 
 
 class MigrationSteps(Protocol):
@@ -157,7 +177,7 @@ def run_migration(request: MigrationRequest, steps: MigrationSteps,
     try:
         step("checkpoint", f"{request.namespace}/{request.pod} on {request.source_node} "
                            f"({', '.join(request.containers)}; the source keeps running)")  # fmt: skip
-        archives = {c: steps.checkpoint(request, c) for c in request.containers}
+        archives = {c: _checkpoint(steps, request, c, step) for c in request.containers}
         outcome.done.append("checkpoint")
         step("image", "checkpoint archives into checkpoint images in the registry")
         outcome.images = {c: steps.build_image(request, c, archives[c]) for c in request.containers}

@@ -138,12 +138,13 @@ class KubeMigrationSteps:
             response.read()  # type: ignore[no-untyped-call]
         except ApiException as exc:
             raise StepFailed("checkpoint", f"the kubelet on {request.source_node} refused {path}: "
-                                           f"{_api_message(exc)}") from exc  # fmt: skip
+                                           f"{_api_message(exc)}",
+                             transient=(exc.status or 0) >= 500) from exc  # fmt: skip
         if response.status >= 300:
             refused = ApiException(status=response.status, reason=response.reason)
             refused.body = response.data
             raise StepFailed("checkpoint", f"the kubelet on {request.source_node} refused {path}: "
-                                           f"{_api_message(refused)}")  # fmt: skip
+                                           f"{_api_message(refused)}", transient=response.status >= 500)  # fmt: skip
         items = json.loads(response.data or b"{}").get("items") or []
         if not items:
             raise StepFailed("checkpoint", f"the kubelet on {request.source_node} named no archive for {container}")
@@ -169,7 +170,8 @@ class KubeMigrationSteps:
         except requests.RequestException as exc:
             raise StepFailed("checkpoint", f"the kubelet at {url} could not be reached: {exc}") from exc
         if answer.status_code >= 300:
-            raise StepFailed("checkpoint", f"the kubelet at {url} answered {answer.status_code}: {answer.text[:400]}")
+            raise StepFailed("checkpoint", f"the kubelet at {url} answered {answer.status_code}: {answer.text[:400]}",
+                             transient=answer.status_code >= 500)  # fmt: skip
         items = answer.json().get("items") or []
         if not items:
             raise StepFailed("checkpoint", f"the kubelet on {request.source_node} named no archive for {container}")
