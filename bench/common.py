@@ -109,6 +109,8 @@ def write_results(section: str, figures: Sequence[Figure], extra: Mapping[str, A
         except ValueError:
             data = {}
     data["machine"] = machine()
-    data[section] = {"figures": [asdict(f) | {"ratio": f.ratio} for f in figures], **(extra or {})}
+    # The load when the section finished: a figure taken while other jobs shared the cores reads differently.
+    data[section] = {"figures": [asdict(f) | {"ratio": f.ratio} for f in figures],
+                     "load_average_1_5_15_min": [round(v, 2) for v in os.getloadavg()], **(extra or {})}  # fmt: skip
     target.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return target
