@@ -30,6 +30,7 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 from hwcap_dev import paths
+from hwcap_dev.devcluster.build import locked
 
 from . import debs, sbom
 from .oci import Image, Platform, build_image, build_index
@@ -238,11 +239,15 @@ def build_operator(out: Path, cache: Path) -> BuiltImage:
     """The operator image as an OCI index for linux/amd64 and linux/arm64, with its SBOM at
     ``<out>/hwcap-operator.cdx.json``; downloads are cached under ``cache``."""
     shims = hwcap_exec_binaries(out)
-    product = product_wheel(cache)
     images: list[Image] = []
     components: list[sbom.Component] = []
-    for arch in ARCHES:
-        tree, packages, dists = _rootfs(arch, download_python_debs(arch, cache), product, shims[arch], out, cache)
+    # The product wheel and the downloads in ``cache`` are rewritten by every build: two builds at once (two test
+    # runs on one machine) took each other's wheel away mid-build. The trees themselves live in ``out``.
+    with locked(cache / ".lock-operator-image"):
+        product = product_wheel(cache)
+        built = [(arch, *_rootfs(arch, download_python_debs(arch, cache), product, shims[arch], out, cache))
+                 for arch in ARCHES]  # fmt: skip
+    for arch, tree, packages, dists in built:
         components += [sbom.deb_component(p) for p in packages]
         components += [_python_component(d) for d in dists]
         components.append(sbom.file_component(f"hwcap-exec ({arch})", VERSION, shims[arch]))
