@@ -58,6 +58,15 @@ def domains(api_client: client.ApiClient) -> Domains:
     return Domains(api_client)
 
 
+@pytest.fixture
+def cleanup_domains(domains: Domains) -> Iterator[list[str]]:
+    """Names a test appends MigrationDomains to; each is deleted after the test."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        domains.delete(name)
+
+
 @pytest.fixture(scope="module")
 def operator_args() -> list[str]:
     """Options the module's ``operator`` gets beyond the defaults (override in a module that needs some)."""

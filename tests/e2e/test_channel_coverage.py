@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,14 +20,6 @@ G2, G3 = "arm64-aws-graviton2-neoverse-n1", "arm64-aws-graviton3-neoverse-v1"
 @pytest.fixture
 def operator(crd: None, start_operator: OperatorStarter) -> OperatorProcess:
     return start_operator()
-
-
-@pytest.fixture
-def cleanup_domains(domains: Domains) -> Iterator[list[str]]:
-    names: list[str] = []
-    yield names
-    for name in names:
-        domains.delete(name)
 
 
 def test_channel_coverage_is_published_and_explained(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +30,6 @@ RPI4 = "arm64-cortex-a72-raspberrypi4"
 def operator(crd: None, start_operator: OperatorStarter) -> OperatorProcess:
     """An operator of this test's own, without the webhook: some tests stop and restart it."""
     return start_operator()
-
-
-@pytest.fixture
-def cleanup_domains(domains: Domains) -> Iterator[list[str]]:
-    names: list[str] = []
-    yield names
-    for name in names:
-        domains.delete(name)
 
 
 def nfd_features(node: dict[str, Any]) -> set[str]:
