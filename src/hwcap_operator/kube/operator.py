@@ -19,6 +19,7 @@ from hwcap_operator.admission.selection import never_touched_namespaces
 from hwcap_operator.domain.node_features import NodeFeatures
 from hwcap_operator.domain.policy import MaskValidator, no_validation
 from hwcap_operator.kube import http_server
+from hwcap_operator.kube.asyncgen_order import AsyncGeneratorsClosedInOrder
 from hwcap_operator.kube.client import api_client, connection_info
 from hwcap_operator.kube.events import api_event_poster, api_event_sink
 from hwcap_operator.kube.handlers import build_registry, configure_settings
@@ -190,5 +191,6 @@ async def run_operator(options: OperatorOptions, stop_flag: threading.Event | as
             await runner.cleanup()
         client.close()  # type: ignore[no-untyped-call]
 
-    await kopf.operator(registry=registry, clusterwide=True, standalone=True, stop_flag=stop_flag,
-                        ready_flag=ready_flag)
+    async with AsyncGeneratorsClosedInOrder():  # kopf can leave its watch generators suspended when it stops
+        await kopf.operator(registry=registry, clusterwide=True, standalone=True, stop_flag=stop_flag,
+                            ready_flag=ready_flag)
