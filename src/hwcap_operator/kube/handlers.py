@@ -26,6 +26,9 @@ log = logging.getLogger("hwcap_operator.handlers")
 
 NFD_GROUP, NFD_VERSION, NFD_PLURAL = keys.NFD_GROUP, keys.NFD_VERSION, keys.NFD_PLURAL
 
+#: How often a standby asks whether a domain being deleted is gone (the leader removes it within a reconcile).
+STANDBY_DELETE_POLL_SECONDS = 1.0
+
 
 def retry_delay(failures: int, *, base: float = 0.5, cap: float = 60.0) -> float:
     """Exponential back-off with full jitter after ``failures`` consecutive failed reconciles (0: none).
@@ -117,12 +120,18 @@ def build_registry(view: ClusterView, reconciler: Reconciler, *, resync_seconds:
                 await asyncio.sleep(retry_delay(failures))
 
     @kopf.on.delete(keys.GROUP, keys.VERSION, keys.PLURAL, registry=registry)
-    async def domain_deleted(name: str, **_: Any) -> None:
-        if not reconciler.may_write():  # the leader releases the members, then lets the finalizer go
-            raise kopf.TemporaryError("not the leader: the leader releases the member labels", delay=5)
+    async def domain_deleted(name: str, uid: str, **_: Any) -> None:
+        # Only the leader releases the members and then lets the finalizer go. A standby must neither write nor
+        # succeed (its success would drop the shared finalizer first) nor fail (a failed handler is an Error Event
+        # and a retry annotation on the domain, and the domain would stay in its view: its webhook would go on
+        # masking pods for a deleted domain). It waits until the domain is gone, or until it leads itself.
+        while not reconciler.may_write():
+            if not await asyncio.to_thread(reconciler.still_stored, name, uid):
+                reconciler.forget(name)
+                return
+            await asyncio.sleep(STANDBY_DELETE_POLL_SECONDS)
         await asyncio.to_thread(reconciler.release_members, name)
-        view.remove_domain(name)
-        reconciler.metrics.forget_domain(name)
+        reconciler.forget(name)
         await asyncio.to_thread(reconciler.sync_webhook_configuration)  # its webhook entry goes too
 
     return registry

@@ -18,6 +18,7 @@ import urllib3
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from hwcap_operator import keys
 from hwcap_operator.kube.client import FIELD_MANAGER
 
 Json = dict[str, Any]
@@ -83,6 +84,17 @@ def patch_node(api: ApiClient, name: str, patch: Json) -> None:
     """A JSON merge patch (RFC 7386: ``None`` removes a key) of one Node, under our field manager."""
     _json(api, "PATCH", "/api/v1/nodes/{name}", path_params={"name": name}, body=patch,
           content_type=_MERGE_PATCH, query=[("fieldManager", FIELD_MANAGER)])  # fmt: skip
+
+
+def read_domain_uid(api: ApiClient, name: str) -> str | None:
+    """The uid of the stored MigrationDomain ``name``; None when none is stored (HTTP 404)."""
+    response = _send(api, "GET", f"/apis/{keys.GROUP}/{keys.VERSION}/{keys.PLURAL}/{{name}}",
+                     path_params={"name": name})  # fmt: skip
+    if response.status == 404:
+        return None
+    _raise_for_status(response)
+    uid = (orjson.loads(response.read()).get("metadata") or {}).get("uid")
+    return str(uid) if uid else None
 
 
 def create_event(api: ApiClient, namespace: str, event: Json) -> None:

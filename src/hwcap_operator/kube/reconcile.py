@@ -197,6 +197,20 @@ class Reconciler:
         """Remove the member label from every node (the domain is being deleted)."""
         self._label_members(domain, ())
 
+    def still_stored(self, domain: str, uid: str) -> bool:
+        """Whether this very MigrationDomain (same uid, not a namesake created since) is still in the API. An
+        error reading it counts as stored: the caller waits and asks again."""
+        try:
+            return raw_api.read_domain_uid(self.api_client, domain) == uid
+        except (ApiException, OSError) as exc:
+            log.warning("reading MigrationDomain %s failed; asking again", domain, extra={"error": str(exc)})
+            return True
+
+    def forget(self, domain: str) -> None:
+        """Drop a deleted domain from the view (the webhook stops serving it) and its metric series."""
+        self.view.remove_domain(domain)
+        self.metrics.forget_domain(domain)
+
 
 def merge_patch(old: Any, new: Any) -> Any:
     """RFC 7386 merge patch turning ``old`` into ``new``: removed keys become null; lists are replaced."""
