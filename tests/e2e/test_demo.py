@@ -223,7 +223,8 @@ def test_the_demo_migrated_the_running_counter_between_the_real_nodes_and_showed
     own = parse_auxv(Path("/proc/self/auxv").read_bytes()).hwcap[0]
     assert {int(word, 16) for _, _, word in rows} == {own & mask}
     out = demo.up.stdout
-    assert "[5/5] delete-source: demo-migrate/counter on demo-real-amd64-0" in out
+    assert "[5/6] delete-source: demo-migrate/counter on demo-real-amd64-0" in out
+    assert "[6/6] clean-up: removing the checkpoint archives and images" in out and "clean-up: left" not in out
     refused = re.search(r"REFUSED \(nothing was touched\): node demo-zen2 is not a member of domain x86-v3 .*; "
                         r"node demo-zen2 lacks (.*)$", out, re.MULTILINE)  # fmt: skip
     assert refused, out[-3000:]

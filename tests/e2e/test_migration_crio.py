@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,9 +120,15 @@ def test_a_running_pod_moves_to_another_crio_node_and_keeps_counting_with_its_ma
                        "--registry", crio_nodes.registry_host, "--insecure-registry", "-o", "json")  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     for n, step in enumerate(("checkpoint", "image", "restore", "confirm", "delete-source"), start=1):
-        assert f"[{n}/5] {step}:" in run.stderr
+        assert f"[{n}/6] {step}:" in run.stderr
     result = json.loads(run.stdout)
     assert result["ok"] and result["restored"] == "counter-m"
+    # The clean-up removed the container's memory image: the archive on the source node and the image's tag.
+    assert result["kept"] == [] and "clean-up: left" not in run.stderr
+    assert result["archives"] and not any(Path(a).exists() for a in result["archives"].values())
+    for reference in result["images"].values():
+        repository, _, tag = reference.removeprefix(f"{crio_nodes.registry_host}/").rpartition(":")
+        assert registry_status(crio_nodes.registry_host, repository, tag) == 404, reference
 
     restored = core_v1.read_namespaced_pod("counter-m", namespace)
     assert restored.spec.node_name == target  # type: ignore[union-attr]
@@ -148,6 +156,17 @@ def test_a_running_pod_moves_to_another_crio_node_and_keeps_counting_with_its_ma
         assert [p.metadata.name for p in core_v1.list_namespaced_pod(namespace).items] == ["counter-m"]  # type: ignore[union-attr]
     finally:
         core_v1.delete_node(weak[0])
+
+
+def registry_status(host: str, repository: str, tag: str) -> int:
+    """The loopback registry's HTTP status for a manifest (200 there, 404 gone)."""
+    request = urllib.request.Request(f"http://{host}/v2/{repository}/manifests/{tag}", method="HEAD",
+                                     headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def weak_twin(core_v1: client.CoreV1Api, api_client: client.ApiClient, like: str) -> tuple[str, str]:
@@ -179,6 +198,9 @@ def test_a_restore_the_target_cannot_pull_for_is_undone_and_the_source_keeps_run
     assert result["error"].startswith(f"confirm: counter-m on {target}, the restored containers running: "
                                       "container app: ErrImagePull"), result["error"]  # fmt: skip
     assert "undo: removing counter-m" in run.stderr
+    # A failed move keeps the archive and the image (for a retry by hand or a look) and names them.
+    assert result["kept"] and all(Path(a).exists() for a in result["archives"].values())
+    assert "kept (they hold the containers' memory; delete them when done): archive " in run.stderr
     assert gone(core_v1, namespace, "counter-m", 60) and gone(core_v1, namespace, "counter-pull", 1)
     pod = core_v1.read_namespaced_pod("counter", namespace)
     assert pod.status.phase == "Running" and pod.status.container_statuses[0].restart_count == 0  # type: ignore[union-attr,index]

@@ -213,7 +213,7 @@ def test_a_real_pod_is_checkpointed_kept_running_and_restored_at_the_runtime_lev
     with migrator_role(helm, kubectl, nodes_proxy=False):
         run = hwcapctl(migrator, "migrate", "--pod", f"{namespace}/counter", "--to", twin, "--kubelet-direct",
                        "--registry", real.registry_host, "--insecure-registry", "-o", "json")  # fmt: skip
-    assert "[1/5] checkpoint" in run.stderr and "[3/5] restore" in run.stderr and "[4/5]" not in run.stderr
+    assert "[1/6] checkpoint" in run.stderr and "[3/6] restore" in run.stderr and "[4/6]" not in run.stderr
     assert run.returncode == 1, run.stderr
     result = json.loads(run.stdout)
     assert result["done"] == ["checkpoint", "image"], result["error"]

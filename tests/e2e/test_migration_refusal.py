@@ -107,7 +107,7 @@ def test_a_capable_member_is_accepted_and_a_failing_checkpoint_keeps_the_source(
     run = hwcapctl(control_plane, "migrate", "--pod", f"{namespace}/counter", "--to", target_name,
                    "--registry", "127.0.0.1:1", "--insecure-registry")  # fmt: skip
     assert run.returncode == 1
-    assert "[1/5] checkpoint:" in run.stderr and "[2/5]" not in run.stderr
+    assert "[1/6] checkpoint:" in run.stderr and "[2/6]" not in run.stderr
     assert run.stdout.startswith(f"FAILED at checkpoint: the kubelet on {source} refused "
                                  f"/api/v1/nodes/{source}/proxy/checkpoint/{namespace}/counter/app: ")
     assert "the source pod keeps running" in run.stdout

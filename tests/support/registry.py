@@ -178,15 +178,16 @@ class Registry:
 
 
 @contextlib.contextmanager
-def run_registry(root: Path, auth: Auth) -> Iterator[Registry]:
-    """Start ``docker-registry serve`` on a free loopback port; stopped (by its pid) on exit."""
+def run_registry(root: Path, auth: Auth, *, deletes: bool = True) -> Iterator[Registry]:
+    """Start ``docker-registry serve`` on a free loopback port; stopped (by its pid) on exit. ``deletes=False``:
+    it refuses manifest deletes (405), as registries do by default."""
     binary = shutil.which("docker-registry")
     assert binary, "docker-registry comes from tools/system-packages.txt"
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config: dict[str, Any] = {"version": 0.1, "log": {"level": "error"},
                               "storage": {"filesystem": {"rootdirectory": str(root / "data")},
-                                          "delete": {"enabled": True}},
+                                          "delete": {"enabled": deletes}},
                               "http": {"addr": f"127.0.0.1:{port}"}}
     with contextlib.ExitStack() as stack:
         realm = None

@@ -169,6 +169,8 @@ def build_parser(prog: str = "hwcapctl") -> argparse.ArgumentParser:
     p.add_argument("--registry", metavar="HOST[:PORT]", help="where the checkpoint images are pushed")
     p.add_argument("--insecure-registry", action="store_true", help="plain HTTP to the registry (loopback)")
     p.add_argument("--dry-run", action="store_true", help="only decide: refused (with why) or OK")
+    p.add_argument("--keep-checkpoint", action="store_true", help="keep the checkpoint archives and images after "
+                   "a completed move (by default they are removed: they hold the containers' memory)")  # fmt: skip
     p.add_argument("--kubelet-direct", action="store_true", help="checkpoint at the kubelet's own address, not "
                    "through the API server's nodes/proxy (which refuses loopback node addresses)")  # fmt: skip
 

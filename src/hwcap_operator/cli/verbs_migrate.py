@@ -103,12 +103,15 @@ def migrate(args: argparse.Namespace) -> int:
         return 0
     if not args.registry:
         raise BadInput("migrate: --registry HOST[:PORT] is required (where the checkpoint images go)")
-    request = MigrationRequest(namespace, name, containers, spec["nodeName"], args.to)
+    request = MigrationRequest(namespace, name, containers, spec["nodeName"], args.to,
+                               keep_checkpoint=args.keep_checkpoint)
     steps = KubeMigrationSteps(api, args.registry, insecure_registry=args.insecure_registry,
                                kubelet_direct=args.kubelet_direct)
     outcome = run_migration(request, steps, progress=lambda line: print(line, file=sys.stderr, flush=True))
-    document = {"pod": args.pod, "to": args.to, "ok": outcome.ok, "done": outcome.done, "images": outcome.images,
-                "restored": outcome.restored, "error": str(outcome.failed) if outcome.failed else None}  # fmt: skip
+    document = {"pod": args.pod, "to": args.to, "ok": outcome.ok, "done": outcome.done,
+                "archives": outcome.archives, "images": outcome.images,
+                "restored": outcome.restored, "kept": outcome.kept,
+                "error": str(outcome.failed) if outcome.failed else None}  # fmt: skip
     if outcome.failed is not None:
         kept = "the source pod keeps running" if outcome.source_untouched else "both pods may exist now"
         emit(document, f"FAILED at {outcome.failed}\n{kept}\n", args.output)

@@ -6,9 +6,10 @@ only members are guaranteed to stay compatible as the domain's mask evolves.
 
 :func:`run_migration` is the order that keeps the source safe: checkpoint (the runtime leaves the source
 running), build the checkpoint image, restore on the target, confirm the restored container runs, and only
-then delete the source. A failing step stops the run, undoes what the earlier steps made on the target
-side, and leaves the source pod as it was. The steps themselves are I/O (kube/migrate.py); this module
-only calls them through :class:`MigrationSteps`.
+then delete the source; last, remove the checkpoint archives and images, which hold the containers' memory
+(unless asked to keep them). A failing step stops the run, undoes what the earlier steps made on the target
+side, leaves the source pod as it was, and keeps the archives and images, naming them. The steps themselves
+are I/O (kube/migrate.py); this module only calls them through :class:`MigrationSteps`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ CHECKPOINT_NAME_ANNOTATION = "io.kubernetes.cri-o.annotations.checkpoint.name"
 MIGRATED_FROM_ANNOTATION = f"{keys.GROUP}/migrated-from"
 
 #: Step names, in order, as progress lines and errors show them.
-STEPS = ("checkpoint", "image", "restore", "confirm", "delete-source")
+STEPS = ("checkpoint", "image", "restore", "confirm", "delete-source", "clean-up")
 
 
 class PodMaskUnreadable(ValueError):
@@ -116,6 +117,9 @@ class MigrationRequest:
     containers: tuple[str, ...]
     source_node: str
     target_node: str
+    #: Leave the archives and checkpoint images in place after a migration (they hold the containers' memory:
+    #: by default a completed migration removes them).
+    keep_checkpoint: bool = False
 
 
 class StepFailed(RuntimeError):
@@ -148,7 +152,11 @@ class MigrationSteps(Protocol):
         """Remove what :meth:`restore` created (the run failed after it)."""
 
     def delete_source(self, request: MigrationRequest) -> None:
-        """Delete the source pod (the last step: only after the restore is confirmed)."""
+        """Delete the source pod (only after the restore is confirmed)."""
+
+    def clean_up(self, request: MigrationRequest, archives: Mapping[str, str], images: Mapping[str, str]) -> list[str]:
+        """Remove the archives and the checkpoint images once the move is done; return what is left, each with
+        why (the migration succeeded either way)."""
 
 
 @dataclass
@@ -156,7 +164,10 @@ class MigrationOutcome:
     """What ran: the steps done in order, the images and restored object, and the failure if any."""
 
     done: list[str] = field(default_factory=list)
+    archives: dict[str, str] = field(default_factory=dict)
     images: dict[str, str] = field(default_factory=dict)
+    #: Checkpoint archives and images that still exist when the run ends (kept, or not removable), with why.
+    kept: list[str] = field(default_factory=list)
     restored: str | None = None
     failed: StepFailed | None = None
     source_untouched: bool = True
@@ -177,10 +188,12 @@ def run_migration(request: MigrationRequest, steps: MigrationSteps,
     try:
         step("checkpoint", f"{request.namespace}/{request.pod} on {request.source_node} "
                            f"({', '.join(request.containers)}; the source keeps running)")  # fmt: skip
-        archives = {c: _checkpoint(steps, request, c, step) for c in request.containers}
+        for container in request.containers:
+            outcome.archives[container] = _checkpoint(steps, request, container, step)
         outcome.done.append("checkpoint")
         step("image", "checkpoint archives into checkpoint images in the registry")
-        outcome.images = {c: steps.build_image(request, c, archives[c]) for c in request.containers}
+        for container in request.containers:
+            outcome.images[container] = steps.build_image(request, container, outcome.archives[container])
         outcome.done.append("image")
         step("restore", f"on {request.target_node}")
         outcome.restored = steps.restore(request, outcome.images)
@@ -200,7 +213,25 @@ def run_migration(request: MigrationRequest, steps: MigrationSteps,
                 steps.undo_restore(request, outcome.restored)
             except StepFailed as undo:
                 progress(f"undo failed, remove it by hand: {undo}")
+        outcome.kept = _checkpoint_files(request, outcome)
+        if outcome.kept:
+            progress(f"kept (they hold the containers' memory; delete them when done): {'; '.join(outcome.kept)}")
+        return outcome
+    if request.keep_checkpoint:
+        outcome.kept = _checkpoint_files(request, outcome)
+        step("clean-up", f"kept, as asked: {'; '.join(outcome.kept)}")
+    else:
+        step("clean-up", "removing the checkpoint archives and images (they hold the containers' memory)")
+        outcome.kept = steps.clean_up(request, outcome.archives, outcome.images)
+        for left in outcome.kept:
+            progress(f"clean-up: left {left}")
+    outcome.done.append("clean-up")
     return outcome
+
+
+def _checkpoint_files(request: MigrationRequest, outcome: MigrationOutcome) -> list[str]:
+    return ([f"archive {a} on node {request.source_node}" for a in outcome.archives.values()]
+            + [f"image {i}" for i in outcome.images.values()])  # fmt: skip
 
 
 def checkpoint_image_config(layer_digest: str, arch: str) -> dict[str, object]:
@@ -229,6 +260,9 @@ def restored_pod_manifest(source: Mapping[str, Any], target_node: str, images: M
     for container in containers:
         if container.get("name") in images:
             container["image"] = images[container["name"]]
+            # The checkpoint image is made for this move and never changes; the node keeps the copy it pulled,
+            # so a container restart does not depend on the registry (clean-up removes the image there).
+            container["imagePullPolicy"] = "IfNotPresent"
     spec.update({"containers": containers, "nodeName": target_node})
     spec.pop("nodeSelector", None)
     annotations = dict(metadata.get("annotations") or {})

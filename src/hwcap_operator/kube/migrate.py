@@ -15,6 +15,8 @@
   ID recorded in the archive and never pulls: a short-lived pull pod on the target (the containers' images,
   a command that does not exist, deleted once the kubelet has the images) makes the kubelet pull them first.
 * confirm — the restored pod's containers are running; delete-source — the source pod is deleted.
+* clean-up — the archives are deleted where they were read, and each checkpoint image's tag in the registry
+  (its manifest; the registry's own garbage collection frees the blobs). What cannot be removed is named.
 """
 
 from __future__ import annotations
@@ -262,6 +264,21 @@ class KubeMigrationSteps:
         except ApiException as exc:
             if exc.status != 404:
                 raise StepFailed("restore", f"deleting {restored}: {_api_message(exc)}") from exc
+
+    def clean_up(self, request: MigrationRequest, archives: Mapping[str, str], images: Mapping[str, str]) -> list[str]:
+        left: list[str] = []
+        for archive in archives.values():
+            try:
+                Path(archive).unlink(missing_ok=True)
+            except OSError as exc:
+                left.append(f"archive {archive} on node {request.source_node}: {exc.strerror or exc}")
+        registry = oras.provider.Registry(insecure=self.insecure_registry)
+        for reference in images.values():
+            try:
+                registry.delete_tag(reference, reference.rpartition(":")[2])  # False: already gone
+            except Exception as exc:  # requests/oras raise many kinds; all mean the image is still there
+                left.append(f"image {reference}: {exc}")
+        return left
 
     def delete_source(self, request: MigrationRequest) -> None:
         try:
