@@ -10,8 +10,9 @@ file as the checkpoint caught it plus what the restored process wrote: one token
 restart would draw a new token and start again at 1) and the masked word on every line. The pod runs as root:
 CRIU cannot dump a uid-65534 task on these machines (docs/migration.md#uid).
 
-Also here: a migration the target cannot pull for fails at confirm, removes what it made there and leaves the
-source running; and a migration towards a member that lacks a feature of the mask is refused, features named.
+Also here: a pod of two containers moves with both processes restored; a migration the target cannot pull
+for fails at confirm, removes what it made there and leaves the source running; and a migration towards a
+member that lacks a feature of the mask is refused, features named.
 """
 
 from __future__ import annotations
@@ -156,6 +157,47 @@ def test_a_running_pod_moves_to_another_crio_node_and_keeps_counting_with_its_ma
         assert [p.metadata.name for p in core_v1.list_namespaced_pod(namespace).items] == ["counter-m"]  # type: ignore[union-attr]
     finally:
         core_v1.delete_node(weak[0])
+
+
+def test_a_pod_of_two_containers_moves_with_both_processes_restored(
+    crio_nodes: RealNodes, members: tuple[str, str], control_plane: ClusterAccess, core_v1: client.CoreV1Api,
+    api_client: client.ApiClient, kubectl: Any, namespace: str, counter_dir: Path,
+) -> None:  # fmt: skip
+    """Every container of the pod is checkpointed and restored from its own checkpoint image, not only the first:
+    two counters (each its own token, its own file in its own rootfs) both go on counting on the target."""
+    source, target = members
+    assert crio_nodes.images is not None
+    kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=privileged", "--overwrite")
+    mask = node_features(api_client.sanitize_for_serialization(core_v1.read_node(source))).mask  # type: ignore[no-untyped-call]
+    assert mask is not None
+    kernel = read_auxv_words()[0]
+    word = kernel & ~(1 << (kernel.bit_length() - 1))
+    pod = counter_pod(source, crio_nodes.images.sample, counter_dir, word, mask.canonical())
+    pod["spec"]["containers"].append({**pod["spec"]["containers"][0], "name": "sidecar"})
+    kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(pod))
+    wait_running(core_v1, namespace, "counter")
+
+    def logs(name: str) -> dict[str, list[tuple[str, int, int]]]:
+        return {c: counts(kubectl("exec", "-n", namespace, name, "-c", c, "--", "cat", LOG).stdout)
+                for c in ("app", "sidecar")}  # fmt: skip
+
+    before = logs("counter")
+    tokens = {c: rows[0][0] for c, rows in before.items()}
+    assert tokens["app"] != tokens["sidecar"]  # two processes, each with its own token
+    run = hwcapctl(control_plane, "migrate", "--pod", f"{namespace}/counter", "--to", target, "--kubelet-direct",
+                   "--registry", crio_nodes.registry_host, "--insecure-registry", "-o", "json")  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(run.stdout)
+    assert sorted(result["images"]) == ["app", "sidecar"] and result["kept"] == []
+    restored = core_v1.read_namespaced_pod("counter-m", namespace)
+    assert {s.name: s.restart_count for s in restored.status.container_statuses or []} == {"app": 0, "sidecar": 0}  # type: ignore[union-attr]
+    time.sleep(1.0)
+    after = logs("counter-m")
+    for container, rows in after.items():
+        assert {t for t, _, _ in rows} == {tokens[container]}, container  # restored, not restarted
+        assert [c for _, c, _ in rows] == list(range(1, len(rows) + 1)), container
+        assert rows[-1][1] > before[container][-1][1] + 3, container  # and counting on the target
+        assert {hw for _, _, hw in rows} == {word}, container
 
 
 def registry_status(host: str, repository: str, tag: str) -> int:
