@@ -41,8 +41,8 @@ def pair(control_plane: Any, kubectl: Any, namespace: str, tmp_path: Path) -> It
             op.stop()
 
 
-def holder(api_client: client.ApiClient, namespace: str) -> str | None:
-    lease = client.CoordinationV1Api(api_client).read_namespaced_lease(LEASE, namespace)
+def holder(api_client: client.ApiClient, namespace: str, lease_name: str = LEASE) -> str | None:
+    lease = client.CoordinationV1Api(api_client).read_namespaced_lease(lease_name, namespace)
     return lease.spec.holder_identity if lease.spec else None
 
 

@@ -18,6 +18,7 @@ from kubernetes import client
 
 from hwcap_dev.devcluster.testing import ClusterAccess
 from hwcap_operator import keys
+from tests.e2e.test_ha import holder
 from tests.e2e.test_ha_readiness import answer, review
 from tests.e2e.webhook_support import (
     MUTATE_PATH,
@@ -66,11 +67,6 @@ def replicas(control_plane: ClusterAccess, kubectl: Any, namespace: str, api_cli
             client.CoordinationV1Api(api_client).delete_namespaced_lease(lease, "default")
 
 
-def _holder(api_client: client.ApiClient, namespace: str) -> str | None:
-    lease = client.CoordinationV1Api(api_client).read_namespaced_lease(f"hwcap-{namespace}", "default")
-    return lease.spec.holder_identity if lease.spec else None
-
-
 def test_the_standby_stops_serving_a_deleted_domain_and_writes_nothing_while_the_leader_deletes_it(
     replicas: Replicas, api_client: client.ApiClient,
     core_v1: client.CoreV1Api, kubectl: Any, node_factory: Any, namespace: str,
@@ -82,7 +78,7 @@ def test_the_standby_stops_serving_a_deleted_domain_and_writes_nothing_while_the
     kubectl("apply", "-f", "-", input=domain_manifest(name, namespace, {TEST_LABEL: namespace}))
     try:
         Domains(api_client).wait_condition(name, "Ready", "True", timeout=60)
-        leader = wait_for("a Lease holder", lambda: _holder(api_client, namespace))
+        leader = wait_for("a Lease holder", lambda: holder(api_client, "default", f"hwcap-{namespace}"))
         standby = next(identity for identity in ops if identity != leader)
         body = review(namespace)
         assert wait_for("the standby's webhook masks the domain's pods",

@@ -88,12 +88,14 @@ def patch_node(api: ApiClient, name: str, patch: Json) -> None:
 
 def read_domain_uid(api: ApiClient, name: str) -> str | None:
     """The uid of the stored MigrationDomain ``name``; None when none is stored (HTTP 404)."""
-    response = _send(api, "GET", f"/apis/{keys.GROUP}/{keys.VERSION}/{keys.PLURAL}/{{name}}",
-                     path_params={"name": name})  # fmt: skip
-    if response.status == 404:
-        return None
-    _raise_for_status(response)
-    uid = (orjson.loads(response.read()).get("metadata") or {}).get("uid")
+    try:
+        domain = _json(api, "GET", f"/apis/{keys.GROUP}/{keys.VERSION}/{keys.PLURAL}/{{name}}",
+                       path_params={"name": name})  # fmt: skip
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    uid = (domain.get("metadata") or {}).get("uid")
     return str(uid) if uid else None
 
 
